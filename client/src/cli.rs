@@ -1,0 +1,107 @@
+//! The `termcall` command line.
+
+use clap::{Parser, Subcommand};
+
+use crate::engine::signaling::Login;
+use crate::engine::{EngineConfig, IceOptions};
+
+/// termcall: video calls, voice and chat from a terminal, over WebRTC.
+#[derive(Debug, Parser)]
+#[command(name = "termcall", version, about, after_help = HEADLESS_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+
+    /// The hub's WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:7878/ws", global = true)]
+    pub hub: String,
+
+    /// Your name on the hub (letters, digits, '-', '_', '.'; at most 32). Defaults to $USER.
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Your secret, for a hub with access control.
+    #[arg(long, env = "TERMCALL_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// No terminal UI: read JSON commands on stdin, write JSON events on stdout.
+    #[arg(long)]
+    pub headless: bool,
+
+    /// Accept every incoming call at once.
+    #[arg(long)]
+    pub auto_accept: bool,
+
+    /// Local address to gather ICE host candidates on (repeatable). Default: loopback when the
+    /// hub is on loopback, else every interface (0.0.0.0).
+    #[arg(long = "ice-bind", value_name = "IP")]
+    pub ice_bind: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Start a hub and two users on this machine and show a call between them.
+    Demo,
+}
+
+const HEADLESS_HELP: &str = "\
+Headless mode reads one JSON command per line:
+  {\"cmd\":\"call\",\"to\":\"bob\"}  {\"cmd\":\"accept\"}  {\"cmd\":\"decline\"}  {\"cmd\":\"hangup\"}
+  {\"cmd\":\"chat\",\"text\":\"hi\"}  {\"cmd\":\"quit\"}
+and writes one JSON event per line: ready, roster, incoming, call, chat, hub, error.
+Logs go to stderr (set RUST_LOG=debug for more).";
+
+impl Cli {
+    /// The engine configuration this command line asks for, or why it is wrong.
+    pub fn engine_config(&self) -> Result<EngineConfig, String> {
+        let name = match &self.name {
+            Some(n) => n.clone(),
+            None => std::env::var("USER").unwrap_or_else(|_| "user".into()),
+        };
+        termcall_shared::names::validate_name(&name).map_err(|why| format!("bad --name {name:?}: {why}"))?;
+        if !(self.hub.starts_with("ws://") || self.hub.starts_with("wss://")) {
+            return Err(format!("bad --hub {:?}: give a ws:// or wss:// URL, like ws://127.0.0.1:7878/ws", self.hub));
+        }
+        Ok(EngineConfig {
+            login: Login { url: self.hub.clone(), name, secret: self.secret.clone() },
+            auto_accept: self.auto_accept,
+            ice: IceOptions { bind: ice_bind(&self.hub, &self.ice_bind), relay_only: false },
+        })
+    }
+}
+
+/// The addresses to gather on: as given (an IP gets port 0), else loopback for a hub on
+/// loopback (both ends are then on this machine), else every interface.
+pub fn ice_bind(hub: &str, given: &[String]) -> Vec<String> {
+    if !given.is_empty() {
+        return given
+            .iter()
+            .map(|a| if a.parse::<std::net::SocketAddr>().is_ok() { a.clone() } else if a.contains(':') { format!("[{a}]:0") } else { format!("{a}:0") })
+            .collect();
+    }
+    let host = hub.split("://").nth(1).unwrap_or("").split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let loopback = host == "localhost" || host.starts_with("127.") || host == "[::1]";
+    vec![if loopback { "127.0.0.1:0".into() } else { "0.0.0.0:0".into() }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hubs_keep_ice_on_loopback() {
+        assert_eq!(ice_bind("ws://127.0.0.1:7878/ws", &[]), vec!["127.0.0.1:0"]);
+        assert_eq!(ice_bind("ws://localhost:1/ws", &[]), vec!["127.0.0.1:0"]);
+        assert_eq!(ice_bind("wss://hub.example.org/ws", &[]), vec!["0.0.0.0:0"]);
+        assert_eq!(ice_bind("x", &["10.0.0.2".into(), "::1".into(), "127.0.0.1:5000".into()]), vec!["10.0.0.2:0", "[::1]:0", "127.0.0.1:5000"]);
+    }
+
+    #[test]
+    fn bad_names_and_urls_are_refused() {
+        let cli = Cli::parse_from(["termcall", "--name", "a b"]);
+        assert!(cli.engine_config().unwrap_err().contains("bad --name"));
+        let cli = Cli::parse_from(["termcall", "--name", "a", "--hub", "http://x"]);
+        assert!(cli.engine_config().unwrap_err().contains("bad --hub"));
+    }
+}

@@ -1,0 +1,276 @@
+//! One call's media side: a task that owns the peer connection and the chat data channel,
+//! negotiates through the engine (which relays via the hub), and reports what happens.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use termcall_shared::{CallId, ChatWire, IceServer, Signal};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::peer_connection::{
+    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription, StatsSelector,
+};
+
+use super::api::Path;
+use super::path::selected_path;
+use super::peer::{self, candidate_init, IceOptions, PcEvent};
+
+/// What the engine tells a call task.
+#[derive(Debug)]
+pub enum CallIn {
+    /// Negotiation from the other party.
+    Signal(Signal),
+    /// A chat line to send; queued until the data channel opens.
+    Chat(String),
+}
+
+/// What a call task tells the engine.
+#[derive(Debug)]
+pub enum CallOut {
+    /// Negotiation to relay to the other party.
+    Signal(Signal),
+    /// Media is up.
+    Connected(Option<Path>),
+    /// A chat line from the other party.
+    Chat(String),
+    /// The call cannot go on.
+    Failed(String),
+}
+
+/// How to set the call up.
+pub struct CallSetup {
+    pub call_id: CallId,
+    /// The caller offers; the callee answers.
+    pub offerer: bool,
+    pub ice_servers: Vec<IceServer>,
+    pub ice: IceOptions,
+}
+
+/// The engine's end of a call task. Dropping it closes the peer connection.
+pub struct CallHandle {
+    tx: mpsc::UnboundedSender<CallIn>,
+}
+
+impl CallHandle {
+    pub fn send(&self, m: CallIn) {
+        let _ = self.tx.send(m);
+    }
+}
+
+/// Starts the call task; its reports arrive on `out`, tagged with the call id.
+pub fn spawn(setup: CallSetup, out: mpsc::UnboundedSender<(CallId, CallOut)>) -> CallHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let id = setup.call_id;
+        if let Err(e) = run(setup, rx, &out).await {
+            let _ = out.send((id, CallOut::Failed(e.to_string())));
+        }
+    });
+    CallHandle { tx }
+}
+
+enum DcEvent {
+    Open,
+    Text(String),
+    Closed,
+}
+
+/// The call's state while it runs.
+struct Call<'a> {
+    id: CallId,
+    pc: Arc<dyn PeerConnection>,
+    out: &'a mpsc::UnboundedSender<(CallId, CallOut)>,
+    dc: Option<Arc<dyn DataChannel>>,
+    dc_open: bool,
+    dc_tx: mpsc::UnboundedSender<DcEvent>,
+    unsent: VecDeque<String>,
+    remote_set: bool,
+    early_candidates: Vec<RTCIceCandidateInit>,
+    connected: bool,
+}
+
+async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: &mpsc::UnboundedSender<(CallId, CallOut)>) -> anyhow::Result<()> {
+    let (pc, mut pc_events) = peer::build(&setup.ice_servers, &setup.ice).await?;
+    let (dc_tx, mut dc_rx) = mpsc::unbounded_channel();
+    let mut call = Call {
+        id: setup.call_id,
+        pc: pc.clone(),
+        out,
+        dc: None,
+        dc_open: false,
+        dc_tx,
+        unsent: VecDeque::new(),
+        remote_set: false,
+        early_candidates: Vec::new(),
+        connected: false,
+    };
+    let result = async {
+        if setup.offerer {
+            let dc = pc.create_data_channel("chat", None).await?;
+            call.adopt_channel(dc);
+            let offer = pc.create_offer(None).await?;
+            pc.set_local_description(offer.clone()).await?;
+            call.report(CallOut::Signal(Signal::Offer { sdp: offer.sdp }));
+        }
+        loop {
+            tokio::select! {
+                m = inbox.recv() => match m {
+                    None => return Ok(()),
+                    Some(CallIn::Signal(s)) => call.on_remote_signal(s).await?,
+                    Some(CallIn::Chat(text)) => call.chat(text).await,
+                },
+                e = pc_events.recv() => match e {
+                    None => return Ok(()),
+                    Some(e) => if !call.on_pc_event(e).await {
+                        return Ok(());
+                    }
+                },
+                Some(d) = dc_rx.recv() => call.on_dc_event(d).await,
+            }
+        }
+    }
+    .await;
+    let _ = pc.close().await;
+    result
+}
+
+impl Call<'_> {
+    fn report(&self, m: CallOut) {
+        let _ = self.out.send((self.id, m));
+    }
+
+    fn adopt_channel(&mut self, dc: Arc<dyn DataChannel>) {
+        if self.dc.is_some() {
+            debug!("ignoring a second data channel");
+            return;
+        }
+        let tx = self.dc_tx.clone();
+        let reader = dc.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = reader.poll().await {
+                let m = match ev {
+                    DataChannelEvent::OnOpen => DcEvent::Open,
+                    DataChannelEvent::OnMessage(msg) => DcEvent::Text(String::from_utf8_lossy(&msg.data).into_owned()),
+                    DataChannelEvent::OnClose => DcEvent::Closed,
+                    _ => continue,
+                };
+                if tx.send(m).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(DcEvent::Closed);
+        });
+        self.dc = Some(dc);
+    }
+
+    async fn on_remote_signal(&mut self, s: Signal) -> anyhow::Result<()> {
+        match s {
+            Signal::Offer { sdp } => {
+                let offer = RTCSessionDescription::offer(sdp).map_err(|e| anyhow::anyhow!("the peer's offer is not valid SDP: {e}"))?;
+                self.pc.set_remote_description(offer).await?;
+                self.remote_description_set().await;
+                let answer = self.pc.create_answer(None).await?;
+                self.pc.set_local_description(answer.clone()).await?;
+                self.report(CallOut::Signal(Signal::Answer { sdp: answer.sdp }));
+            }
+            Signal::Answer { sdp } => {
+                let answer = RTCSessionDescription::answer(sdp).map_err(|e| anyhow::anyhow!("the peer's answer is not valid SDP: {e}"))?;
+                self.pc.set_remote_description(answer).await?;
+                self.remote_description_set().await;
+            }
+            c @ Signal::Candidate { .. } => {
+                let Some(init) = candidate_init(c) else { return Ok(()) };
+                if self.remote_set {
+                    if let Err(e) = self.pc.add_ice_candidate(init).await {
+                        warn!("ignoring a remote candidate: {e}");
+                    }
+                } else {
+                    self.early_candidates.push(init);
+                }
+            }
+            Signal::EndOfCandidates => {}
+        }
+        Ok(())
+    }
+
+    /// Candidates can arrive before the description they belong to: apply them now.
+    async fn remote_description_set(&mut self) {
+        self.remote_set = true;
+        for init in std::mem::take(&mut self.early_candidates) {
+            if let Err(e) = self.pc.add_ice_candidate(init).await {
+                warn!("ignoring a remote candidate: {e}");
+            }
+        }
+    }
+
+    /// Returns false when the call is over.
+    async fn on_pc_event(&mut self, e: PcEvent) -> bool {
+        match e {
+            PcEvent::LocalCandidate(s) => self.report(CallOut::Signal(s)),
+            PcEvent::DataChannel(dc) => self.adopt_channel(dc),
+            PcEvent::State(state) => {
+                debug!(call = self.id, "peer connection {state}");
+                match state {
+                    RTCPeerConnectionState::Connected if !self.connected => {
+                        self.connected = true;
+                        let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
+                        self.report(CallOut::Connected(selected_path(&report)));
+                    }
+                    RTCPeerConnectionState::Failed => {
+                        self.report(CallOut::Failed("the media connection failed".into()));
+                        return false;
+                    }
+                    RTCPeerConnectionState::Closed => return false,
+                    _ => {}
+                }
+            }
+        }
+        true
+    }
+
+    async fn on_dc_event(&mut self, d: DcEvent) {
+        match d {
+            DcEvent::Open => {
+                self.dc_open = true;
+                while let Some(text) = self.unsent.pop_front() {
+                    if !self.send_now(&text).await {
+                        self.unsent.push_front(text);
+                        break;
+                    }
+                }
+            }
+            DcEvent::Text(raw) => {
+                // A peer that sends plain text (a browser, say) is shown as it is.
+                let text = serde_json::from_str::<ChatWire>(&raw).map_or(raw, |w| w.text);
+                self.report(CallOut::Chat(text));
+            }
+            DcEvent::Closed => self.dc_open = false,
+        }
+    }
+
+    async fn chat(&mut self, text: String) {
+        if self.dc_open && self.unsent.is_empty() && self.send_now(&text).await {
+            return;
+        }
+        self.unsent.push_back(text);
+    }
+
+    async fn send_now(&self, text: &str) -> bool {
+        let Some(dc) = &self.dc else { return false };
+        let wire = ChatWire { text: text.to_owned(), sent_ms: now_ms() };
+        let json = serde_json::to_string(&wire).unwrap_or_default();
+        match dc.send_text(&json).await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!("chat not sent yet: {e}");
+                false
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

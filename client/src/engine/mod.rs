@@ -1,0 +1,336 @@
+//! The call engine: everything a termcall user can do, with no UI. It takes [`Command`]s and
+//! emits [`Event`]s; the headless JSON face and the TUI are thin layers over it.
+//!
+//! - [`api`]: the commands and events (their serde form is the headless protocol).
+//! - [`signaling`]: the hub connection, with reconnect.
+//! - [`call`]: one call's peer connection and chat channel, in a task of its own.
+//! - [`peer`]: how a peer connection is built.
+//! - [`path`]: p2p or relay, from the selected candidate pair.
+
+pub mod api;
+pub mod call;
+pub mod path;
+pub mod peer;
+pub mod signaling;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use termcall_shared::limits::MAX_CHAT_BYTES;
+use termcall_shared::{CallEndReason, CallId, ClientMsg, ErrorCode, IceServer, ServerMsg, UserInfo, UserState};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use api::{CallState, Command, Event, HubState, Path};
+use call::{CallHandle, CallIn, CallOut, CallSetup};
+pub use peer::IceOptions;
+use signaling::{HubEvent, Login};
+
+/// How an engine connects and behaves.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub login: Login,
+    /// Accept every incoming call at once (for bots, tests and the demo peer).
+    pub auto_accept: bool,
+    pub ice: IceOptions,
+}
+
+/// A running engine: send it commands, read its events. The events channel closes when it stops.
+pub struct Engine {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub events: mpsc::UnboundedReceiver<Event>,
+    pub task: JoinHandle<()>,
+}
+
+/// Starts an engine on the current tokio runtime.
+pub fn start(cfg: EngineConfig) -> Engine {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run(cfg, cmd_rx, ev_tx));
+    Engine { commands: cmd_tx, events: ev_rx, task }
+}
+
+/// The call in progress, from the first ring to the end.
+struct Active {
+    /// Unknown until the hub answers an outgoing call.
+    id: Option<CallId>,
+    peer: String,
+    incoming: bool,
+    state: CallState,
+    path: Option<Path>,
+    media: Option<CallHandle>,
+}
+
+struct State {
+    cfg: EngineConfig,
+    events: mpsc::UnboundedSender<Event>,
+    to_hub: mpsc::Sender<ClientMsg>,
+    media_tx: mpsc::UnboundedSender<(CallId, CallOut)>,
+    me: Option<String>,
+    hub_up: bool,
+    ice_servers: Vec<IceServer>,
+    roster: BTreeMap<String, UserState>,
+    call: Option<Active>,
+    /// An outgoing call hung up before the hub gave it an id: hang it up when the id comes.
+    cancelled: Option<String>,
+}
+
+async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<Event>) {
+    let (to_hub, hub_outbox) = mpsc::channel(256);
+    let (hub_tx, mut hub_rx) = mpsc::unbounded_channel();
+    let signaling = tokio::spawn(signaling::run(cfg.login.clone(), hub_outbox, hub_tx));
+    let (media_tx, mut media_rx) = mpsc::unbounded_channel();
+    let mut st = State {
+        cfg,
+        events,
+        to_hub,
+        media_tx,
+        me: None,
+        hub_up: false,
+        ice_servers: Vec::new(),
+        roster: BTreeMap::new(),
+        call: None,
+        cancelled: None,
+    };
+    loop {
+        tokio::select! {
+            c = commands.recv() => match c {
+                None | Some(Command::Quit) => break,
+                Some(c) => st.on_command(c).await,
+            },
+            h = hub_rx.recv() => match h {
+                None => break,
+                Some(HubEvent::Refused { code, message }) => {
+                    st.emit(Event::Error { code: code.to_string(), message, fatal: true });
+                    break;
+                }
+                Some(h) => st.on_hub(h).await,
+            },
+            Some((id, m)) = media_rx.recv() => st.on_media(id, m).await,
+        }
+    }
+    if st.call.is_some() {
+        st.hangup("hangup").await;
+    }
+    drop(st);
+    // Let the signaling task send the hangup and close the WebSocket cleanly.
+    let _ = tokio::time::timeout(Duration::from_millis(500), signaling).await;
+}
+
+impl State {
+    fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    async fn send_hub(&self, m: ClientMsg) {
+        let _ = self.to_hub.send(m).await;
+    }
+
+    fn emit_call(&self) {
+        if let Some(c) = &self.call {
+            self.emit(Event::Call { peer: c.peer.clone(), state: c.state, path: c.path, reason: None });
+        }
+    }
+
+    fn emit_roster(&self) {
+        let users = self.roster.iter().map(|(name, state)| UserInfo { name: name.clone(), state: *state }).collect();
+        self.emit(Event::Roster { users });
+    }
+
+    /// Ends the call here (the hub is told separately) and says why.
+    fn end(&mut self, reason: &str) {
+        if let Some(c) = self.call.take() {
+            drop(c.media);
+            self.emit(Event::Call { peer: c.peer, state: CallState::Ended, path: c.path, reason: Some(reason.to_owned()) });
+        }
+    }
+
+    async fn hangup(&mut self, reason: &str) {
+        match self.call.as_ref().map(|c| (c.id, c.peer.clone())) {
+            Some((Some(id), _)) => self.send_hub(ClientMsg::Hangup { call_id: id }).await,
+            Some((None, peer)) => self.cancelled = Some(peer),
+            None => return,
+        }
+        self.end(reason);
+    }
+
+    async fn on_command(&mut self, c: Command) {
+        match c {
+            Command::Call { to } => {
+                if !self.hub_up {
+                    return self.emit(Event::error("hub_unreachable", "not connected to the hub; retrying"));
+                }
+                if let Some(c) = &self.call {
+                    return self.emit(Event::error(ErrorCode::Busy.as_str(), format!("already in a call with {}; hang up first", c.peer)));
+                }
+                if self.me.as_deref() == Some(to.as_str()) {
+                    return self.emit(Event::error(ErrorCode::SelfCall.as_str(), "you cannot call yourself"));
+                }
+                self.call = Some(Active { id: None, peer: to.clone(), incoming: false, state: CallState::Ringing, path: None, media: None });
+                self.send_hub(ClientMsg::Call { to }).await;
+            }
+            Command::Accept => match &self.call {
+                Some(Active { id: Some(id), incoming: true, state: CallState::Ringing, .. }) => {
+                    let call_id = *id;
+                    self.send_hub(ClientMsg::Accept { call_id }).await;
+                }
+                _ => self.emit(Event::error("no_incoming_call", "there is no incoming call to accept")),
+            },
+            Command::Decline => match &self.call {
+                Some(Active { id: Some(id), incoming: true, state: CallState::Ringing, .. }) => {
+                    let call_id = *id;
+                    self.send_hub(ClientMsg::Decline { call_id }).await;
+                    self.end("declined");
+                }
+                _ => self.emit(Event::error("no_incoming_call", "there is no incoming call to decline")),
+            },
+            Command::Hangup => {
+                if self.call.is_none() {
+                    return self.emit(Event::error(ErrorCode::NotInCall.as_str(), "there is no call to hang up"));
+                }
+                self.hangup("hangup").await;
+            }
+            Command::Chat { text } => {
+                if text.len() > MAX_CHAT_BYTES {
+                    return self.emit(Event::error(ErrorCode::TooLarge.as_str(), format!("a chat message is at most {MAX_CHAT_BYTES} bytes")));
+                }
+                match &self.call {
+                    Some(Active { media: Some(m), .. }) => m.send(CallIn::Chat(text)),
+                    Some(_) => self.emit(Event::error("not_connected", "the call is not connected yet; chat opens once it is accepted")),
+                    None => self.emit(Event::error(ErrorCode::NotInCall.as_str(), "chat needs a call: call someone first")),
+                }
+            }
+            Command::Quit => {}
+        }
+    }
+
+    async fn on_hub(&mut self, h: HubEvent) {
+        match h {
+            HubEvent::Up(ServerMsg::Welcome { name, ice_servers, users, .. }) => {
+                let first = self.me.is_none();
+                self.me = Some(name.clone());
+                self.ice_servers = ice_servers;
+                self.hub_up = true;
+                self.roster = users.into_iter().filter(|u| u.name != name).map(|u| (u.name, u.state)).collect();
+                if first {
+                    self.emit(Event::Ready { name });
+                } else {
+                    self.emit(Event::Hub { state: HubState::Connected, url: self.cfg.login.url.clone() });
+                }
+                self.emit_roster();
+            }
+            HubEvent::Up(_) | HubEvent::Refused { .. } => {}
+            HubEvent::Down { why, retry_in } => {
+                if self.hub_up {
+                    self.hub_up = false;
+                    self.emit(Event::Hub { state: HubState::Disconnected, url: self.cfg.login.url.clone() });
+                    // A call still being set up needs the hub; a connected one does not.
+                    if self.call.as_ref().is_some_and(|c| c.state != CallState::Connected) {
+                        self.end("hub_lost");
+                    }
+                }
+                self.emit(Event::error("hub_unreachable", format!("{why}; retrying in {:.1}s", retry_in.as_secs_f32())));
+            }
+            HubEvent::Msg(m) => self.on_hub_msg(m).await,
+        }
+    }
+
+    async fn on_hub_msg(&mut self, m: ServerMsg) {
+        match m {
+            ServerMsg::Roster { joined, left, changed } => {
+                let me = self.me.clone().unwrap_or_default();
+                let mut dirty = false;
+                for u in joined.into_iter().chain(changed).filter(|u| u.name != me) {
+                    dirty |= self.roster.insert(u.name, u.state) != Some(u.state);
+                }
+                for name in left {
+                    dirty |= self.roster.remove(&name).is_some();
+                }
+                if dirty {
+                    self.emit_roster();
+                }
+            }
+            ServerMsg::Incoming { call_id, from } => {
+                if self.call.is_some() {
+                    return self.send_hub(ClientMsg::Decline { call_id }).await;
+                }
+                self.call = Some(Active { id: Some(call_id), peer: from.clone(), incoming: true, state: CallState::Ringing, path: None, media: None });
+                self.emit(Event::Incoming { from });
+                self.emit_call();
+                if self.cfg.auto_accept {
+                    self.send_hub(ClientMsg::Accept { call_id }).await;
+                }
+            }
+            ServerMsg::Ringing { call_id, to } => {
+                if self.cancelled.as_deref() == Some(to.as_str()) {
+                    self.cancelled = None;
+                    return self.send_hub(ClientMsg::Hangup { call_id }).await;
+                }
+                if let Some(c) = self.call.as_mut().filter(|c| c.id.is_none() && c.peer == to) {
+                    c.id = Some(call_id);
+                    self.emit_call();
+                }
+            }
+            ServerMsg::Accepted { call_id, peer, offerer } => {
+                let Some(c) = self.call.as_mut().filter(|c| c.id == Some(call_id)) else {
+                    return self.send_hub(ClientMsg::Hangup { call_id }).await;
+                };
+                c.state = CallState::Connecting;
+                let setup = CallSetup { call_id, offerer, ice_servers: self.ice_servers.clone(), ice: self.cfg.ice.clone() };
+                c.media = Some(call::spawn(setup, self.media_tx.clone()));
+                tracing::debug!(call_id, %peer, offerer, "accepted");
+                self.emit_call();
+            }
+            ServerMsg::Signal { call_id, from, signal } => {
+                if let Some(Active { media: Some(m), peer, .. }) = self.call.as_ref().filter(|c| c.id == Some(call_id)) {
+                    if *peer == from {
+                        m.send(CallIn::Signal(signal));
+                    }
+                }
+            }
+            ServerMsg::CallEnded { call_id, peer, reason } => {
+                let ours = self.call.as_ref().is_some_and(|c| c.id == Some(call_id) || (c.id.is_none() && c.peer == peer));
+                if !ours {
+                    return;
+                }
+                self.end(reason.as_str());
+                // Refusals of a call request also get an error that says what to do.
+                let explain = match reason {
+                    CallEndReason::UnknownUser => Some(format!("{peer} is not online")),
+                    CallEndReason::Busy => Some(format!("{peer} is in another call; try later")),
+                    CallEndReason::SelfCall => Some("you cannot call yourself".to_owned()),
+                    _ => None,
+                };
+                if let Some(message) = explain {
+                    self.emit(Event::error(reason.as_str(), message));
+                }
+            }
+            ServerMsg::Error { code, message, .. } => self.emit(Event::error(code.as_str(), message)),
+            ServerMsg::Welcome { .. } => {}
+        }
+    }
+
+    async fn on_media(&mut self, id: CallId, m: CallOut) {
+        if self.call.as_ref().and_then(|c| c.id) != Some(id) {
+            return; // a report from a call that is already over
+        }
+        match m {
+            CallOut::Signal(signal) => self.send_hub(ClientMsg::Signal { call_id: id, signal }).await,
+            CallOut::Connected(path) => {
+                if let Some(c) = self.call.as_mut() {
+                    c.state = CallState::Connected;
+                    c.path = path;
+                }
+                self.emit_call();
+            }
+            CallOut::Chat(text) => {
+                let from = self.call.as_ref().map(|c| c.peer.clone()).unwrap_or_default();
+                self.emit(Event::Chat { from, text });
+            }
+            CallOut::Failed(why) => {
+                self.emit(Event::error("media_failed", why));
+                self.hangup("media_failed").await;
+            }
+        }
+    }
+}

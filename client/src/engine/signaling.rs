@@ -1,0 +1,156 @@
+//! The hub connection: connect, say hello, relay messages both ways, notice when the hub goes
+//! silent, and reconnect with exponential backoff and jitter.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use termcall_shared::{ClientMsg, ErrorCode, ServerMsg, PROTOCOL_VERSION};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, warn};
+
+/// What the signaling task tells the engine.
+#[derive(Debug)]
+pub enum HubEvent {
+    /// Registered; the welcome carries the roster and ICE servers.
+    Up(ServerMsg),
+    /// A message from the hub.
+    Msg(ServerMsg),
+    /// The hub connection is down; the task is retrying.
+    Down { why: String, retry_in: Duration },
+    /// The hub refused us for good (name taken, bad version, unauthorized): no retry.
+    Refused { code: ErrorCode, message: String },
+}
+
+/// Where and who.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub url: String,
+    pub name: String,
+    pub secret: Option<String>,
+}
+
+/// The hub pings every half second; this much silence means it is gone.
+const HUB_SILENCE: Duration = Duration::from_secs(4);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(8);
+
+/// Runs until the engine drops its sender or the hub refuses us.
+pub async fn run(login: Login, mut outbox: mpsc::Receiver<ClientMsg>, events: mpsc::UnboundedSender<HubEvent>) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let why = match session(&login, &mut outbox, &events).await {
+            Session::EngineGone => return,
+            Session::Refused(code, message) => {
+                let _ = events.send(HubEvent::Refused { code, message });
+                return;
+            }
+            Session::Lost { why, was_up } => {
+                if was_up {
+                    backoff = BACKOFF_MIN;
+                }
+                why
+            }
+        };
+        let retry_in = jitter(backoff);
+        if events.send(HubEvent::Down { why, retry_in }).is_err() {
+            return;
+        }
+        // While down, what the engine sends is stale: drop it rather than replay it later.
+        let sleep = tokio::time::sleep(retry_in);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                m = outbox.recv() => if m.is_none() { return },
+            }
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+enum Session {
+    EngineGone,
+    Refused(ErrorCode, String),
+    Lost { why: String, was_up: bool },
+}
+
+async fn session(login: &Login, outbox: &mut mpsc::Receiver<ClientMsg>, events: &mpsc::UnboundedSender<HubEvent>) -> Session {
+    let lost = |why: String| Session::Lost { why, was_up: false };
+    let ws = match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(login.url.as_str())).await {
+        Err(_) => return lost(format!("no answer from {} within {CONNECT_TIMEOUT:?}", login.url)),
+        Ok(Err(e)) => return lost(format!("cannot connect to {}: {e}", login.url)),
+        Ok(Ok((ws, _))) => ws,
+    };
+    let (mut sink, mut source) = ws.split();
+    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, name: login.name.clone(), secret: login.secret.clone() };
+    if let Err(e) = sink.send(Message::Text(to_json(&hello).into())).await {
+        return lost(format!("hub closed during hello: {e}"));
+    }
+    let mut up = false;
+    loop {
+        tokio::select! {
+            m = outbox.recv() => {
+                let Some(m) = m else {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return Session::EngineGone;
+                };
+                if !up {
+                    continue;
+                }
+                if let Err(e) = sink.send(Message::Text(to_json(&m).into())).await {
+                    return Session::Lost { why: format!("hub connection broke: {e}"), was_up: up };
+                }
+            }
+            frame = tokio::time::timeout(HUB_SILENCE, source.next()) => {
+                let text = match frame {
+                    Err(_) => return Session::Lost { why: format!("hub silent for {HUB_SILENCE:?}"), was_up: up },
+                    Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return Session::Lost { why: "hub closed the connection".into(), was_up: up },
+                    Ok(Some(Err(e))) => return Session::Lost { why: format!("hub connection broke: {e}"), was_up: up },
+                    Ok(Some(Ok(Message::Text(t)))) => t,
+                    Ok(Some(Ok(_))) => continue,
+                };
+                let msg: ServerMsg = match serde_json::from_str(&text) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        warn!("ignoring a hub message this client does not understand: {e}");
+                        continue;
+                    }
+                };
+                if !up {
+                    match msg {
+                        ServerMsg::Welcome { .. } => {
+                            up = true;
+                            if events.send(HubEvent::Up(msg)).is_err() {
+                                return Session::EngineGone;
+                            }
+                        }
+                        ServerMsg::Error { code, message, .. } if is_final(code) => return Session::Refused(code, message),
+                        other => debug!("before welcome: {other:?}"),
+                    }
+                    continue;
+                }
+                if events.send(HubEvent::Msg(msg)).is_err() {
+                    return Session::EngineGone;
+                }
+            }
+        }
+    }
+}
+
+/// Refusals that retrying cannot fix.
+fn is_final(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::NameTaken | ErrorCode::BadName | ErrorCode::BadVersion | ErrorCode::Unauthorized)
+}
+
+fn to_json(m: &ClientMsg) -> String {
+    serde_json::to_string(m).unwrap_or_default()
+}
+
+/// Up to 25% random jitter, so that many clients of a restarted hub do not return in lockstep.
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.subsec_nanos());
+    let frac = f64::from(nanos % 1000) / 4000.0;
+    d + d.mul_f64(frac)
+}

@@ -1,0 +1,11 @@
+//! termcall: video calls, voice and chat from a terminal.
+//!
+//! - [`engine`]: the call engine, with no UI: commands in, events out.
+//! - [`headless`]: the JSON-lines face of the engine, for scripts and tests.
+//! - [`cli`]: the command line.
+//! - [`demo`]: a hub and two users on this machine, to see it work with nothing to set up.
+
+pub mod cli;
+pub mod demo;
+pub mod engine;
+pub mod headless;

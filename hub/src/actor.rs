@@ -1,0 +1,118 @@
+//! The one task that owns the [`Hub`] state: connections send it [`Input`]s, it applies them
+//! and delivers the resulting messages. Each message is serialized once, however many get it.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use termcall_shared::{ClientMsg, ErrorCode, ServerMsg};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tracing::{debug, info, warn};
+
+use crate::core::{ConnId, Hub, Outbox, Target};
+
+/// How many messages may wait for one client's socket before the client is cut off as too slow.
+pub const CLIENT_QUEUE: usize = 1024;
+
+/// What a connection's writer is told to do.
+#[derive(Debug)]
+pub enum Outgoing {
+    Text(Utf8Bytes),
+    /// Close the WebSocket (after what is queued).
+    Close,
+}
+
+/// The answer to a join: `Ok` or the refusal to send before closing.
+pub type JoinResult = Result<(), (ErrorCode, String)>;
+
+/// What connections tell the hub task.
+pub enum Input {
+    Join { conn: ConnId, version: u32, name: String, tx: mpsc::Sender<Outgoing>, reply: oneshot::Sender<JoinResult> },
+    Msg { conn: ConnId, msg: ClientMsg },
+    Leave { conn: ConnId },
+    Shutdown { done: oneshot::Sender<()> },
+}
+
+/// Serializes a message once for any number of recipients.
+pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
+    // ServerMsg holds only strings, numbers and enums: serialization cannot fail.
+    Utf8Bytes::from(serde_json::to_string(msg).unwrap_or_default())
+}
+
+/// Runs the hub until a [`Input::Shutdown`] arrives or every sender is gone.
+pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>) {
+    let mut clients: HashMap<ConnId, mpsc::Sender<Outgoing>> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let mut out = Outbox::default();
+        tokio::select! {
+            input = inputs.recv() => match input {
+                None => return,
+                Some(Input::Join { conn, version, name, tx, reply }) => {
+                    match hub.join(conn, version, &name, &mut out) {
+                        Ok(()) => {
+                            info!(conn, %name, online = hub.online(), "joined");
+                            clients.insert(conn, tx);
+                            let _ = reply.send(Ok(()));
+                        }
+                        Err(refusal) => {
+                            debug!(conn, %name, code = %refusal.0, "join refused");
+                            let _ = reply.send(Err(refusal));
+                        }
+                    }
+                }
+                Some(Input::Msg { conn, msg }) => hub.handle(conn, msg, &mut out),
+                Some(Input::Leave { conn }) => {
+                    if clients.remove(&conn).is_some() {
+                        info!(conn, online = hub.online().saturating_sub(1), "left");
+                    }
+                    hub.leave(conn, &mut out);
+                }
+                Some(Input::Shutdown { done }) => {
+                    hub.shutdown(&mut out);
+                    deliver(&mut hub, &mut clients, out);
+                    for tx in clients.values() {
+                        let _ = tx.try_send(Outgoing::Close);
+                    }
+                    let _ = done.send(());
+                    return;
+                }
+            },
+            _ = tick.tick() => hub.tick(Instant::now(), &mut out),
+        }
+        deliver(&mut hub, &mut clients, out);
+    }
+}
+
+/// Sends an outbox; a client whose queue is full is cut off, and its leaving is delivered too.
+fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, mpsc::Sender<Outgoing>>, mut out: Outbox) {
+    loop {
+        let mut too_slow = Vec::new();
+        for (target, msg) in out.deliveries.drain(..) {
+            let text = encode(&msg);
+            let mut send = |conn: ConnId, tx: &mpsc::Sender<Outgoing>| {
+                if tx.try_send(Outgoing::Text(text.clone())).is_err() {
+                    too_slow.push(conn);
+                }
+            };
+            match target {
+                Target::One(conn) => {
+                    if let Some(tx) = clients.get(&conn) {
+                        send(conn, tx);
+                    }
+                }
+                Target::Everyone => clients.iter().for_each(|(c, tx)| send(*c, tx)),
+            }
+        }
+        if too_slow.is_empty() {
+            return;
+        }
+        for conn in too_slow {
+            if clients.remove(&conn).is_some() {
+                warn!(conn, "client too slow to read its messages: disconnecting it");
+                hub.leave(conn, &mut out);
+            }
+        }
+    }
+}

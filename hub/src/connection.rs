@@ -1,0 +1,138 @@
+//! One WebSocket client: the hello, size limits, malformed input, and liveness.
+//! Errors about a client's own input are answered here without bothering the hub task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use termcall_shared::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES};
+use termcall_shared::{ClientMsg, ErrorCode, ServerMsg};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tracing::debug;
+
+use crate::actor::{encode, Input, Outgoing, CLIENT_QUEUE};
+use crate::config::Config;
+use crate::core::ConnId;
+
+/// How long a new connection may take to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The WebSocket limits: frames past [`MAX_FRAME_BYTES`] close the connection;
+/// messages past [`MAX_MESSAGE_BYTES`] are refused with `too_large` and the connection goes on.
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+}
+
+/// Serves one client until it closes, goes silent, or the hub shuts down.
+pub async fn serve(stream: TcpStream, conn: ConnId, hub: mpsc::Sender<Input>, cfg: Arc<Config>) {
+    let ws = match tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            debug!(conn, "WebSocket handshake failed: {e}");
+            return;
+        }
+    };
+    let (mut sink, mut source) = ws.split();
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(CLIENT_QUEUE);
+
+    let ping_every = cfg.ping_interval();
+    let writer = tokio::spawn(async move {
+        let mut ping = tokio::time::interval(ping_every);
+        loop {
+            let res = tokio::select! {
+                out = rx.recv() => match out {
+                    Some(Outgoing::Text(t)) => sink.send(Message::Text(t)).await,
+                    Some(Outgoing::Close) | None => {
+                        let _ = sink.send(Message::Close(None)).await;
+                        break;
+                    }
+                },
+                _ = ping.tick() => sink.send(Message::Ping(Default::default())).await,
+            };
+            if res.is_err() {
+                break;
+            }
+        }
+    });
+
+    let reply = |code: ErrorCode, message: String| {
+        let _ = tx.try_send(Outgoing::Text(encode(&ServerMsg::error(code, message))));
+    };
+    let mut registered = false;
+    let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
+    loop {
+        let limit = if registered { cfg.dead_after() } else { cfg.dead_after().min(hello_deadline - tokio::time::Instant::now()) };
+        let frame = match tokio::time::timeout(limit, source.next()).await {
+            Err(_) => {
+                debug!(conn, registered, "silent too long: dropping");
+                if !registered {
+                    reply(ErrorCode::NotRegistered, "no hello in time".into());
+                }
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                debug!(conn, "read error: {e}");
+                if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
+                    reply(ErrorCode::TooLarge, format!("frames over {MAX_FRAME_BYTES} bytes close the connection"));
+                }
+                break;
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let text = match frame {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                reply(ErrorCode::BadMessage, "binary frames are not part of the protocol; send JSON text".into());
+                continue;
+            }
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        if text.len() > MAX_MESSAGE_BYTES {
+            reply(ErrorCode::TooLarge, format!("message of {} bytes is over the {MAX_MESSAGE_BYTES}-byte limit", text.len()));
+            continue;
+        }
+        let msg = match ClientMsg::parse(&text) {
+            Ok(m) => m,
+            Err(why) => {
+                reply(ErrorCode::BadMessage, format!("not a termcall message: {why}"));
+                continue;
+            }
+        };
+        if registered {
+            if hub.send(Input::Msg { conn, msg }).await.is_err() {
+                break;
+            }
+            continue;
+        }
+        let ClientMsg::Hello { version, name, secret: _ } = msg else {
+            reply(ErrorCode::NotRegistered, "the first message must be a hello".into());
+            continue;
+        };
+        let (done, answer) = oneshot::channel();
+        if hub.send(Input::Join { conn, version, name, tx: tx.clone(), reply: done }).await.is_err() {
+            break;
+        }
+        match answer.await {
+            Ok(Ok(())) => registered = true,
+            Ok(Err((code, message))) => {
+                reply(code, message);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    if registered {
+        let _ = hub.send(Input::Leave { conn }).await;
+    }
+    let _ = tx.try_send(Outgoing::Close);
+    drop(tx);
+    // Let the writer flush what is queued (a refusal, say), but not forever.
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}

@@ -1,0 +1,15 @@
+//! termcall-hub: the roster, the consented signaling relay, and (later) the media relay of a team.
+//!
+//! - [`config`]: the command line and its defaults.
+//! - [`core`]: the roster and call state machine, pure and synchronous.
+//! - [`actor`]: the one task that owns the [`core::Hub`] and delivers what it says.
+//! - [`http`]: the first bytes of a TCP connection: `/healthz`, `/ws`, or an error page.
+//! - [`connection`]: one WebSocket client: framing, limits, liveness.
+//! - [`server`]: accepting connections and shutting down cleanly.
+
+pub mod actor;
+pub mod config;
+pub mod connection;
+pub mod core;
+pub mod http;
+pub mod server;

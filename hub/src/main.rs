@@ -1,0 +1,47 @@
+//! The `termcall-hub` binary: parses the command line, sets up logging, serves until a signal.
+
+use clap::Parser;
+use termcall_hub::{config::Config, server};
+use tracing::{error, info};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cfg = Config::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let listener = match server::bind(&cfg).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!("cannot listen on {}: {e}", cfg.listen);
+            eprintln!("termcall-hub: cannot listen on {}: {e}", cfg.listen);
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    if !cfg.listen.ip().is_loopback() {
+        tracing::warn!("listening on a non-loopback address without access control: anyone who can reach {addr} can join");
+    }
+    info!("listening on {addr}");
+    // One line on stdout for scripts and tests: where to connect.
+    println!("termcall-hub listening on ws://{addr}/ws");
+    server::run(listener, cfg, shutdown_signal()).await;
+    info!("stopped");
+    std::process::ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("SIGINT"),
+        _ = term.recv() => info!("SIGTERM"),
+    }
+}

@@ -1,0 +1,78 @@
+//! Accepting TCP connections, routing them, and shutting down on SIGINT or SIGTERM.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info};
+
+use termcall_shared::IceServer;
+
+use crate::actor::{self, Input};
+use crate::config::Config;
+use crate::connection;
+use crate::core::Hub;
+use crate::http::{self, Route};
+
+/// How long a client may take to send its HTTP request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Binds the listener. Separate from [`run`] so that the caller can print the real address
+/// (the port is chosen by the system when it is 0).
+pub async fn bind(cfg: &Config) -> std::io::Result<TcpListener> {
+    TcpListener::bind(cfg.listen).await
+}
+
+/// Serves until `shutdown` resolves, then tells every client and returns.
+pub async fn run(listener: TcpListener, cfg: Config, shutdown: impl std::future::Future<Output = ()>) {
+    let ice_servers = if cfg.ice_servers.is_empty() {
+        Vec::new()
+    } else {
+        vec![IceServer { urls: cfg.ice_servers.clone(), username: None, credential: None }]
+    };
+    let hub = Hub::new(ice_servers, cfg.ring_timeout());
+    let (hub_tx, hub_rx) = mpsc::channel::<Input>(4096);
+    let hub_task = tokio::spawn(actor::run(hub, hub_rx));
+    let cfg = Arc::new(cfg);
+    let next_conn = AtomicU64::new(1);
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (mut stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a little instead of spinning.
+                        debug!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let conn = next_conn.fetch_add(1, Ordering::Relaxed);
+                let (hub_tx, cfg) = (hub_tx.clone(), cfg.clone());
+                tokio::spawn(async move {
+                    match http::peek_route(&stream, HEAD_TIMEOUT).await {
+                        Route::WebSocket => {
+                            debug!(conn, %peer, "WebSocket connection");
+                            connection::serve(stream, conn, hub_tx, cfg).await;
+                        }
+                        route => http::respond(&mut stream, &route).await,
+                    }
+                });
+            }
+        }
+    }
+    info!("shutting down: telling clients");
+    let (done, finished) = oneshot::channel();
+    if hub_tx.send(Input::Shutdown { done }).await.is_ok() {
+        let _ = finished.await;
+    }
+    let _ = hub_task.await;
+    // Give writers a moment to flush the goodbyes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}

@@ -1,0 +1,26 @@
+//! The WebRTC negotiation payloads that the hub relays between the two parties of a call.
+//! The hub does not look inside them; it only checks who may send them to whom.
+
+use serde::{Deserialize, Serialize};
+
+/// One step of the WebRTC negotiation: a session description or a trickled ICE candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Signal {
+    /// An SDP offer.
+    Offer { sdp: String },
+    /// An SDP answer.
+    Answer { sdp: String },
+    /// A trickled ICE candidate, as in the browser's `RTCIceCandidateInit`.
+    Candidate {
+        candidate: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mid: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mline_index: Option<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username_fragment: Option<String>,
+    },
+    /// The sender has gathered all its candidates.
+    EndOfCandidates,
+}

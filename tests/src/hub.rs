@@ -1,0 +1,83 @@
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{bin, scratch, signal};
+
+/// A running `termcall-hub` on a free loopback port. Killed when dropped.
+pub struct Hub {
+    child: Child,
+    /// `ws://127.0.0.1:PORT/ws`
+    pub url: String,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl Hub {
+    /// Starts a hub with default options.
+    pub fn start() -> Hub {
+        Hub::start_with(&[])
+    }
+
+    /// Starts a hub with extra command-line arguments.
+    pub fn start_with(args: &[&str]) -> Hub {
+        Hub::start_on("127.0.0.1:0", args)
+    }
+
+    /// Starts a hub on a given address (to restart one on the same port).
+    pub fn start_on(listen: &str, args: &[&str]) -> Hub {
+        let log = scratch("hub").join("hub.log");
+        let mut child = Command::new(bin("termcall-hub"))
+            .args(["--listen", listen])
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("hub log"))
+            .spawn()
+            .expect("start termcall-hub");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("hub stdout");
+        let url = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+        assert!(url.starts_with("ws://127.0.0.1:"), "hub said {line:?}; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        let addr = url.trim_start_matches("ws://").trim_end_matches("/ws").to_owned();
+        Hub { child, url, addr, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status, at most `within`.
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        signal(self.pid(), libc::SIGTERM);
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The hub's log so far, for failure messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

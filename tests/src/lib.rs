@@ -1,0 +1,53 @@
+//! The end-to-end test harness: starts the real `termcall-hub` and `termcall --headless`
+//! binaries on loopback and drives them through their JSON lines, as a script would.
+//!
+//! - [`Hub`]: a hub process on a free loopback port.
+//! - [`Client`]: a headless client process, its events and its commands.
+//! - [`Raw`]: a bare WebSocket client, for speaking (or abusing) the protocol directly.
+
+mod client;
+mod hub;
+mod raw;
+
+pub use client::Client;
+pub use hub::Hub;
+pub use raw::Raw;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// Where the binaries are: `TERMCALL_BIN_DIR`, else the profile directory of this test executable
+/// (`target/debug` for tests, `target/release` for benches).
+pub fn bin(name: &str) -> PathBuf {
+    let dir = match std::env::var_os("TERMCALL_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let exe = std::env::current_exe().expect("current exe");
+            let deps = exe.parent().expect("exe dir");
+            if deps.ends_with("deps") { deps.parent().expect("profile dir").to_path_buf() } else { deps.to_path_buf() }
+        }
+    };
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --bins` (or --release for benches) first", path.display());
+    path
+}
+
+/// A fresh scratch directory for one process's logs and files.
+pub fn scratch(label: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!("termcall-test-{}-{}-{label}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// The usual patience for something that should happen at once on loopback.
+pub const SOON: Duration = Duration::from_secs(5);
+
+/// Sends a signal to a process.
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) has no memory effects; a stale pid at worst gets ESRCH.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}

@@ -1,0 +1,75 @@
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::{self, stream::MaybeTlsStream, Message, WebSocket};
+
+/// A bare WebSocket client speaking to the hub directly: for protocol and abuse tests.
+pub struct Raw {
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+}
+
+impl Raw {
+    pub fn connect(url: &str) -> Raw {
+        let (ws, _) = tungstenite::connect(url).expect("connect to hub");
+        if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        }
+        Raw { ws }
+    }
+
+    /// Connects and registers as `name`; returns the welcome.
+    pub fn hello(url: &str, name: &str) -> (Raw, Value) {
+        let mut r = Raw::connect(url);
+        r.send_json(&serde_json::json!({"type":"hello","version":1,"name":name}));
+        let welcome = r.expect(crate::SOON, |m| m["type"] == "welcome" || m["type"] == "error");
+        (r, welcome)
+    }
+
+    pub fn send_text(&mut self, text: &str) -> Result<(), tungstenite::Error> {
+        self.ws.send(Message::Text(text.into()))
+    }
+
+    pub fn send_json(&mut self, v: &Value) {
+        self.send_text(&v.to_string()).expect("send");
+    }
+
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), tungstenite::Error> {
+        self.ws.send(Message::Binary(data.to_vec().into()))
+    }
+
+    /// The next JSON message satisfying `pred` within `within`; panics otherwise.
+    pub fn expect(&mut self, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let until = std::time::Instant::now() + within;
+        let mut seen = Vec::new();
+        while std::time::Instant::now() < until {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => {
+                    let v: Value = serde_json::from_str(&t).expect("hub sent JSON");
+                    if pred(&v) {
+                        return v;
+                    }
+                    seen.push(v);
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) => panic!("connection ended ({e}) before the expected message; saw {seen:?}"),
+            }
+        }
+        panic!("no expected message within {within:?}; saw {seen:?}")
+    }
+
+    /// Reads until the hub closes the connection; true if it did within `within`.
+    pub fn closed_within(&mut self, within: Duration) -> bool {
+        let until = std::time::Instant::now() + within;
+        while std::time::Instant::now() < until {
+            match self.ws.read() {
+                Ok(Message::Close(_)) => {}
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+}
