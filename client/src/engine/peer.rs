@@ -13,6 +13,9 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState, Registry, SettingEngineBuilder,
 };
 
+/// The pace of ICE connectivity checks.
+const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// How the peer connection gathers and chooses candidates.
 #[derive(Debug, Clone)]
 pub struct IceOptions {
@@ -66,6 +69,9 @@ pub async fn build(
         // mDNS would open a multicast socket and hide addresses behind .local names: never.
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_include_loopback_candidate(loopback_only)
+        // Pace connectivity checks at 50 ms, as browsers do (RFC 8445 Ta), not 200 ms: the first
+        // nomination then comes a tick sooner. 40 tries keep 2 s of patience per pair.
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(40))
         .build();
     let servers = ice_servers
         .iter()
