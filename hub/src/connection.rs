@@ -66,7 +66,7 @@ pub async fn serve(stream: TcpStream, conn: ConnId, hub: mpsc::Sender<Input>, cf
     let mut registered = false;
     let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     loop {
-        let limit = if registered { cfg.dead_after() } else { cfg.dead_after().min(hello_deadline - tokio::time::Instant::now()) };
+        let limit = if registered { cfg.dead_after() } else { cfg.dead_after().min(hello_deadline.saturating_duration_since(tokio::time::Instant::now())) };
         let frame = match tokio::time::timeout(limit, source.next()).await {
             Err(_) => {
                 debug!(conn, registered, "silent too long: dropping");
