@@ -1,0 +1,46 @@
+//! Counters the media threads bump and the once-a-second stats read. Atomics only: the hot
+//! paths never take a lock for them.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+
+/// What arrived from the peer.
+#[derive(Default, Debug)]
+pub struct RecvCounters {
+    pub video_bytes: AtomicU64,
+    pub frames_decoded: AtomicU64,
+    pub decode_errors: AtomicU64,
+    pub width: AtomicU32,
+    pub height: AtomicU32,
+    /// Capture-to-decode latency of the newest frame, in microseconds (0 = unknown).
+    pub latency_us: AtomicU64,
+    pub audio_packets: AtomicU64,
+    pub audio_bytes: AtomicU64,
+    /// Sum of squared samples and their count since the last stats read.
+    pub audio_sq: AtomicU64,
+    pub audio_samples: AtomicU64,
+}
+
+/// What we sent.
+#[derive(Default, Debug)]
+pub struct SendCounters {
+    pub video_frames: AtomicU64,
+    pub video_bytes: AtomicU64,
+    pub video_skipped: AtomicU64,
+    pub audio_packets: AtomicU64,
+    pub audio_bytes: AtomicU64,
+    pub audio_sq: AtomicU64,
+    pub audio_samples: AtomicU64,
+}
+
+/// Adds a frame's energy (sum of squares, integer) to a pair of counters.
+pub fn add_energy(sq: &AtomicU64, n: &AtomicU64, pcm: &[i16]) {
+    let e: u64 = pcm.iter().map(|&s| (i64::from(s) * i64::from(s)) as u64).sum();
+    sq.fetch_add(e, Relaxed);
+    n.fetch_add(pcm.len() as u64, Relaxed);
+}
+
+/// Takes (and resets) the energy counters as a level in dBov.
+pub fn take_level(sq: &AtomicU64, n: &AtomicU64) -> f64 {
+    let (e, c) = (sq.swap(0, Relaxed), n.swap(0, Relaxed));
+    super::audio::level_dbov(e as f64, c)
+}

@@ -1,0 +1,152 @@
+//! H.264 through openh264: constrained baseline, so that browsers decode it too (the SDP says
+//! profile-level-id=42e01f, packetization-mode=1).
+
+use openh264::decoder::{Decoder, DecoderConfig};
+use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, Profile, RateControlMode, UsageType};
+use openh264::formats::{RgbSliceU8, YUVBuffer, YUVSource};
+use openh264::OpenH264API;
+
+use super::frame::Frame;
+
+/// Encodes RGB frames to Annex-B H.264 access units.
+pub struct H264Encoder {
+    enc: Encoder,
+    yuv: YUVBuffer,
+    width: u32,
+    height: u32,
+    out: Vec<u8>,
+}
+
+impl H264Encoder {
+    /// An encoder for `width`x`height` at `fps`, aiming at `kbps`, with a keyframe every `key_every` frames.
+    pub fn new(width: u32, height: u32, fps: f32, kbps: u32, key_every: u32) -> Result<H264Encoder, String> {
+        let config = EncoderConfig::new()
+            .bitrate(BitRate::from_bps(kbps * 1000))
+            .max_frame_rate(FrameRate::from_hz(fps))
+            .rate_control_mode(RateControlMode::Bitrate)
+            .usage_type(UsageType::CameraVideoRealTime)
+            .profile(Profile::Baseline)
+            .skip_frames(false)
+            .intra_frame_period(IntraFramePeriod::from_num_frames(key_every));
+        let enc = Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| format!("cannot start the H.264 encoder: {e}"))?;
+        Ok(H264Encoder { enc, yuv: YUVBuffer::new(width as usize, height as usize), width, height, out: Vec::new() })
+    }
+
+    /// Makes the next frame a keyframe (after a PLI, an unmute, a loss).
+    pub fn force_keyframe(&mut self) {
+        self.enc.force_intra_frame();
+    }
+
+    /// Encodes one frame (of the encoder's size); returns the access unit, empty if the encoder skipped it.
+    pub fn encode(&mut self, f: &Frame) -> Result<&[u8], String> {
+        debug_assert_eq!((f.width, f.height), (self.width, self.height));
+        self.yuv.read_rgb8(RgbSliceU8::new(&f.rgb, (f.width as usize, f.height as usize)));
+        let bits = self.enc.encode(&self.yuv).map_err(|e| format!("H.264 encode failed: {e}"))?;
+        self.out.clear();
+        bits.write_vec(&mut self.out);
+        Ok(&self.out)
+    }
+}
+
+/// Decodes Annex-B access units to RGB frames.
+pub struct H264Decoder {
+    dec: Decoder,
+}
+
+/// What one decode produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A picture, written into the caller's frame.
+    Picture,
+    /// Fine, but no picture yet (parameter sets, or the decoder is buffering).
+    Nothing,
+}
+
+impl H264Decoder {
+    pub fn new() -> Result<H264Decoder, String> {
+        let dec = Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())
+            .map_err(|e| format!("cannot start the H.264 decoder: {e}"))?;
+        Ok(H264Decoder { dec })
+    }
+
+    /// Decodes one access unit into `out` (resized to the picture). An error means the data was
+    /// corrupt: drop it and ask the sender for a keyframe.
+    pub fn decode(&mut self, au: &[u8], out: &mut Frame) -> Result<Decoded, String> {
+        let yuv = match self.dec.decode(au) {
+            Ok(Some(yuv)) => yuv,
+            Ok(None) => return Ok(Decoded::Nothing),
+            Err(e) => return Err(format!("H.264 decode failed: {e}")),
+        };
+        let (w, h) = yuv.dimensions();
+        if w == 0 || h == 0 || w > 8192 || h > 8192 {
+            return Err(format!("decoded picture has an impossible size {w}x{h}"));
+        }
+        out.resize(w as u32, h as u32);
+        // write_rgb8 asserts on formats openh264 never produces; a corrupt stream must still not panic us.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| yuv.write_rgb8(&mut out.rgb)))
+            .map_err(|_| "decoded picture could not be converted".to_string())?;
+        Ok(Decoded::Picture)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::frame::psnr;
+    use crate::media::testsrc;
+
+    #[test]
+    fn testsrc_survives_a_round_trip() {
+        let mut enc = H264Encoder::new(320, 240, 15.0, 800, 30).unwrap();
+        let mut dec = H264Decoder::new().unwrap();
+        let (mut src, mut out) = (Frame::new(320, 240), Frame::new(1, 1));
+        let mut pictures = 0;
+        for n in 0..10 {
+            testsrc::draw(&mut src, n);
+            let au = enc.encode(&src).unwrap().to_vec();
+            if dec.decode(&au, &mut out).unwrap() == Decoded::Picture {
+                pictures += 1;
+                assert!(psnr(&src, &out) > 30.0, "frame {n}: {:.1} dB", psnr(&src, &out));
+            }
+        }
+        assert!(pictures >= 9, "{pictures}");
+    }
+
+    #[test]
+    fn garbage_and_truncation_do_not_panic() {
+        let mut enc = H264Encoder::new(160, 120, 15.0, 300, 30).unwrap();
+        let mut src = Frame::new(160, 120);
+        testsrc::draw(&mut src, 3);
+        let good = enc.encode(&src).unwrap().to_vec();
+        let mut dec = H264Decoder::new().unwrap();
+        let mut out = Frame::new(1, 1);
+        let mut seed = 0x1234_5678u32;
+        let mut rnd = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for i in 0..400 {
+            let mut data = good.clone();
+            match i % 4 {
+                0 => data.truncate(rnd() as usize % data.len()),
+                1 => {
+                    for _ in 0..8 {
+                        let at = rnd() as usize % data.len();
+                        data[at] = rnd() as u8;
+                    }
+                }
+                2 => data = (0..rnd() % 2000).map(|_| rnd() as u8).collect(),
+                _ => {
+                    data = vec![0, 0, 0, 1];
+                    data.extend((0..rnd() % 500).map(|_| rnd() as u8));
+                }
+            }
+            let _ = dec.decode(&data, &mut out);
+        }
+        // And it still decodes a good stream afterwards.
+        let mut dec = H264Decoder::new().unwrap();
+        assert!(dec.decode(&good, &mut out).is_ok());
+    }
+}

@@ -1,0 +1,53 @@
+//! Media: what a call sends and receives, from sources to codecs to measurements.
+//!
+//! - [`frame`]: an RGB picture; [`scale`]: resizing it.
+//! - [`source`]: choosing a video source; [`testsrc`], [`y4m`]: two of them.
+//! - [`audio`]: audio sources, Opus, levels.
+//! - [`h264`]: the video codec.
+//! - [`codecs`]: what is negotiated.
+//! - [`send`]: our tracks and the threads that feed them.
+//! - [`recv`]: decoding what arrives.
+//! - [`counters`]: what the stats are computed from.
+//! - [`snapshot`]: a frame to a PNG file.
+
+pub mod audio;
+pub mod codecs;
+pub mod counters;
+pub mod frame;
+pub mod h264;
+pub mod recv;
+pub mod scale;
+pub mod send;
+pub mod snapshot;
+pub mod source;
+pub mod testsrc;
+pub mod y4m;
+
+use audio::AudioSpec;
+use source::VideoSpec;
+
+/// What a user sends, chosen on the command line.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    pub video: VideoSpec,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub video_kbps: u32,
+    pub audio: AudioSpec,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: 800, audio: AudioSpec::Tone }
+    }
+}
+
+impl MediaConfig {
+    /// Opens every source once, so that a bad file is reported at start, not mid-call.
+    pub fn check(&self) -> Result<(), String> {
+        source::VideoSource::open(&self.video, self.width, self.height)?;
+        audio::AudioSource::open(&self.audio)?;
+        Ok(())
+    }
+}

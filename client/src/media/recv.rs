@@ -1,0 +1,124 @@
+//! Receiving: RTP from a remote track, depacketized, decoded and measured. Video decodes on a
+//! thread of its own and publishes only the newest picture; a slow consumer never builds a queue.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtc::media::io::sample_builder::SampleBuilder;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tokio::sync::watch;
+use tracing::debug;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::audio::OpusDecoder;
+use super::counters::{add_energy, RecvCounters};
+use super::frame::Frame;
+use super::h264::{Decoded, H264Decoder};
+
+/// The newest decoded remote picture, for whoever draws or snapshots it.
+pub type FrameSlot = watch::Sender<Option<Arc<Frame>>>;
+
+/// At most one keyframe request per this long.
+const PLI_INTERVAL: Duration = Duration::from_millis(500);
+/// Access units waiting for the decoder; past this the decoder is too slow and we resync.
+const DECODE_QUEUE: usize = 8;
+
+/// Reads a remote track until it ends.
+pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames: FrameSlot) {
+    match track.kind().await {
+        RtpCodecKind::Video => video(track, counters, frames).await,
+        RtpCodecKind::Audio => audio(track, counters).await,
+        _ => while track.poll().await.is_some() {},
+    }
+}
+
+async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames: FrameSlot) {
+    let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    let need_keyframe = Arc::new(AtomicBool::new(true));
+    let (tx, rx) = sync_channel::<Bytes>(DECODE_QUEUE);
+    {
+        let (c, k) = (counters.clone(), need_keyframe.clone());
+        let spawned = std::thread::Builder::new().name("termcall-decode".into()).spawn(move || decode_loop(rx, &c, &k, &frames));
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the video decoder thread: {e}");
+            return;
+        }
+    }
+    let mut builder = SampleBuilder::new(512, H264Packet::default(), 90_000).with_max_time_delay(Duration::from_millis(400));
+    let mut last_pli: Option<Instant> = None;
+    while let Some(ev) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(p) = ev else { continue };
+        counters.video_bytes.fetch_add(p.payload.len() as u64, Relaxed);
+        let now = Instant::now();
+        builder.push(now, p);
+        while let Some(sample) = builder.pop(now) {
+            if sample.prev_dropped_packets > 0 {
+                need_keyframe.store(true, Relaxed);
+            }
+            match tx.try_send(sample.data) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => need_keyframe.store(true, Relaxed),
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+        if need_keyframe.load(Relaxed) && last_pli.is_none_or(|t| now.duration_since(t) >= PLI_INTERVAL) {
+            last_pli = Some(now);
+            need_keyframe.store(false, Relaxed);
+            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
+            if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
+                debug!("PLI not sent: {e}");
+            }
+        }
+    }
+}
+
+fn decode_loop(rx: Receiver<Bytes>, counters: &RecvCounters, need_keyframe: &AtomicBool, frames: &FrameSlot) {
+    let mut dec = match H264Decoder::new() {
+        Ok(d) => d,
+        Err(e) => return tracing::warn!("{e}"),
+    };
+    let mut spare = Frame::new(0, 0);
+    while let Ok(au) = rx.recv() {
+        match dec.decode(&au, &mut spare) {
+            Ok(Decoded::Picture) => {
+                counters.frames_decoded.fetch_add(1, Relaxed);
+                counters.width.store(spare.width, Relaxed);
+                counters.height.store(spare.height, Relaxed);
+                let fresh = Arc::new(std::mem::replace(&mut spare, Frame::new(0, 0)));
+                // Take back the picture it replaces, if nobody holds it, to reuse its buffer.
+                if let Some(old) = frames.send_replace(Some(fresh)) {
+                    if let Ok(f) = Arc::try_unwrap(old) {
+                        spare = f;
+                    }
+                }
+            }
+            Ok(Decoded::Nothing) => {}
+            Err(e) => {
+                debug!("dropping a frame: {e}");
+                counters.decode_errors.fetch_add(1, Relaxed);
+                need_keyframe.store(true, Relaxed);
+            }
+        }
+    }
+}
+
+async fn audio(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>) {
+    let mut dec = match OpusDecoder::new() {
+        Ok(d) => d,
+        Err(e) => return tracing::warn!("{e}"),
+    };
+    while let Some(ev) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(p) = ev else { continue };
+        counters.audio_packets.fetch_add(1, Relaxed);
+        counters.audio_bytes.fetch_add(p.payload.len() as u64, Relaxed);
+        match dec.decode(&p.payload) {
+            Ok(pcm) => add_energy(&counters.audio_sq, &counters.audio_samples, pcm),
+            Err(e) => debug!("dropping an audio packet: {e}"),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Choosing and opening a video source: `--video testsrc|none|FILE.y4m|FILE.png|FILE.jpg|/dev/videoN`.
+
+use std::path::{Path, PathBuf};
+
+use super::frame::Frame;
+use super::scale::scale_into;
+use super::testsrc;
+use super::y4m::Y4m;
+
+/// What the user asked to send as video.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoSpec {
+    TestSrc,
+    None,
+    Y4m(PathBuf),
+    Image(PathBuf),
+    Camera(PathBuf),
+}
+
+impl VideoSpec {
+    /// Parses the `--video` value; the error says what is accepted.
+    pub fn parse(s: &str) -> Result<VideoSpec, String> {
+        let lower = s.to_ascii_lowercase();
+        Ok(match lower.as_str() {
+            "testsrc" | "" => VideoSpec::TestSrc,
+            "none" | "off" => VideoSpec::None,
+            _ if lower.ends_with(".y4m") => VideoSpec::Y4m(s.into()),
+            _ if [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e)) => VideoSpec::Image(s.into()),
+            _ if lower.starts_with("/dev/video") => VideoSpec::Camera(s.into()),
+            _ => return Err(format!("unsupported --video {s:?}: use testsrc, none, a .y4m file, a .png/.jpg image, or /dev/videoN")),
+        })
+    }
+}
+
+/// A source of frames at the video size.
+pub enum VideoSource {
+    TestSrc { n: u64 },
+    Still(Frame),
+    Y4m(Box<Y4m>),
+}
+
+impl VideoSource {
+    /// Opens the source for `width`x`height` output; `Ok(None)` for `none`.
+    pub fn open(spec: &VideoSpec, width: u32, height: u32) -> Result<Option<VideoSource>, String> {
+        Ok(Some(match spec {
+            VideoSpec::None => return Ok(None),
+            VideoSpec::TestSrc => VideoSource::TestSrc { n: 0 },
+            VideoSpec::Image(p) => VideoSource::Still(load_image(p, width, height)?),
+            VideoSpec::Y4m(p) => VideoSource::Y4m(Box::new(Y4m::open(p)?)),
+            VideoSpec::Camera(p) => {
+                return Err(format!(
+                    "cannot open camera {}: this build has no camera support (rebuild with `--features camera`)",
+                    p.display()
+                ))
+            }
+        }))
+    }
+
+    /// Writes the next frame into `out` (already at the video size).
+    pub fn next_into(&mut self, out: &mut Frame) -> Result<(), String> {
+        match self {
+            VideoSource::TestSrc { n } => {
+                testsrc::draw(out, *n);
+                *n += 1;
+                Ok(())
+            }
+            VideoSource::Still(f) => {
+                out.rgb.copy_from_slice(&f.rgb);
+                Ok(())
+            }
+            VideoSource::Y4m(y) => y.next_into(out),
+        }
+    }
+}
+
+/// Loads a still image and scales it to the video size.
+pub fn load_image(path: &Path, width: u32, height: u32) -> Result<Frame, String> {
+    let img = image::open(path).map_err(|e| format!("cannot read image {}: {e}", path.display()))?.to_rgb8();
+    let src = Frame { width: img.width(), height: img.height(), rgb: img.into_raw() };
+    let mut out = Frame::new(width, height);
+    scale_into(&src, &mut out);
+    Ok(out)
+}
+
+/// Parses `--video-size WxH`.
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("bad --video-size {s:?}: give WIDTHxHEIGHT with even numbers from 16 to 3840, like 640x480");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| bad())?, h.trim().parse().map_err(|_| bad())?);
+    if !(16..=3840).contains(&w) || !(16..=3840).contains(&h) || w % 2 == 1 || h % 2 == 1 {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse() {
+        assert_eq!(VideoSpec::parse("testsrc").unwrap(), VideoSpec::TestSrc);
+        assert_eq!(VideoSpec::parse("none").unwrap(), VideoSpec::None);
+        assert!(matches!(VideoSpec::parse("a.Y4M").unwrap(), VideoSpec::Y4m(_)));
+        assert!(matches!(VideoSpec::parse("x.jpeg").unwrap(), VideoSpec::Image(_)));
+        assert!(matches!(VideoSpec::parse("/dev/video0").unwrap(), VideoSpec::Camera(_)));
+        assert!(VideoSpec::parse("movie.mkv").is_err());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("640x480").unwrap(), (640, 480));
+        for bad in ["640", "0x0", "641x480", "axb", "99999x2"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn missing_files_name_themselves() {
+        let e = VideoSource::open(&VideoSpec::Image("/nonexistent/cat.png".into()), 64, 48).err().unwrap();
+        assert!(e.contains("/nonexistent/cat.png"), "{e}");
+        let e = VideoSource::open(&VideoSpec::Y4m("/nonexistent/a.y4m".into()), 64, 48).err().unwrap();
+        assert!(e.contains("/nonexistent/a.y4m"), "{e}");
+    }
+}
