@@ -4,6 +4,9 @@ use clap::{Parser, Subcommand};
 
 use crate::engine::signaling::Login;
 use crate::engine::{EngineConfig, IceOptions};
+use crate::media::audio::AudioSpec;
+use crate::media::source::{parse_size, VideoSpec};
+use crate::media::MediaConfig;
 
 /// termcall: video calls, voice and chat from a terminal, over WebRTC.
 #[derive(Debug, Parser)]
@@ -36,6 +39,26 @@ pub struct Cli {
     /// hub is on loopback, else every interface (0.0.0.0).
     #[arg(long = "ice-bind", value_name = "IP")]
     pub ice_bind: Vec<String>,
+
+    /// Video to send: testsrc (a test pattern), none, a .y4m file (looped), a .png/.jpg image.
+    #[arg(long, default_value = "testsrc")]
+    pub video: String,
+
+    /// Video size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "640x480")]
+    pub video_size: String,
+
+    /// Video frames a second.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub fps: u32,
+
+    /// Video bitrate target, kbit/s.
+    #[arg(long, default_value_t = 800, value_parser = clap::value_parser!(u32).range(50..=20000))]
+    pub video_kbps: u32,
+
+    /// Audio to send: tone (a quiet 440 Hz sine), none, a .wav file (looped).
+    #[arg(long, default_value = "tone")]
+    pub audio: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,8 +70,10 @@ pub enum Sub {
 const HEADLESS_HELP: &str = "\
 Headless mode reads one JSON command per line:
   {\"cmd\":\"call\",\"to\":\"bob\"}  {\"cmd\":\"accept\"}  {\"cmd\":\"decline\"}  {\"cmd\":\"hangup\"}
-  {\"cmd\":\"chat\",\"text\":\"hi\"}  {\"cmd\":\"quit\"}
-and writes one JSON event per line: ready, roster, incoming, call, chat, hub, error.
+  {\"cmd\":\"chat\",\"text\":\"hi\"}  {\"cmd\":\"snapshot\",\"path\":\"/tmp/x.png\"}
+  {\"cmd\":\"mute\",\"audio\":true}  {\"cmd\":\"mute\",\"video\":false}  {\"cmd\":\"quit\"}
+and writes one JSON event per line: ready, roster, incoming, call, chat, stats (each second
+in a call), snapshot, mute, hub, error.
 Logs go to stderr (set RUST_LOG=debug for more).";
 
 impl Cli {
@@ -62,10 +87,20 @@ impl Cli {
         if !(self.hub.starts_with("ws://") || self.hub.starts_with("wss://")) {
             return Err(format!("bad --hub {:?}: give a ws:// or wss:// URL, like ws://127.0.0.1:7878/ws", self.hub));
         }
+        let (width, height) = parse_size(&self.video_size)?;
+        let media = MediaConfig {
+            video: VideoSpec::parse(&self.video)?,
+            width,
+            height,
+            fps: self.fps,
+            video_kbps: self.video_kbps,
+            audio: AudioSpec::parse(&self.audio)?,
+        };
         Ok(EngineConfig {
             login: Login { url: self.hub.clone(), name, secret: self.secret.clone() },
             auto_accept: self.auto_accept,
             ice: IceOptions { bind: ice_bind(&self.hub, &self.ice_bind), relay_only: false },
+            media,
         })
     }
 }

@@ -97,6 +97,19 @@ impl Cast {
             }
             Event::Chat { from, text } => format!("chat from {from}: {text}"),
             Event::Hub { state, url } => format!("hub {url}: {state:?}"),
+            Event::Stats { stats: s, path, .. } => format!(
+                "receiving video {}x{} at {} fps ({} kbps, {} frames decoded), audio at {} dBov; rtt {} ms, path {}",
+                s.video.width,
+                s.video.height,
+                s.video.fps,
+                s.video.kbps,
+                s.video.frames_decoded,
+                s.audio.level_dbov,
+                s.rtt_ms.map_or("?".into(), |r| r.to_string()),
+                path.map_or("?", |p| if p == crate::engine::Path::Relay { "relay" } else { "p2p" }),
+            ),
+            Event::Snapshot { path, width, height } => format!("snapshot {width}x{height} written to {path}"),
+            Event::Mute { audio, video } => format!("muted: audio {audio}, video {video}"),
             Event::Error { code, message, .. } => format!("error {code}: {message}"),
         };
         println!("{t:6.2}s  {who:<5}  {text}");
@@ -108,6 +121,7 @@ fn user(name: &str, url: &str, auto_accept: bool) -> EngineConfig {
         login: Login { url: url.to_owned(), name: name.to_owned(), secret: None },
         auto_accept,
         ice: IceOptions { bind: vec!["127.0.0.1:0".into()], relay_only: false },
+        media: crate::media::MediaConfig { width: 320, height: 240, ..Default::default() },
     }
 }
 

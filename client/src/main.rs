@@ -40,6 +40,10 @@ async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(why) = cfg.media.check() {
+        eprintln!("termcall: {why}");
+        return ExitCode::from(2);
+    }
     if !cli.headless {
         eprintln!("termcall: the terminal UI is not part of this build yet; run with --headless (see --help), or try `termcall demo`");
         return ExitCode::from(2);

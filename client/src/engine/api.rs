@@ -18,6 +18,15 @@ pub enum Command {
     Hangup,
     /// Send a chat line to the other party over the data channel.
     Chat { text: String },
+    /// Write the newest decoded remote frame to a PNG file.
+    Snapshot { path: String },
+    /// Stop (true) or resume (false) sending audio and/or video; a field left out is unchanged.
+    Mute {
+        #[serde(default)]
+        audio: Option<bool>,
+        #[serde(default)]
+        video: Option<bool>,
+    },
     /// Hang up, leave the hub, and stop.
     Quit,
 }
@@ -54,6 +63,49 @@ pub enum HubState {
     Disconnected,
 }
 
+/// Received video, over the last second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VideoStats {
+    /// Pictures decoded since the call connected.
+    pub frames_decoded: u64,
+    pub fps: f64,
+    pub width: u32,
+    pub height: u32,
+    pub kbps: f64,
+    /// Capture-to-decode delay of the newest picture, when the sender's clock mapping is known.
+    pub latency_ms: Option<f64>,
+}
+
+/// Received audio, over the last second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AudioStats {
+    /// Packets received since the call connected.
+    pub packets: u64,
+    /// RMS level of the decoded sound (-127 is silence).
+    pub level_dbov: f64,
+    pub kbps: f64,
+}
+
+/// What we sent, over the last second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SentStats {
+    pub video_frames: u64,
+    pub video_kbps: f64,
+    pub audio_packets: u64,
+    pub audio_level_dbov: f64,
+}
+
+/// One second of a call, measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallStats {
+    pub rtt_ms: Option<f64>,
+    /// Packets lost on the way to us, as a percentage of those expected.
+    pub loss_pct: f64,
+    pub video: VideoStats,
+    pub audio: AudioStats,
+    pub sent: SentStats,
+}
+
 /// What the engine tells its face.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -75,6 +127,17 @@ pub enum Event {
     },
     /// A chat line from the other party.
     Chat { from: String, text: String },
+    /// Once a second while connected.
+    Stats {
+        peer: String,
+        path: Option<Path>,
+        #[serde(flatten)]
+        stats: CallStats,
+    },
+    /// A snapshot was written.
+    Snapshot { path: String, width: u32, height: u32 },
+    /// What we send now (after a mute command).
+    Mute { audio: bool, video: bool },
     /// The hub connection went down or came back.
     Hub { state: HubState, url: String },
     /// Something was refused or went wrong; the engine goes on unless `fatal`.
@@ -107,6 +170,9 @@ mod tests {
             (r#"{"cmd":"hangup"}"#, Command::Hangup),
             (r#"{"cmd":"chat","text":"hi"}"#, Command::Chat { text: "hi".into() }),
             (r#"{"cmd":"quit"}"#, Command::Quit),
+            (r#"{"cmd":"snapshot","path":"/tmp/x.png"}"#, Command::Snapshot { path: "/tmp/x.png".into() }),
+            (r#"{"cmd":"mute","audio":true}"#, Command::Mute { audio: Some(true), video: None }),
+            (r#"{"cmd":"mute","video":false}"#, Command::Mute { audio: None, video: Some(false) }),
         ];
         for (line, cmd) in cases {
             assert_eq!(serde_json::from_str::<Command>(line).unwrap(), cmd, "{line}");
@@ -121,5 +187,11 @@ mod tests {
         let e = Event::Call { peer: "bob".into(), state: CallState::Ended, path: Some(Path::P2p), reason: Some("hangup".into()) };
         assert_eq!(serde_json::to_value(e).unwrap()["reason"], "hangup");
         assert_eq!(serde_json::to_value(Event::error("x", "y")).unwrap(), json!({"event":"error","code":"x","message":"y"}));
+        let e = Event::Stats { peer: "bob".into(), path: Some(Path::Relay), stats: CallStats::default() };
+        let v = serde_json::to_value(e).unwrap();
+        assert_eq!(v["path"], "relay");
+        assert_eq!(v["video"]["frames_decoded"], 0);
+        assert!(v["video"]["latency_ms"].is_null());
+        assert!(v["audio"]["level_dbov"].is_number());
     }
 }

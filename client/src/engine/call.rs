@@ -16,6 +16,14 @@ use webrtc::peer_connection::{
 use super::api::Path;
 use super::path::selected_path;
 use super::peer::{self, candidate_init, IceOptions, PcEvent};
+use super::stats::StatsClock;
+use crate::media::counters::{RecvCounters, SendCounters};
+use crate::media::recv::{self, FrameSlot};
+use crate::media::send::{self, Controls, LocalTracks, Sending, VideoParams};
+use crate::media::source::VideoSource;
+use crate::media::audio::AudioSource;
+use crate::media::{snapshot, MediaConfig};
+use super::api::CallStats;
 
 /// What the engine tells a call task.
 #[derive(Debug)]
@@ -24,6 +32,8 @@ pub enum CallIn {
     Signal(Signal),
     /// A chat line to send; queued until the data channel opens.
     Chat(String),
+    /// Write the newest remote picture to this PNG file.
+    Snapshot(String),
 }
 
 /// What a call task tells the engine.
@@ -37,6 +47,10 @@ pub enum CallOut {
     Chat(String),
     /// The call cannot go on.
     Failed(String),
+    /// Once a second while connected.
+    Stats(CallStats),
+    /// The answer to a snapshot: (path, width, height) or why not.
+    Snapshot(Result<(String, u32, u32), String>),
 }
 
 /// How to set the call up.
@@ -46,6 +60,11 @@ pub struct CallSetup {
     pub offerer: bool,
     pub ice_servers: Vec<IceServer>,
     pub ice: IceOptions,
+    pub media: MediaConfig,
+    /// Mute switches, shared with the engine.
+    pub controls: Arc<Controls>,
+    /// Where decoded remote pictures go.
+    pub frames: Arc<FrameSlot>,
 }
 
 /// The engine's end of a call task. Dropping it closes the peer connection.
@@ -89,6 +108,14 @@ struct Call<'a> {
     remote_set: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
     connected: bool,
+    media: MediaConfig,
+    controls: Arc<Controls>,
+    frames: Arc<FrameSlot>,
+    tracks: Option<LocalTracks>,
+    sending: Option<Sending>,
+    recv: Arc<RecvCounters>,
+    sent: Arc<SendCounters>,
+    clock: StatsClock,
 }
 
 async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: &mpsc::UnboundedSender<(CallId, CallOut)>) -> anyhow::Result<()> {
@@ -105,9 +132,19 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         remote_set: false,
         early_candidates: Vec::new(),
         connected: false,
+        media: setup.media,
+        controls: setup.controls,
+        frames: setup.frames,
+        tracks: None,
+        sending: None,
+        recv: Arc::default(),
+        sent: Arc::default(),
+        clock: StatsClock::default(),
     };
+    let mut stats_tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let result = async {
         if setup.offerer {
+            call.add_tracks().await?;
             let dc = pc.create_data_channel("chat", None).await?;
             call.adopt_channel(dc);
             let offer = pc.create_offer(None).await?;
@@ -120,6 +157,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
                     None => return Ok(()),
                     Some(CallIn::Signal(s)) => call.on_remote_signal(s).await?,
                     Some(CallIn::Chat(text)) => call.chat(text).await,
+                    Some(CallIn::Snapshot(path)) => call.snapshot(path),
                 },
                 e = pc_events.recv() => match e {
                     None => return Ok(()),
@@ -128,10 +166,15 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
                     }
                 },
                 Some(d) = dc_rx.recv() => call.on_dc_event(d).await,
+                _ = stats_tick.tick(), if call.connected => {
+                    let stats = call.clock.sample(&call.pc, &call.recv, &call.sent).await;
+                    call.report(CallOut::Stats(stats));
+                }
             }
         }
     }
     .await;
+    drop(call.sending.take());
     let _ = pc.close().await;
     result
 }
@@ -139,6 +182,48 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
 impl Call<'_> {
     fn report(&self, m: CallOut) {
         let _ = self.out.send((self.id, m));
+    }
+
+    async fn add_tracks(&mut self) -> anyhow::Result<()> {
+        if self.tracks.is_none() {
+            let video = self.media.video != crate::media::source::VideoSpec::None;
+            let audio = self.media.audio != crate::media::audio::AudioSpec::None;
+            self.tracks = Some(send::add_tracks(&self.pc, video, audio).await?);
+        }
+        Ok(())
+    }
+
+    /// Opens the sources and starts the media threads, once media can flow.
+    async fn start_sending(&mut self) {
+        let Some(tracks) = &self.tracks else { return };
+        if self.sending.is_some() {
+            return;
+        }
+        let m = &self.media;
+        let video = match VideoSource::open(&m.video, m.width, m.height) {
+            Ok(v) => v.map(|s| (s, VideoParams { width: m.width, height: m.height, fps: m.fps, kbps: m.video_kbps })),
+            Err(e) => {
+                warn!("sending no video: {e}");
+                None
+            }
+        };
+        let audio = AudioSource::open(&m.audio).unwrap_or_else(|e| {
+            warn!("sending no audio: {e}");
+            None
+        });
+        self.sending = Some(send::start(tracks, video, audio, self.controls.clone(), self.sent.clone()).await);
+    }
+
+    fn snapshot(&self, path: String) {
+        let frame = self.frames.borrow().clone();
+        let (id, out) = (self.id, self.out.clone());
+        tokio::task::spawn_blocking(move || {
+            let result = match frame {
+                None => Err("no remote picture has been decoded yet".to_owned()),
+                Some(f) => snapshot::write_png(&f, std::path::Path::new(&path)).map(|()| (path, f.width, f.height)),
+            };
+            let _ = out.send((id, CallOut::Snapshot(result)));
+        });
     }
 
     fn adopt_channel(&mut self, dc: Arc<dyn DataChannel>) {
@@ -171,6 +256,8 @@ impl Call<'_> {
                 let offer = RTCSessionDescription::offer(sdp).map_err(|e| anyhow::anyhow!("the peer's offer is not valid SDP: {e}"))?;
                 self.pc.set_remote_description(offer).await?;
                 self.remote_description_set().await;
+                // Answer with our tracks in the transceivers the offer made.
+                self.add_tracks().await?;
                 let answer = self.pc.create_answer(None).await?;
                 self.pc.set_local_description(answer.clone()).await?;
                 self.report(CallOut::Signal(Signal::Answer { sdp: answer.sdp }));
@@ -210,6 +297,9 @@ impl Call<'_> {
         match e {
             PcEvent::LocalCandidate(s) => self.report(CallOut::Signal(s)),
             PcEvent::DataChannel(dc) => self.adopt_channel(dc),
+            PcEvent::Track(track) => {
+                tokio::spawn(recv::run(track, self.recv.clone(), self.frames.clone()));
+            }
             PcEvent::State(state) => {
                 debug!(call = self.id, "peer connection {state}");
                 match state {
@@ -217,6 +307,7 @@ impl Call<'_> {
                         self.connected = true;
                         let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
                         self.report(CallOut::Connected(selected_path(&report)));
+                        self.start_sending().await;
                     }
                     RTCPeerConnectionState::Failed => {
                         self.report(CallOut::Failed("the media connection failed".into()));

@@ -6,12 +6,14 @@
 //! - [`call`]: one call's peer connection and chat channel, in a task of its own.
 //! - [`peer`]: how a peer connection is built.
 //! - [`path`]: p2p or relay, from the selected candidate pair.
+//! - [`stats`]: the once-a-second measurements of a call.
 
 pub mod api;
 pub mod call;
 pub mod path;
 pub mod peer;
 pub mod signaling;
+pub mod stats;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,7 +23,13 @@ use termcall_shared::{CallEndReason, CallId, ClientMsg, ErrorCode, IceServer, Se
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use api::{CallState, Command, Event, HubState, Path};
+pub use api::{CallState, CallStats, Command, Event, HubState, Path};
+use crate::media::recv::FrameSlot;
+use crate::media::send::Controls;
+use crate::media::{Frame, MediaConfig};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use tokio::sync::watch;
 use call::{CallHandle, CallIn, CallOut, CallSetup};
 pub use peer::IceOptions;
 use signaling::{HubEvent, Login};
@@ -33,12 +41,15 @@ pub struct EngineConfig {
     /// Accept every incoming call at once (for bots, tests and the demo peer).
     pub auto_accept: bool,
     pub ice: IceOptions,
+    pub media: MediaConfig,
 }
 
 /// A running engine: send it commands, read its events. The events channel closes when it stops.
 pub struct Engine {
     pub commands: mpsc::UnboundedSender<Command>,
     pub events: mpsc::UnboundedReceiver<Event>,
+    /// The newest decoded remote picture (for the TUI's video pane).
+    pub remote_video: watch::Receiver<Option<Arc<Frame>>>,
     pub task: JoinHandle<()>,
 }
 
@@ -46,8 +57,9 @@ pub struct Engine {
 pub fn start(cfg: EngineConfig) -> Engine {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(cfg, cmd_rx, ev_tx));
-    Engine { commands: cmd_tx, events: ev_rx, task }
+    let (frames, remote_video) = watch::channel(None);
+    let task = tokio::spawn(run(cfg, cmd_rx, ev_tx, Arc::new(frames)));
+    Engine { commands: cmd_tx, events: ev_rx, remote_video, task }
 }
 
 /// The call in progress, from the first ring to the end.
@@ -59,6 +71,7 @@ struct Active {
     state: CallState,
     path: Option<Path>,
     media: Option<CallHandle>,
+    controls: Option<Arc<Controls>>,
 }
 
 struct State {
@@ -73,9 +86,17 @@ struct State {
     call: Option<Active>,
     /// An outgoing call hung up before the hub gave it an id: hang it up when the id comes.
     cancelled: Option<String>,
+    frames: Arc<FrameSlot>,
+    audio_muted: bool,
+    video_muted: bool,
+    /// Commands given before the first welcome, replayed once registered.
+    early: Vec<Command>,
 }
 
-async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<Event>) {
+/// How many commands may wait for the first connection to the hub.
+const EARLY_COMMANDS: usize = 256;
+
+async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<Event>, frames: Arc<FrameSlot>) {
     let (to_hub, hub_outbox) = mpsc::channel(256);
     let (hub_tx, mut hub_rx) = mpsc::unbounded_channel();
     let signaling = tokio::spawn(signaling::run(cfg.login.clone(), hub_outbox, hub_tx));
@@ -91,6 +112,10 @@ async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, 
         roster: BTreeMap::new(),
         call: None,
         cancelled: None,
+        frames,
+        audio_muted: false,
+        video_muted: false,
+        early: Vec::new(),
     };
     loop {
         tokio::select! {
@@ -155,6 +180,16 @@ impl State {
     }
 
     async fn on_command(&mut self, c: Command) {
+        let needs_hub = matches!(c, Command::Call { .. } | Command::Accept | Command::Decline);
+        if needs_hub && self.me.is_none() {
+            // Not registered yet: keep it for when we are, rather than refuse it.
+            if self.early.len() < EARLY_COMMANDS {
+                self.early.push(c);
+            } else {
+                self.emit(Event::error("hub_unreachable", "not connected to the hub yet; command dropped"));
+            }
+            return;
+        }
         match c {
             Command::Call { to } => {
                 if !self.hub_up {
@@ -166,7 +201,7 @@ impl State {
                 if self.me.as_deref() == Some(to.as_str()) {
                     return self.emit(Event::error(ErrorCode::SelfCall.as_str(), "you cannot call yourself"));
                 }
-                self.call = Some(Active { id: None, peer: to.clone(), incoming: false, state: CallState::Ringing, path: None, media: None });
+                self.call = Some(Active { id: None, peer: to.clone(), incoming: false, state: CallState::Ringing, path: None, media: None, controls: None });
                 self.send_hub(ClientMsg::Call { to }).await;
             }
             Command::Accept => match &self.call {
@@ -200,6 +235,19 @@ impl State {
                     None => self.emit(Event::error(ErrorCode::NotInCall.as_str(), "chat needs a call: call someone first")),
                 }
             }
+            Command::Snapshot { path } => match &self.call {
+                Some(Active { media: Some(m), .. }) => m.send(CallIn::Snapshot(path)),
+                _ => self.emit(Event::error(ErrorCode::NotInCall.as_str(), "a snapshot needs a connected call")),
+            },
+            Command::Mute { audio, video } => {
+                self.audio_muted = audio.unwrap_or(self.audio_muted);
+                self.video_muted = video.unwrap_or(self.video_muted);
+                if let Some(c) = self.call.as_ref().and_then(|c| c.controls.as_ref()) {
+                    c.audio_muted.store(self.audio_muted, Relaxed);
+                    c.video_muted.store(self.video_muted, Relaxed);
+                }
+                self.emit(Event::Mute { audio: self.audio_muted, video: self.video_muted });
+            }
             Command::Quit => {}
         }
     }
@@ -218,6 +266,9 @@ impl State {
                     self.emit(Event::Hub { state: HubState::Connected, url: self.cfg.login.url.clone() });
                 }
                 self.emit_roster();
+                for c in std::mem::take(&mut self.early) {
+                    Box::pin(self.on_command(c)).await;
+                }
             }
             HubEvent::Up(_) | HubEvent::Refused { .. } => {}
             HubEvent::Down { why, retry_in } => {
@@ -254,7 +305,7 @@ impl State {
                 if self.call.is_some() {
                     return self.send_hub(ClientMsg::Decline { call_id }).await;
                 }
-                self.call = Some(Active { id: Some(call_id), peer: from.clone(), incoming: true, state: CallState::Ringing, path: None, media: None });
+                self.call = Some(Active { id: Some(call_id), peer: from.clone(), incoming: true, state: CallState::Ringing, path: None, media: None, controls: None });
                 self.emit(Event::Incoming { from });
                 self.emit_call();
                 if self.cfg.auto_accept {
@@ -276,7 +327,19 @@ impl State {
                     return self.send_hub(ClientMsg::Hangup { call_id }).await;
                 };
                 c.state = CallState::Connecting;
-                let setup = CallSetup { call_id, offerer, ice_servers: self.ice_servers.clone(), ice: self.cfg.ice.clone() };
+                let controls = Arc::new(Controls::default());
+                controls.audio_muted.store(self.audio_muted, Relaxed);
+                controls.video_muted.store(self.video_muted, Relaxed);
+                c.controls = Some(controls.clone());
+                let setup = CallSetup {
+                    call_id,
+                    offerer,
+                    ice_servers: self.ice_servers.clone(),
+                    ice: self.cfg.ice.clone(),
+                    media: self.cfg.media.clone(),
+                    controls,
+                    frames: self.frames.clone(),
+                };
                 c.media = Some(call::spawn(setup, self.media_tx.clone()));
                 tracing::debug!(call_id, %peer, offerer, "accepted");
                 self.emit_call();
@@ -327,6 +390,13 @@ impl State {
                 let from = self.call.as_ref().map(|c| c.peer.clone()).unwrap_or_default();
                 self.emit(Event::Chat { from, text });
             }
+            CallOut::Stats(stats) => {
+                if let Some(c) = &self.call {
+                    self.emit(Event::Stats { peer: c.peer.clone(), path: c.path, stats });
+                }
+            }
+            CallOut::Snapshot(Ok((path, width, height))) => self.emit(Event::Snapshot { path, width, height }),
+            CallOut::Snapshot(Err(why)) => self.emit(Event::error("snapshot_failed", why)),
             CallOut::Failed(why) => {
                 self.emit(Event::error("media_failed", why));
                 self.hangup("media_failed").await;

@@ -7,8 +7,9 @@ use rtc::ice::mdns::MulticastDnsMode;
 use termcall_shared::{IceServer, Signal};
 use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    register_default_interceptors, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
     RTCPeerConnectionState, Registry, SettingEngineBuilder,
 };
@@ -30,6 +31,7 @@ pub enum PcEvent {
     LocalCandidate(Signal),
     State(RTCPeerConnectionState),
     DataChannel(Arc<dyn DataChannel>),
+    Track(Arc<dyn TrackRemote>),
 }
 
 struct Forwarder(mpsc::UnboundedSender<PcEvent>);
@@ -54,6 +56,10 @@ impl PeerConnectionEventHandler for Forwarder {
     async fn on_data_channel(&self, dc: Arc<dyn DataChannel>) {
         let _ = self.0.send(PcEvent::DataChannel(dc));
     }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.0.send(PcEvent::Track(track));
+    }
 }
 
 /// Builds a peer connection whose callbacks arrive on the returned receiver.
@@ -61,8 +67,7 @@ pub async fn build(
     ice_servers: &[IceServer],
     opts: &IceOptions,
 ) -> anyhow::Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PcEvent>)> {
-    let mut media = MediaEngine::default();
-    media.register_default_codecs()?;
+    let mut media = crate::media::codecs::media_engine()?;
     let registry = register_default_interceptors(Registry::new(), &mut media)?;
     let loopback_only = opts.bind.iter().all(|a| a.starts_with("127.") || a.starts_with("[::1]"));
     let settings = SettingEngineBuilder::new()

@@ -26,7 +26,7 @@ impl H264Encoder {
             .rate_control_mode(RateControlMode::Bitrate)
             .usage_type(UsageType::CameraVideoRealTime)
             .profile(Profile::Baseline)
-            .skip_frames(false)
+            .skip_frames(true)
             .intra_frame_period(IntraFramePeriod::from_num_frames(key_every));
         let enc = Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| format!("cannot start the H.264 encoder: {e}"))?;
         Ok(H264Encoder { enc, yuv: YUVBuffer::new(width as usize, height as usize), width, height, out: Vec::new() })

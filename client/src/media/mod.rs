@@ -23,6 +23,7 @@ pub mod source;
 pub mod testsrc;
 pub mod y4m;
 
+pub use frame::Frame;
 use audio::AudioSpec;
 use source::VideoSpec;
 

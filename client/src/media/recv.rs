@@ -29,7 +29,7 @@ const PLI_INTERVAL: Duration = Duration::from_millis(500);
 const DECODE_QUEUE: usize = 8;
 
 /// Reads a remote track until it ends.
-pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames: FrameSlot) {
+pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames: Arc<FrameSlot>) {
     match track.kind().await {
         RtpCodecKind::Video => video(track, counters, frames).await,
         RtpCodecKind::Audio => audio(track, counters).await,
@@ -37,7 +37,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frame
     }
 }
 
-async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames: FrameSlot) {
+async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames: Arc<FrameSlot>) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let need_keyframe = Arc::new(AtomicBool::new(true));
     let (tx, rx) = sync_channel::<Bytes>(DECODE_QUEUE);

@@ -1,0 +1,84 @@
+//! The once-a-second call measurements: counters from the media threads, RTT and loss from
+//! webrtc-rs's stats, turned into rates over the last interval.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector};
+
+use super::api::{AudioStats, CallStats, SentStats, VideoStats};
+use crate::media::counters::{take_level, RecvCounters, SendCounters};
+
+/// The totals at the previous sample, to turn totals into rates.
+#[derive(Default)]
+pub struct StatsClock {
+    at: Option<Instant>,
+    video_bytes: u64,
+    frames: u64,
+    audio_bytes: u64,
+    sent_video_bytes: u64,
+    rtp_received: u64,
+    rtp_lost: i64,
+}
+
+impl StatsClock {
+    /// Measures the interval since the last call.
+    pub async fn sample(&mut self, pc: &Arc<dyn PeerConnection>, recv: &RecvCounters, sent: &SendCounters) -> CallStats {
+        let now = Instant::now();
+        let secs = self.at.map_or(1.0, |t| now.duration_since(t).as_secs_f64()).max(0.001);
+        self.at = Some(now);
+        let rate = |now_total: u64, before: &mut u64| {
+            let d = now_total.saturating_sub(*before);
+            *before = now_total;
+            d as f64 / secs
+        };
+        let frames = recv.frames_decoded.load(Relaxed);
+        let latency_us = recv.latency_us.load(Relaxed);
+        let video = VideoStats {
+            frames_decoded: frames,
+            fps: round1(rate(frames, &mut self.frames)),
+            width: recv.width.load(Relaxed),
+            height: recv.height.load(Relaxed),
+            kbps: round1(rate(recv.video_bytes.load(Relaxed), &mut self.video_bytes) * 8.0 / 1000.0),
+            latency_ms: (latency_us > 0).then(|| round1(latency_us as f64 / 1000.0)),
+        };
+        let audio = AudioStats {
+            packets: recv.audio_packets.load(Relaxed),
+            level_dbov: round1(take_level(&recv.audio_sq, &recv.audio_samples)),
+            kbps: round1(rate(recv.audio_bytes.load(Relaxed), &mut self.audio_bytes) * 8.0 / 1000.0),
+        };
+        let sent = SentStats {
+            video_frames: sent.video_frames.load(Relaxed),
+            video_kbps: round1(rate(sent.video_bytes.load(Relaxed), &mut self.sent_video_bytes) * 8.0 / 1000.0),
+            audio_packets: sent.audio_packets.load(Relaxed),
+            audio_level_dbov: round1(take_level(&sent.audio_sq, &sent.audio_samples)),
+        };
+
+        let report = pc.get_stats(now, StatsSelector::None).await;
+        let mut rtt_ms = None;
+        let (mut received, mut lost) = (0u64, 0i64);
+        for e in report.iter() {
+            match e {
+                RTCStatsReportEntry::IceCandidatePair(p) if p.nominated && p.current_round_trip_time > 0.0 => {
+                    rtt_ms = Some(round1(p.current_round_trip_time * 1000.0));
+                }
+                RTCStatsReportEntry::InboundRtp(s) => {
+                    received += s.received_rtp_stream_stats.packets_received;
+                    lost += s.received_rtp_stream_stats.packets_lost;
+                }
+                _ => {}
+            }
+        }
+        let (d_recv, d_lost) = (received.saturating_sub(self.rtp_received), (lost - self.rtp_lost).max(0));
+        self.rtp_received = received;
+        self.rtp_lost = lost;
+        let expected = d_recv as f64 + d_lost as f64;
+        let loss_pct = if expected > 0.0 { round1(100.0 * d_lost as f64 / expected) } else { 0.0 };
+        CallStats { rtt_ms, loss_pct, video, audio, sent }
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
