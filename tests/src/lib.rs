@@ -4,9 +4,11 @@
 //! - [`Hub`]: a hub process on a free loopback port.
 //! - [`Client`]: a headless client process, its events and its commands.
 //! - [`Raw`]: a bare WebSocket client, for speaking (or abusing) the protocol directly.
+//! - [`media`]: test pictures and clips, and ways to compare pictures.
 
 mod client;
 mod hub;
+pub mod media;
 mod raw;
 
 pub use client::Client;

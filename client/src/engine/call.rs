@@ -161,8 +161,14 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
                 },
                 e = pc_events.recv() => match e {
                     None => return Ok(()),
-                    Some(e) => if !call.on_pc_event(e).await {
-                        return Ok(());
+                    Some(e) => {
+                        let was_connected = call.connected;
+                        if !call.on_pc_event(e).await {
+                            return Ok(());
+                        }
+                        if call.connected && !was_connected {
+                            stats_tick.reset(); // the first report comes a full second after connecting
+                        }
                     }
                 },
                 Some(d) = dc_rx.recv() => call.on_dc_event(d).await,
