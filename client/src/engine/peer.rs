@@ -68,7 +68,8 @@ pub async fn build(
     opts: &IceOptions,
 ) -> anyhow::Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PcEvent>)> {
     let mut media = crate::media::codecs::media_engine()?;
-    let registry = register_default_interceptors(Registry::new(), &mut media)?;
+    let registry = register_default_interceptors(Registry::new(), &mut media)?
+        .with(rtc::interceptor::Slot::from(crate::media::rtcp_tap::SLOT), crate::media::rtcp_tap::RtcpTap::default());
     let loopback_only = opts.bind.iter().all(|a| a.starts_with("127.") || a.starts_with("[::1]"));
     let settings = SettingEngineBuilder::new()
         // mDNS would open a multicast socket and hide addresses behind .local names: never.

@@ -7,6 +7,7 @@
 //! - [`codecs`]: what is negotiated.
 //! - [`send`]: our tracks and the threads that feed them.
 //! - [`recv`]: decoding what arrives.
+//! - [`rtcp_tap`]: the RTCP the application needs (sender reports, keyframe requests).
 //! - [`counters`]: what the stats are computed from.
 //! - [`snapshot`]: a frame to a PNG file.
 
@@ -16,6 +17,7 @@ pub mod counters;
 pub mod frame;
 pub mod h264;
 pub mod recv;
+pub mod rtcp_tap;
 pub mod scale;
 pub mod send;
 pub mod snapshot;

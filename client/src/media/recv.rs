@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use rtc::media::io::sample_builder::SampleBuilder;
@@ -19,6 +20,7 @@ use super::audio::OpusDecoder;
 use super::counters::{add_energy, RecvCounters};
 use super::frame::Frame;
 use super::h264::{Decoded, H264Decoder};
+use super::rtcp_tap::ClockMap;
 
 /// The newest decoded remote picture, for whoever draws or snapshots it.
 pub type FrameSlot = watch::Sender<Option<Arc<Frame>>>;
@@ -40,10 +42,11 @@ pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frame
 async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames: Arc<FrameSlot>) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let need_keyframe = Arc::new(AtomicBool::new(true));
-    let (tx, rx) = sync_channel::<Bytes>(DECODE_QUEUE);
+    let clock: Arc<Mutex<Option<ClockMap>>> = Arc::default();
+    let (tx, rx) = sync_channel::<(Bytes, u32)>(DECODE_QUEUE);
     {
-        let (c, k) = (counters.clone(), need_keyframe.clone());
-        let spawned = std::thread::Builder::new().name("termcall-decode".into()).spawn(move || decode_loop(rx, &c, &k, &frames));
+        let (c, k, m) = (counters.clone(), need_keyframe.clone(), clock.clone());
+        let spawned = std::thread::Builder::new().name("termcall-decode".into()).spawn(move || decode_loop(rx, &c, &k, &m, &frames));
         if let Err(e) = spawned {
             tracing::warn!("cannot start the video decoder thread: {e}");
             return;
@@ -52,15 +55,24 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames:
     let mut builder = SampleBuilder::new(512, H264Packet::default(), 90_000).with_max_time_delay(Duration::from_millis(400));
     let mut last_pli: Option<Instant> = None;
     while let Some(ev) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(p) = ev else { continue };
+        let p = match ev {
+            TrackRemoteEvent::OnRtpPacket(p) => p,
+            TrackRemoteEvent::OnRtcpPacket(rtcp) => {
+                if let Some(map) = ClockMap::from_rtcp(&rtcp, media_ssrc) {
+                    *clock.lock().unwrap_or_else(|e| e.into_inner()) = Some(map);
+                }
+                continue;
+            }
+            _ => continue,
+        };
         counters.video_bytes.fetch_add(p.payload.len() as u64, Relaxed);
         let now = Instant::now();
         builder.push(now, p);
-        while let Some(sample) = builder.pop(now) {
+        while let Some((sample, rtp_ts)) = builder.pop_with_timestamp(now) {
             if sample.prev_dropped_packets > 0 {
                 need_keyframe.store(true, Relaxed);
             }
-            match tx.try_send(sample.data) {
+            match tx.try_send((sample.data, rtp_ts)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => need_keyframe.store(true, Relaxed),
                 Err(TrySendError::Disconnected(_)) => return,
@@ -77,15 +89,22 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames:
     }
 }
 
-fn decode_loop(rx: Receiver<Bytes>, counters: &RecvCounters, need_keyframe: &AtomicBool, frames: &FrameSlot) {
+fn decode_loop(rx: Receiver<(Bytes, u32)>, counters: &RecvCounters, need_keyframe: &AtomicBool, clock: &Mutex<Option<ClockMap>>, frames: &FrameSlot) {
     let mut dec = match H264Decoder::new() {
         Ok(d) => d,
         Err(e) => return tracing::warn!("{e}"),
     };
     let mut spare = Frame::new(0, 0);
-    while let Ok(au) = rx.recv() {
+    while let Ok((au, rtp_ts)) = rx.recv() {
         match dec.decode(&au, &mut spare) {
             Ok(Decoded::Picture) => {
+                // Capture-to-decode: the sender's wall clock for this RTP time, from its last report.
+                let map = *clock.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(map) = map {
+                    if let Ok(d) = SystemTime::now().duration_since(map.wall_clock(rtp_ts, 90_000)) {
+                        counters.latency_us.store((d.as_micros() as u64).max(1), Relaxed);
+                    }
+                }
                 counters.frames_decoded.fetch_add(1, Relaxed);
                 counters.width.store(spare.width, Relaxed);
                 counters.height.store(spare.height, Relaxed);

@@ -14,7 +14,7 @@ use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::PeerConnection;
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -23,6 +23,7 @@ use super::codecs;
 use super::counters::{add_energy, SendCounters};
 use super::frame::Frame;
 use super::h264::H264Encoder;
+use super::rtcp_tap::asks_keyframe;
 use super::source::VideoSource;
 
 /// Live switches the user and the receiver flip while a call runs.
@@ -121,6 +122,7 @@ pub async fn start(
     if let (Some(t), Some((source, params))) = (&tracks.video, video) {
         let pt = payload_type(&t.sender, codecs::H264_PT).await;
         let tx = sample_pump(t.track.clone(), t.ssrc, pt, 2);
+        watch_keyframe_requests(t.track.clone(), controls.clone());
         let (c, n) = (controls.clone(), counters.clone());
         spawn_thread("termcall-video", move || video_loop(source, params, tx, &c, &n));
     }
@@ -144,6 +146,22 @@ fn spawn_thread(name: &str, f: impl FnOnce() -> Result<(), String> + Send + 'sta
     if let Err(e) = spawned {
         warn!("cannot start a media thread: {e}");
     }
+}
+
+/// Turns the peer's PLI/FIR into a keyframe at the next frame.
+fn watch_keyframe_requests(track: Arc<TrackLocalStaticSample>, controls: Arc<Controls>) {
+    tokio::spawn(async move {
+        while let Some(ev) = track.poll().await {
+            let TrackLocalEvent::OnRtcpPacket(rtcp) = ev else { continue };
+            if asks_keyframe(&rtcp) {
+                debug!("keyframe requested by the peer");
+                controls.keyframe.store(true, Relaxed);
+            }
+            if controls.stop.load(Relaxed) {
+                return;
+            }
+        }
+    });
 }
 
 /// An async task that writes samples to the track, fed by a small channel.
