@@ -3,7 +3,7 @@
 //! - [`frame`]: an RGB picture; [`scale`]: resizing it.
 //! - [`source`]: choosing a video source; [`testsrc`], [`y4m`]: two of them.
 //! - [`audio`]: audio sources, Opus, levels.
-//! - [`h264`]: the video codec.
+//! - [`h264`]: the video codec; [`assembler`]: H.264 access units from RTP packets.
 //! - [`codecs`]: what is negotiated.
 //! - [`send`]: our tracks and the threads that feed them.
 //! - [`recv`]: decoding what arrives.
@@ -11,6 +11,7 @@
 //! - [`counters`]: what the stats are computed from.
 //! - [`snapshot`]: a frame to a PNG file.
 
+pub mod assembler;
 pub mod audio;
 pub mod codecs;
 pub mod counters;

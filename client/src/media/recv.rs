@@ -8,14 +8,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::watch;
 use tracing::debug;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::assembler::Assembler;
 use super::audio::OpusDecoder;
 use super::counters::{add_energy, RecvCounters};
 use super::frame::Frame;
@@ -52,7 +51,7 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames:
             return;
         }
     }
-    let mut builder = SampleBuilder::new(512, H264Packet::default(), 90_000).with_max_time_delay(Duration::from_millis(400));
+    let mut assembler = Assembler::default();
     let mut last_pli: Option<Instant> = None;
     while let Some(ev) = track.poll().await {
         let p = match ev {
@@ -67,12 +66,12 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames:
         };
         counters.video_bytes.fetch_add(p.payload.len() as u64, Relaxed);
         let now = Instant::now();
-        builder.push(now, p);
-        while let Some((sample, rtp_ts)) = builder.pop_with_timestamp(now) {
-            if sample.prev_dropped_packets > 0 {
+        assembler.push(p, now);
+        while let Some(au) = assembler.pop(now) {
+            if au.after_loss {
                 need_keyframe.store(true, Relaxed);
             }
-            match tx.try_send((sample.data, rtp_ts)) {
+            match tx.try_send((au.data, au.rtp_ts)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => need_keyframe.store(true, Relaxed),
                 Err(TrySendError::Disconnected(_)) => return,
