@@ -1,12 +1,12 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::{bin, scratch, Hub};
+use crate::{bin, command, scratch, Hub};
 
 /// A running `termcall --headless`: write commands, wait for events. Killed when dropped.
 pub struct Client {
@@ -27,10 +27,15 @@ impl Client {
     }
 
     pub fn start_url(url: &str, name: &str, args: &[&str]) -> Client {
+        Client::start_in(None, "127.0.0.1", url, name, args)
+    }
+
+    /// Starts a client inside a network namespace (or not), gathering ICE candidates on `ice_bind`.
+    pub fn start_in(netns: Option<&str>, ice_bind: &str, url: &str, name: &str, args: &[&str]) -> Client {
         let dir = scratch(name);
         let log = dir.join("client.log");
-        let mut child = Command::new(bin("termcall"))
-            .args(["--hub", url, "--name", name, "--headless", "--ice-bind", "127.0.0.1"])
+        let mut child = command(&bin("termcall"), netns)
+            .args(["--hub", url, "--name", name, "--headless", "--ice-bind", ice_bind])
             .args(args)
             .env("RUST_LOG", "termcall=debug,warn")
             .stdin(Stdio::piped())
@@ -126,6 +131,20 @@ impl Client {
             }
             if Instant::now() >= until {
                 return None;
+            }
+            self.pump(until);
+        }
+    }
+
+    /// Waits until an event satisfying `pred` has been seen at any point (before the cursor too).
+    pub fn expect_seen(&mut self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let until = Instant::now() + within;
+        loop {
+            if let Some(v) = self.seen.iter().find(|v| pred(v)) {
+                return v.clone();
+            }
+            if Instant::now() >= until {
+                panic!("{}: never saw {what} within {within:?}; log tail:\n{}", self.name, self.log_tail(20));
             }
             self.pump(until);
         }

@@ -1,9 +1,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::{bin, scratch, signal};
+use crate::{bin, command, scratch, signal};
 
 /// A running `termcall-hub` on a free loopback port. Killed when dropped.
 pub struct Hub {
@@ -28,8 +28,13 @@ impl Hub {
 
     /// Starts a hub on a given address (to restart one on the same port).
     pub fn start_on(listen: &str, args: &[&str]) -> Hub {
+        Hub::start_in(None, listen, args)
+    }
+
+    /// Starts a hub inside a network namespace (or not), listening on `listen`.
+    pub fn start_in(netns: Option<&str>, listen: &str, args: &[&str]) -> Hub {
         let log = scratch("hub").join("hub.log");
-        let mut child = Command::new(bin("termcall-hub"))
+        let mut child = command(&bin("termcall-hub"), netns)
             .args(["--listen", listen])
             .args(args)
             .env("RUST_LOG", "debug")
@@ -41,7 +46,7 @@ impl Hub {
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("hub stdout");
         let url = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
-        assert!(url.starts_with("ws://127.0.0.1:"), "hub said {line:?}; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        assert!(url.starts_with("ws://"), "hub said {line:?}; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
         let addr = url.trim_start_matches("ws://").trim_end_matches("/ws").to_owned();
         Hub { child, url, addr, log }
     }

@@ -5,10 +5,12 @@
 //! - [`Client`]: a headless client process, its events and its commands.
 //! - [`Raw`]: a bare WebSocket client, for speaking (or abusing) the protocol directly.
 //! - [`media`]: test pictures and clips, and ways to compare pictures.
+//! - [`netns`]: test hosts in network namespaces, with loss and blocking.
 
 mod client;
 mod hub;
 pub mod media;
+pub mod netns;
 mod raw;
 
 pub use client::Client;
@@ -45,6 +47,18 @@ pub fn scratch(label: &str) -> PathBuf {
 
 /// The usual patience for something that should happen at once on loopback.
 pub const SOON: Duration = Duration::from_secs(5);
+
+/// A command for `bin`, run inside network namespace `netns` when one is given.
+pub fn command(bin_path: &std::path::Path, netns: Option<&str>) -> std::process::Command {
+    match netns {
+        None => std::process::Command::new(bin_path),
+        Some(ns) => {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(bin_path);
+            c
+        }
+    }
+}
 
 /// Sends a signal to a process.
 pub fn signal(pid: u32, sig: i32) {
