@@ -108,6 +108,7 @@ impl Cast {
                 s.rtt_ms.map_or("?".into(), |r| r.to_string()),
                 path.map_or("?", |p| if p == crate::engine::Path::Relay { "relay" } else { "p2p" }),
             ),
+            Event::VideoStarted { peer, width, height } => format!("video from {peer} started: {width}x{height}"),
             Event::Snapshot { path, width, height } => format!("snapshot {width}x{height} written to {path}"),
             Event::Mute { audio, video } => format!("muted: audio {audio}, video {video}"),
             Event::Error { code, message, .. } => format!("error {code}: {message}"),

@@ -134,6 +134,8 @@ pub enum Event {
         #[serde(flatten)]
         stats: CallStats,
     },
+    /// The first picture of the peer's video was decoded.
+    VideoStarted { peer: String, width: u32, height: u32 },
     /// A snapshot was written.
     Snapshot { path: String, width: u32, height: u32 },
     /// What we send now (after a mute command).

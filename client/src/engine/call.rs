@@ -49,6 +49,8 @@ pub enum CallOut {
     Failed(String),
     /// Once a second while connected.
     Stats(CallStats),
+    /// The first remote picture was decoded: (width, height).
+    VideoStarted(u32, u32),
     /// The answer to a snapshot: (path, width, height) or why not.
     Snapshot(Result<(String, u32, u32), String>),
 }
@@ -142,6 +144,10 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         clock: StatsClock::default(),
     };
     let mut stats_tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    // Pictures decoded before this call (from an earlier one) are not news.
+    let mut pictures = call.frames.subscribe();
+    pictures.mark_unchanged();
+    let mut video_started = false;
     let result = async {
         if setup.offerer {
             call.add_tracks().await?;
@@ -172,6 +178,13 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
                     }
                 },
                 Some(d) = dc_rx.recv() => call.on_dc_event(d).await,
+                Ok(()) = pictures.changed(), if !video_started => {
+                    let size = pictures.borrow_and_update().as_ref().map(|f| (f.width, f.height));
+                    if let Some((w, h)) = size {
+                        video_started = true;
+                        call.report(CallOut::VideoStarted(w, h));
+                    }
+                }
                 _ = stats_tick.tick(), if call.connected => {
                     let stats = call.clock.sample(&call.pc, &call.recv, &call.sent).await;
                     call.report(CallOut::Stats(stats));

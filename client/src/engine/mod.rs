@@ -327,6 +327,7 @@ impl State {
                     return self.send_hub(ClientMsg::Hangup { call_id }).await;
                 };
                 c.state = CallState::Connecting;
+                self.frames.send_replace(None); // no picture from an earlier call
                 let controls = Arc::new(Controls::default());
                 controls.audio_muted.store(self.audio_muted, Relaxed);
                 controls.video_muted.store(self.video_muted, Relaxed);
@@ -393,6 +394,11 @@ impl State {
             CallOut::Stats(stats) => {
                 if let Some(c) = &self.call {
                     self.emit(Event::Stats { peer: c.peer.clone(), path: c.path, stats });
+                }
+            }
+            CallOut::VideoStarted(width, height) => {
+                if let Some(c) = &self.call {
+                    self.emit(Event::VideoStarted { peer: c.peer.clone(), width, height });
                 }
             }
             CallOut::Snapshot(Ok((path, width, height))) => self.emit(Event::Snapshot { path, width, height }),

@@ -47,7 +47,7 @@ impl AudioSource {
             AudioSpec::None => return Ok(None),
             AudioSpec::Tone => AudioSource::Tone { phase: 0.0 },
             AudioSpec::Wav(p) => AudioSource::Clip { pcm: load_wav(p)?, at: 0 },
-            AudioSpec::Microphone => return Err("this build has no microphone support (rebuild with `--features mic`)".into()),
+            AudioSpec::Microphone => return Err("microphone capture is not supported yet; use tone, none or a .wav file".into()),
         }))
     }
 

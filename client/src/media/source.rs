@@ -49,7 +49,7 @@ impl VideoSource {
             VideoSpec::Y4m(p) => VideoSource::Y4m(Box::new(Y4m::open(p)?)),
             VideoSpec::Camera(p) => {
                 return Err(format!(
-                    "cannot open camera {}: this build has no camera support (rebuild with `--features camera`)",
+                    "cannot open camera {}: camera capture is not supported yet; use testsrc, a .y4m file or an image",
                     p.display()
                 ))
             }
