@@ -226,7 +226,7 @@ impl Hub {
             }
         }
         let from = self.name_of(conn);
-        out.to(callee, ServerMsg::Incoming { call_id, from: from.clone() });
+        out.to(callee, ServerMsg::Incoming { call_id, from });
         out.to(conn, ServerMsg::Ringing { call_id, to: to.to_owned() });
         self.announce_states(&[conn, callee], out);
     }

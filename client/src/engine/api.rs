@@ -90,6 +90,8 @@ pub struct AudioStats {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SentStats {
     pub video_frames: u64,
+    /// Raw frames skipped because the network side was behind (or an encoded frame was lost).
+    pub video_skipped: u64,
     pub video_kbps: f64,
     pub audio_packets: u64,
     pub audio_level_dbov: f64,

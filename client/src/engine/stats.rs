@@ -50,6 +50,7 @@ impl StatsClock {
         };
         let sent = SentStats {
             video_frames: sent.video_frames.load(Relaxed),
+            video_skipped: sent.video_skipped.load(Relaxed),
             video_kbps: round1(rate(sent.video_bytes.load(Relaxed), &mut self.sent_video_bytes) * 8.0 / 1000.0),
             audio_packets: sent.audio_packets.load(Relaxed),
             audio_level_dbov: round1(take_level(&sent.audio_sq, &sent.audio_samples)),

@@ -41,22 +41,6 @@ impl Frame {
             }
         }
     }
-
-    /// The mean colour of a rectangle.
-    pub fn mean(&self, x: u32, y: u32, w: u32, h: u32) -> [f64; 3] {
-        let mut sum = [0f64; 3];
-        let mut n = 0f64;
-        for row in y..(y + h).min(self.height) {
-            for col in x..(x + w).min(self.width) {
-                let p = self.pixel(col, row);
-                for c in 0..3 {
-                    sum[c] += f64::from(p[c]);
-                }
-                n += 1.0;
-            }
-        }
-        sum.map(|s| s / n.max(1.0))
-    }
 }
 
 /// Peak signal-to-noise ratio between two frames of the same size, in dB (infinite when equal).

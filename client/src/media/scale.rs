@@ -1,7 +1,7 @@
 //! Resizing frames between a source's size and the video size.
 
 use image::imageops::{resize, FilterType};
-use image::RgbImage;
+use image::{ImageBuffer, Rgb};
 
 use super::frame::Frame;
 
@@ -11,7 +11,8 @@ pub fn scale_into(src: &Frame, out: &mut Frame) {
         out.rgb.copy_from_slice(&src.rgb);
         return;
     }
-    let Some(img) = RgbImage::from_raw(src.width, src.height, src.rgb.clone()) else { return };
+    // A view of the source, not a copy: this runs once a frame.
+    let Some(img) = ImageBuffer::<Rgb<u8>, &[u8]>::from_raw(src.width, src.height, &src.rgb[..]) else { return };
     let scaled = resize(&img, out.width, out.height, FilterType::Triangle);
     out.rgb.copy_from_slice(scaled.as_raw());
 }
