@@ -40,7 +40,8 @@ pub struct Cli {
     #[arg(long = "ice-bind", value_name = "IP")]
     pub ice_bind: Vec<String>,
 
-    /// Video to send: testsrc (a test pattern), none, a .y4m file (looped), a .png/.jpg image.
+    /// Video to send: testsrc (a test pattern), none, a .y4m file (looped), a .png/.jpg image,
+    /// or a V4L2 camera /dev/videoN (builds with `--features camera`).
     #[arg(long, default_value = "testsrc")]
     pub video: String,
 
@@ -56,9 +57,14 @@ pub struct Cli {
     #[arg(long, default_value_t = 800, value_parser = clap::value_parser!(u32).range(50..=20000))]
     pub video_kbps: u32,
 
-    /// Audio to send: tone (a quiet 440 Hz sine), none, a .wav file (looped).
+    /// Audio to send: tone (a quiet 440 Hz sine), none, a .wav file (looped), or mic
+    /// (the default microphone; builds with `--features sound`).
     #[arg(long, default_value = "tone")]
     pub audio: String,
+
+    /// Do not play received audio (it is played only in builds with `--features sound`).
+    #[arg(long)]
+    pub no_speaker: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +101,7 @@ impl Cli {
             fps: self.fps,
             video_kbps: self.video_kbps,
             audio: AudioSpec::parse(&self.audio)?,
+            speaker: !self.no_speaker,
         };
         Ok(EngineConfig {
             login: Login { url: self.hub.clone(), name, secret: self.secret.clone() },

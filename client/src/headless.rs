@@ -44,6 +44,7 @@ async fn read_commands(commands: mpsc::UnboundedSender<Command>, errors: mpsc::U
             Ok(Some(line)) => match parse_line(&line) {
                 None => {}
                 Some(Ok(cmd)) => {
+                    #[allow(clippy::collapsible_match)] // a guard cannot move `cmd`
                     if commands.send(cmd).is_err() {
                         return;
                     }

@@ -26,7 +26,7 @@ pub fn write_test_png(path: &Path, w: u32, h: u32) -> RgbImage {
 /// A y4m clip of `frames` frames, `w`x`h` 4:2:0: a bright square moving over a grey ramp.
 pub fn write_test_y4m(path: &Path, w: usize, h: usize, frames: usize) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create y4m"));
-    write!(f, "YUV4MPEG2 W{w} H{h} F15:1 Ip A1:1 C420jpeg\n").unwrap();
+    writeln!(f, "YUV4MPEG2 W{w} H{h} F15:1 Ip A1:1 C420jpeg").unwrap();
     for n in 0..frames {
         f.write_all(b"FRAME\n").unwrap();
         let mut y = vec![0u8; w * h];

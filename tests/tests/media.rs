@@ -155,6 +155,10 @@ fn unreadable_sources_are_refused_at_start_with_the_file_named() {
         (vec!["--video".into(), "movie.mkv".into()], "movie.mkv".into()),
         (vec!["--audio".into(), "/nonexistent/voice.wav".into()], "/nonexistent/voice.wav".into()),
         (vec!["--video-size".into(), "641x480".into()], "641x480".into()),
+        // The default build has no device support: the error names the device and the feature.
+        (vec!["--video".into(), "/dev/video7".into()], "/dev/video7".into()),
+        (vec!["--video".into(), "/dev/video7".into()], "--features camera".into()),
+        (vec!["--audio".into(), "mic".into()], "--features sound".into()),
     ];
     for (args, needle) in cases {
         let out = std::process::Command::new(bin("termcall"))

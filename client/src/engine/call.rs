@@ -219,7 +219,7 @@ impl Call<'_> {
             return;
         }
         let m = &self.media;
-        let video = match VideoSource::open(&m.video, m.width, m.height) {
+        let video = match VideoSource::open(&m.video, m.width, m.height, m.fps) {
             Ok(v) => v.map(|s| (s, VideoParams { width: m.width, height: m.height, fps: m.fps, kbps: m.video_kbps })),
             Err(e) => {
                 warn!("sending no video: {e}");
@@ -317,7 +317,7 @@ impl Call<'_> {
             PcEvent::LocalCandidate(s) => self.report(CallOut::Signal(s)),
             PcEvent::DataChannel(dc) => self.adopt_channel(dc),
             PcEvent::Track(track) => {
-                tokio::spawn(recv::run(track, self.recv.clone(), self.frames.clone()));
+                tokio::spawn(recv::run(track, self.recv.clone(), self.frames.clone(), self.media.speaker));
             }
             PcEvent::State(state) => {
                 debug!(call = self.id, "peer connection {state}");

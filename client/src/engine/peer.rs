@@ -85,7 +85,6 @@ pub async fn build(
             urls: s.urls.clone(),
             username: s.username.clone().unwrap_or_default(),
             credential: s.credential.clone().unwrap_or_default(),
-            ..Default::default()
         })
         .collect();
     let policy = if opts.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };

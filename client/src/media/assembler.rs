@@ -27,6 +27,7 @@ pub struct AccessUnit {
 }
 
 /// Packets in, access units out.
+#[derive(Default)]
 pub struct Assembler {
     depacketizer: H264Packet,
     pending: BTreeMap<u64, (Packet, Instant)>,
@@ -36,11 +37,6 @@ pub struct Assembler {
     lost: bool,
 }
 
-impl Default for Assembler {
-    fn default() -> Self {
-        Assembler { depacketizer: H264Packet::default(), pending: BTreeMap::new(), next: None, last_ext: None, lost: false }
-    }
-}
 
 impl Assembler {
     /// Sequence numbers wrap at 2^16; extend them so that order is plain integer order.

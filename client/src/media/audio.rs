@@ -38,6 +38,8 @@ pub enum AudioSource {
     Tone { phase: f32 },
     /// A whole file, resampled to 48 kHz mono, played in a loop.
     Clip { pcm: Vec<i16>, at: usize },
+    #[cfg(feature = "sound")]
+    Mic(Box<super::sound::Microphone>),
 }
 
 impl AudioSource {
@@ -47,7 +49,14 @@ impl AudioSource {
             AudioSpec::None => return Ok(None),
             AudioSpec::Tone => AudioSource::Tone { phase: 0.0 },
             AudioSpec::Wav(p) => AudioSource::Clip { pcm: load_wav(p)?, at: 0 },
-            AudioSpec::Microphone => return Err("microphone capture is not supported yet; use tone, none or a .wav file".into()),
+            #[cfg(feature = "sound")]
+            AudioSpec::Microphone => AudioSource::Mic(Box::new(super::sound::Microphone::open()?)),
+            #[cfg(not(feature = "sound"))]
+            AudioSpec::Microphone => {
+                return Err("cannot use the microphone: this termcall was built without sound support; \
+                            rebuild with `cargo build --release --features sound` (needs libasound2-dev), or use tone, none or a .wav file"
+                    .into())
+            }
         }))
     }
 
@@ -67,6 +76,8 @@ impl AudioSource {
                     *at = (*at + 1) % pcm.len();
                 }
             }
+            #[cfg(feature = "sound")]
+            AudioSource::Mic(m) => m.next_into(out),
         }
     }
 }

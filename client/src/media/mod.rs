@@ -1,8 +1,10 @@
 //! Media: what a call sends and receives, from sources to codecs to measurements.
 //!
 //! - [`frame`]: an RGB picture; [`scale`]: resizing it.
-//! - [`source`]: choosing a video source; [`testsrc`], [`y4m`]: two of them.
-//! - [`audio`]: audio sources, Opus, levels.
+//! - [`source`]: choosing a video source; [`testsrc`], [`y4m`] and `camera` (feature `camera`) are some.
+//! - [`pixfmt`]: YUV layouts to RGB.
+//! - [`audio`]: audio sources, Opus, levels; [`pcm`]: rings and resampling for sound devices;
+//!   `sound` (feature `sound`): the microphone and the speaker.
 //! - [`h264`]: the video codec; [`assembler`]: H.264 access units from RTP packets.
 //! - [`codecs`]: what is negotiated.
 //! - [`send`]: our tracks and the threads that feed them.
@@ -13,15 +15,21 @@
 
 pub mod assembler;
 pub mod audio;
+#[cfg(feature = "camera")]
+pub mod camera;
 pub mod codecs;
 pub mod counters;
 pub mod frame;
 pub mod h264;
+pub mod pcm;
+pub mod pixfmt;
 pub mod recv;
 pub mod rtcp_tap;
 pub mod scale;
 pub mod send;
 pub mod snapshot;
+#[cfg(feature = "sound")]
+pub mod sound;
 pub mod source;
 pub mod testsrc;
 pub mod y4m;
@@ -39,18 +47,20 @@ pub struct MediaConfig {
     pub fps: u32,
     pub video_kbps: u32,
     pub audio: AudioSpec,
+    /// Play received audio (only with the `sound` feature).
+    pub speaker: bool,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: 800, audio: AudioSpec::Tone }
+        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: 800, audio: AudioSpec::Tone, speaker: true }
     }
 }
 
 impl MediaConfig {
     /// Opens every source once, so that a bad file is reported at start, not mid-call.
     pub fn check(&self) -> Result<(), String> {
-        source::VideoSource::open(&self.video, self.width, self.height)?;
+        source::VideoSource::open(&self.video, self.width, self.height, self.fps)?;
         audio::AudioSource::open(&self.audio)?;
         Ok(())
     }

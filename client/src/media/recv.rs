@@ -30,10 +30,11 @@ const PLI_INTERVAL: Duration = Duration::from_millis(500);
 const DECODE_QUEUE: usize = 8;
 
 /// Reads a remote track until it ends.
-pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames: Arc<FrameSlot>) {
+/// `play` sends received audio to the speaker (with the `sound` feature; ignored without).
+pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames: Arc<FrameSlot>, play: bool) {
     match track.kind().await {
         RtpCodecKind::Video => video(track, counters, frames).await,
-        RtpCodecKind::Audio => audio(track, counters).await,
+        RtpCodecKind::Audio => audio(track, counters, play).await,
         _ => while track.poll().await.is_some() {},
     }
 }
@@ -125,18 +126,45 @@ fn decode_loop(rx: Receiver<(Bytes, u32)>, counters: &RecvCounters, need_keyfram
     }
 }
 
-async fn audio(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>) {
+async fn audio(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, play: bool) {
     let mut dec = match OpusDecoder::new() {
         Ok(d) => d,
         Err(e) => return tracing::warn!("{e}"),
     };
+    let mut speaker = open_speaker(play);
     while let Some(ev) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(p) = ev else { continue };
         counters.audio_packets.fetch_add(1, Relaxed);
         counters.audio_bytes.fetch_add(p.payload.len() as u64, Relaxed);
         match dec.decode(&p.payload) {
-            Ok(pcm) => add_energy(&counters.audio_sq, &counters.audio_samples, pcm),
+            Ok(pcm) => {
+                add_energy(&counters.audio_sq, &counters.audio_samples, pcm);
+                speaker.play(pcm);
+            }
             Err(e) => debug!("dropping an audio packet: {e}"),
         }
     }
+}
+
+/// Where received audio is played: the speaker with the `sound` feature, else nowhere.
+struct Playback(#[cfg(feature = "sound")] Option<super::sound::Speaker>);
+
+impl Playback {
+    #[inline]
+    fn play(&mut self, _pcm: &[i16]) {
+        #[cfg(feature = "sound")]
+        if let Some(s) = &mut self.0 {
+            s.play(_pcm);
+        }
+    }
+}
+
+#[cfg(feature = "sound")]
+fn open_speaker(play: bool) -> Playback {
+    Playback(play.then(super::sound::Speaker::open).and_then(|r| r.map_err(|e| tracing::warn!("not playing audio: {e}")).ok()))
+}
+
+#[cfg(not(feature = "sound"))]
+fn open_speaker(_play: bool) -> Playback {
+    Playback()
 }

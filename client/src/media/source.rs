@@ -37,21 +37,28 @@ pub enum VideoSource {
     TestSrc { n: u64 },
     Still(Frame),
     Y4m(Box<Y4m>),
+    #[cfg(feature = "camera")]
+    Camera(Box<super::camera::Camera>),
 }
 
 impl VideoSource {
-    /// Opens the source for `width`x`height` output; `Ok(None)` for `none`.
-    pub fn open(spec: &VideoSpec, width: u32, height: u32) -> Result<Option<VideoSource>, String> {
+    /// Opens the source for `width`x`height` output at `fps`; `Ok(None)` for `none`.
+    pub fn open(spec: &VideoSpec, width: u32, height: u32, fps: u32) -> Result<Option<VideoSource>, String> {
         Ok(Some(match spec {
             VideoSpec::None => return Ok(None),
             VideoSpec::TestSrc => VideoSource::TestSrc { n: 0 },
             VideoSpec::Image(p) => VideoSource::Still(load_image(p, width, height)?),
             VideoSpec::Y4m(p) => VideoSource::Y4m(Box::new(Y4m::open(p)?)),
+            #[cfg(feature = "camera")]
+            VideoSpec::Camera(p) => VideoSource::Camera(Box::new(super::camera::Camera::open(p, width, height, fps)?)),
+            #[cfg(not(feature = "camera"))]
             VideoSpec::Camera(p) => {
+                let _ = fps;
                 return Err(format!(
-                    "cannot open camera {}: camera capture is not supported yet; use testsrc, a .y4m file or an image",
+                    "cannot open camera {}: this termcall was built without camera support; \
+                     rebuild with `cargo build --release --features camera`, or use testsrc, a .y4m file or an image",
                     p.display()
-                ))
+                ));
             }
         }))
     }
@@ -69,6 +76,8 @@ impl VideoSource {
                 Ok(())
             }
             VideoSource::Y4m(y) => y.next_into(out),
+            #[cfg(feature = "camera")]
+            VideoSource::Camera(c) => c.next_into(out),
         }
     }
 }
@@ -117,9 +126,11 @@ mod tests {
 
     #[test]
     fn missing_files_name_themselves() {
-        let e = VideoSource::open(&VideoSpec::Image("/nonexistent/cat.png".into()), 64, 48).err().unwrap();
+        let e = VideoSource::open(&VideoSpec::Image("/nonexistent/cat.png".into()), 64, 48, 15).err().unwrap();
         assert!(e.contains("/nonexistent/cat.png"), "{e}");
-        let e = VideoSource::open(&VideoSpec::Y4m("/nonexistent/a.y4m".into()), 64, 48).err().unwrap();
+        let e = VideoSource::open(&VideoSpec::Y4m("/nonexistent/a.y4m".into()), 64, 48, 15).err().unwrap();
         assert!(e.contains("/nonexistent/a.y4m"), "{e}");
+        let e = VideoSource::open(&VideoSpec::Camera("/dev/video77".into()), 64, 48, 15).err().unwrap();
+        assert!(e.contains("/dev/video77"), "{e}");
     }
 }

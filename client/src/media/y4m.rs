@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::frame::Frame;
+use super::pixfmt::yuv420_to_rgb;
 use super::scale::scale_into;
 
 /// An open .y4m file, read frame by frame and rewound at the end.
@@ -78,22 +79,3 @@ impl Y4m {
     }
 }
 
-/// Converts planar 4:2:0 (BT.601, limited range) to RGB.
-pub fn yuv420_to_rgb(yuv: &[u8], width: u32, height: u32, out: &mut Frame) {
-    out.resize(width, height);
-    let (w, h) = (width as usize, height as usize);
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let (y_plane, rest) = yuv.split_at(w * h);
-    let (u_plane, v_plane) = rest.split_at(cw * ch);
-    for row in 0..h {
-        for col in 0..w {
-            let y = f32::from(y_plane[row * w + col]) - 16.0;
-            let u = f32::from(u_plane[(row / 2) * cw + col / 2]) - 128.0;
-            let v = f32::from(v_plane[(row / 2) * cw + col / 2]) - 128.0;
-            let i = (row * w + col) * 3;
-            out.rgb[i] = (1.164 * y + 1.596 * v).clamp(0.0, 255.0) as u8;
-            out.rgb[i + 1] = (1.164 * y - 0.392 * u - 0.813 * v).clamp(0.0, 255.0) as u8;
-            out.rgb[i + 2] = (1.164 * y + 2.017 * u).clamp(0.0, 255.0) as u8;
-        }
-    }
-}

@@ -1,0 +1,197 @@
+//! The microphone and the speaker, through cpal (ALSA on Linux); built with the `sound` feature.
+//!
+//! Each device is driven by cpal's own callback thread. A device thread of ours opens it and
+//! keeps the cpal stream alive (cpal streams may not move between threads) until the handle
+//! drops. PCM crosses to and from the media threads through a bounded [`PcmRing`], so a device
+//! running late or early costs at most the ring's length, never a growing delay.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
+
+use super::audio::{FRAME, RATE};
+use super::pcm::{to_i16, PcmRing, Resampler};
+
+/// How much audio a ring holds at most: 200 ms.
+const RING_MS: u32 = 200;
+/// The speaker waits for this much before it starts (and after running dry), to ride out jitter.
+const PRIME_MS: u32 = 40;
+
+/// Keeps a device thread (and its cpal stream) alive; dropping it closes the device.
+struct DeviceGuard(Arc<AtomicBool>);
+
+impl Drop for DeviceGuard {
+    fn drop(&mut self) {
+        self.0.store(true, Relaxed);
+    }
+}
+
+/// Runs `open` on a thread of its own that then holds the stream until the guard drops.
+fn device_thread(name: &str, open: impl FnOnce() -> Result<cpal::Stream, String> + Send + 'static) -> Result<DeviceGuard, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let s = stop.clone();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let stream = match open().and_then(|st| st.play().map(|_| st).map_err(|e| format!("cannot start the sound device: {e}"))) {
+                Ok(st) => st,
+                Err(e) => return drop(ready_tx.send(Err(e))),
+            };
+            let _ = ready_tx.send(Ok(()));
+            while !s.load(Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            drop(stream);
+        })
+        .map_err(|e| format!("cannot start a sound thread: {e}"))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(DeviceGuard(stop)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err("the sound device thread stopped while opening".into()),
+    }
+}
+
+/// The default input device, as 48 kHz mono for the Opus encoder.
+pub struct Microphone {
+    ring: Arc<PcmRing>,
+    _guard: DeviceGuard,
+}
+
+impl Microphone {
+    /// Opens the system's default microphone; the error says what is missing.
+    pub fn open() -> Result<Microphone, String> {
+        let ring = Arc::new(PcmRing::new((RATE * RING_MS / 1000) as usize));
+        let r = ring.clone();
+        let guard = device_thread("termcall-mic", move || {
+            let dev = cpal::default_host().default_input_device().ok_or("no microphone found (no default ALSA input device)")?;
+            let cfg = dev.default_input_config().map_err(|e| format!("cannot query the microphone: {e}"))?;
+            let (fmt, cfg): (SampleFormat, StreamConfig) = (cfg.sample_format(), cfg.into());
+            match fmt {
+                SampleFormat::F32 => input::<f32>(&dev, cfg, r),
+                SampleFormat::I16 => input::<i16>(&dev, cfg, r),
+                SampleFormat::I32 => input::<i32>(&dev, cfg, r),
+                SampleFormat::U8 => input::<u8>(&dev, cfg, r),
+                other => Err(format!("the microphone's sample format {other} is not supported")),
+            }
+        })?;
+        Ok(Microphone { ring, _guard: guard })
+    }
+
+    /// Takes the next 20 ms; silence fills what the device has not delivered yet.
+    pub fn next_into(&mut self, out: &mut [i16; FRAME]) {
+        self.ring.pop_into(out);
+    }
+}
+
+fn input<T>(dev: &cpal::Device, cfg: StreamConfig, ring: Arc<PcmRing>) -> Result<cpal::Stream, String>
+where
+    T: SizedSample,
+    f32: FromSample<T>,
+{
+    let channels = usize::from(cfg.channels.max(1));
+    let mut rs = Resampler::new(cfg.sample_rate, RATE);
+    // Scratch for one callback's mono samples; grows to the device period once, then is reused.
+    let mut mono: Vec<f32> = Vec::new();
+    dev.build_input_stream(
+        cfg,
+        move |data: &[T], _: &cpal::InputCallbackInfo| {
+            mono.clear();
+            mono.extend(data.chunks(channels).map(|c| c.iter().map(|&s| <f32 as FromSample<T>>::from_sample_(s)).sum::<f32>() / c.len() as f32));
+            let mut resampled = [0i16; 2048];
+            let mut n = 0;
+            rs.process(&mono, |s| {
+                if n == resampled.len() {
+                    ring.push(resampled);
+                    n = 0;
+                }
+                resampled[n] = to_i16(s);
+                n += 1;
+            });
+            ring.push(resampled[..n].iter().copied());
+        },
+        |e| tracing::warn!("microphone: {e}"),
+        None,
+    )
+    .map_err(|e| format!("cannot open the microphone: {e}"))
+}
+
+/// The default output device, fed with decoded 48 kHz mono PCM.
+pub struct Speaker {
+    ring: Arc<PcmRing>,
+    resampler: Resampler,
+    scratch: Vec<f32>,
+    _guard: DeviceGuard,
+}
+
+impl Speaker {
+    /// Opens the system's default speaker; the error says what is missing.
+    pub fn open() -> Result<Speaker, String> {
+        let (tx, rx) = mpsc::channel();
+        let guard = device_thread("termcall-speaker", move || {
+            let dev = cpal::default_host().default_output_device().ok_or("no speaker found (no default ALSA output device)")?;
+            let cfg = dev.default_output_config().map_err(|e| format!("cannot query the speaker: {e}"))?;
+            let (fmt, cfg): (SampleFormat, StreamConfig) = (cfg.sample_format(), cfg.into());
+            let ring = Arc::new(PcmRing::new((cfg.sample_rate * RING_MS / 1000) as usize));
+            let _ = tx.send((ring.clone(), cfg.sample_rate));
+            match fmt {
+                SampleFormat::F32 => output::<f32>(&dev, cfg, ring),
+                SampleFormat::I16 => output::<i16>(&dev, cfg, ring),
+                SampleFormat::I32 => output::<i32>(&dev, cfg, ring),
+                SampleFormat::U8 => output::<u8>(&dev, cfg, ring),
+                other => Err(format!("the speaker's sample format {other} is not supported")),
+            }
+        })?;
+        let (ring, rate) = rx.recv().map_err(|_| "the speaker thread stopped while opening".to_string())?;
+        Ok(Speaker { ring, resampler: Resampler::new(RATE, rate), scratch: Vec::with_capacity(FRAME * 4), _guard: guard })
+    }
+
+    /// Queues decoded PCM for playing, resampled to the device's rate.
+    pub fn play(&mut self, pcm: &[i16]) {
+        self.scratch.clear();
+        let scratch = &mut self.scratch;
+        for chunk in pcm.chunks(FRAME) {
+            let mut f = [0f32; FRAME];
+            for (d, &s) in f.iter_mut().zip(chunk) {
+                *d = f32::from(s) / 32768.0;
+            }
+            self.resampler.process(&f[..chunk.len()], |s| scratch.push(s));
+        }
+        self.ring.push(self.scratch.iter().map(|&s| to_i16(s)));
+    }
+}
+
+fn output<T>(dev: &cpal::Device, cfg: StreamConfig, ring: Arc<PcmRing>) -> Result<cpal::Stream, String>
+where
+    T: SizedSample + FromSample<f32>,
+{
+    let channels = usize::from(cfg.channels.max(1));
+    let prime = (cfg.sample_rate * PRIME_MS / 1000) as usize;
+    let mut primed = false;
+    let mut mono = [0i16; 1024];
+    dev.build_output_stream(
+        cfg,
+        move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+            if !primed && ring.len() >= prime {
+                primed = true;
+            }
+            for block in data.chunks_mut(mono.len() * channels) {
+                let frames = block.len() / channels;
+                let got = if primed { ring.pop_into(&mut mono[..frames]) } else { 0 };
+                if got < frames {
+                    mono[got..frames].fill(0);
+                    primed = false; // ran dry: wait for a cushion again
+                }
+                for (frame, &s) in block.chunks_mut(channels).zip(&mono[..frames]) {
+                    frame.fill(T::from_sample(f32::from(s) / 32768.0));
+                }
+            }
+        },
+        |e| tracing::warn!("speaker: {e}"),
+        None,
+    )
+    .map_err(|e| format!("cannot open the speaker: {e}"))
+}
