@@ -7,6 +7,8 @@ use crate::engine::{EngineConfig, IceOptions};
 use crate::media::audio::AudioSpec;
 use crate::media::source::{parse_size, VideoSpec};
 use crate::media::MediaConfig;
+use crate::tui::color::ColorMode;
+use crate::tui::TuiOptions;
 
 /// termcall: video calls, voice and chat from a terminal, over WebRTC.
 #[derive(Debug, Parser)]
@@ -62,6 +64,20 @@ pub struct Cli {
     #[arg(long, default_value = "tone")]
     pub audio: String,
 
+    /// Video colours in the terminal: auto (truecolor when COLORTERM says so, else 256),
+    /// truecolor, or 256.
+    #[arg(long, default_value = "auto", global = true)]
+    pub color: String,
+
+    /// Video redraws a second at most (the rest of the UI redraws whenever it changes).
+    #[arg(long, default_value_t = 15, global = true, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub max_fps: u32,
+
+    /// How far (0-255, per colour channel) a cell must change before it is redrawn: higher
+    /// sends less to the terminal (for slow SSH links), lower is more faithful.
+    #[arg(long, default_value_t = crate::tui::video::DEFAULT_THRESHOLD, global = true)]
+    pub redraw_threshold: u8,
+
     /// Do not play received audio (it is played only in builds with `--features sound`).
     #[arg(long)]
     pub no_speaker: bool,
@@ -69,8 +85,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Sub {
-    /// Start a hub and two users on this machine and show a call between them.
-    Demo,
+    /// Start a hub and a scripted peer (bob) on this machine, and open the terminal UI in a call
+    /// with bob. Without a terminal (or with --script) it prints a call between alice and bob.
+    Demo {
+        /// Print a scripted call instead of opening the terminal UI.
+        #[arg(long)]
+        script: bool,
+    },
 }
 
 const HEADLESS_HELP: &str = "\
@@ -80,9 +101,19 @@ Headless mode reads one JSON command per line:
   {\"cmd\":\"mute\",\"audio\":true}  {\"cmd\":\"mute\",\"video\":false}  {\"cmd\":\"quit\"}
 and writes one JSON event per line: ready, roster, incoming, call, chat, stats (each second
 in a call), snapshot, mute, hub, error.
-Logs go to stderr (set RUST_LOG=debug for more).";
+Logs go to stderr in headless mode, and to termcall.log in the temporary directory (/tmp)\nwith the terminal UI; set RUST_LOG=debug for more.";
 
 impl Cli {
+    /// The TUI's options, or why they are wrong.
+    pub fn tui_options(&self) -> Result<TuiOptions, String> {
+        Ok(TuiOptions {
+            color: ColorMode::parse(&self.color, std::env::var("COLORTERM").ok().as_deref())?,
+            max_fps: self.max_fps,
+            threshold: self.redraw_threshold,
+            autocall: None,
+        })
+    }
+
     /// The engine configuration this command line asks for, or why it is wrong.
     pub fn engine_config(&self) -> Result<EngineConfig, String> {
         let name = match &self.name {

@@ -18,6 +18,7 @@ pub enum Outcome {
 /// Runs the engine with stdin and stdout until quit.
 pub async fn run(cfg: EngineConfig) -> Outcome {
     let engine = engine::start(cfg);
+    drop(engine.local_video); // no self-view here: the sender then skips copying it
     let commands = engine.commands.clone();
     let (local_tx, local_rx) = mpsc::unbounded_channel();
     tokio::spawn(read_commands(commands, local_tx));

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use termcall::cli::{Cli, Sub};
 use termcall::headless::{self, Outcome};
+use termcall::media::MediaConfig;
 
 /// termcall's own warnings, and only the errors of the WebRTC stack (which warns about normal events).
 const QUIET_LOGS: &str = "warn,rtc=error,rtc_ice=error,rtc_dtls=error,rtc_sctp=error,webrtc=error";
@@ -24,32 +25,74 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> ExitCode {
-    // Logs go to stderr only: stdout belongs to the headless JSON.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| QUIET_LOGS.into()))
-        .init();
+    // Headless: logs go to stderr, as stdout belongs to the JSON. The TUI owns the terminal, so
+    // its logs go to a file.
+    let tui = is_terminal() && !cli.headless && !matches!(cli.command, Some(Sub::Demo { script: true }));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| QUIET_LOGS.into());
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let writer = match (tui, tui.then(log_file).flatten()) {
+        (true, Some(file)) => BoxMakeWriter::new(std::sync::Mutex::new(file)),
+        (true, None) => BoxMakeWriter::new(std::io::sink),
+        (false, _) => BoxMakeWriter::new(std::io::stderr),
+    };
+    tracing_subscriber::fmt().with_ansi(!tui).with_writer(writer).with_env_filter(filter).init();
 
-    if let Some(Sub::Demo) = cli.command {
-        return termcall::demo::run().await;
+    if let Some(Sub::Demo { script }) = cli.command {
+        if script || !is_terminal() {
+            return termcall::demo::script::run().await;
+        }
+        let opts = match cli.tui_options() {
+            Ok(o) => o,
+            Err(why) => return usage(&why),
+        };
+        let me = cli.name.clone().or_else(|| std::env::var("USER").ok());
+        let me = me.filter(|n| termcall_shared::names::validate_name(n).is_ok() && n != termcall::demo::bot::NAME).unwrap_or_else(|| "you".into());
+        return termcall::demo::run_tui(me, opts, MediaConfig { width: 320, height: 240, ..Default::default() }).await;
     }
     let cfg = match cli.engine_config() {
         Ok(c) => c,
-        Err(why) => {
-            eprintln!("termcall: {why}");
-            return ExitCode::from(2);
-        }
+        Err(why) => return usage(&why),
     };
     if let Err(why) = cfg.media.check() {
-        eprintln!("termcall: {why}");
-        return ExitCode::from(2);
+        return usage(&why);
     }
-    if !cli.headless {
-        eprintln!("termcall: the terminal UI is not part of this build yet; run with --headless (see --help), or try `termcall demo`");
-        return ExitCode::from(2);
-    }
-    match headless::run(cfg).await {
+    let outcome = if cli.headless {
+        headless::run(cfg).await
+    } else {
+        if !is_terminal() {
+            return usage("the terminal UI needs a terminal on stdin and stdout; use --headless for scripts (see --help)");
+        }
+        let opts = match cli.tui_options() {
+            Ok(o) => o,
+            Err(why) => return usage(&why),
+        };
+        match termcall::tui::run(cfg, opts).await {
+            Ok(o) => o,
+            Err(why) => {
+                eprintln!("termcall: {why}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    match outcome {
         Outcome::Quit => ExitCode::SUCCESS,
         Outcome::Refused => ExitCode::from(3),
     }
+}
+
+/// The TUI's log, `termcall.log` in the temporary directory (appended to).
+fn log_file() -> Option<std::fs::File> {
+    std::fs::OpenOptions::new().create(true).append(true).open(std::env::temp_dir().join("termcall.log")).ok()
+}
+
+/// Both ends of the terminal are a terminal (not a pipe or a file).
+fn is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// A command-line problem: say it, exit 2.
+fn usage(why: &str) -> ExitCode {
+    eprintln!("termcall: {why}");
+    ExitCode::from(2)
 }

@@ -92,8 +92,11 @@ fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, mpsc::Sender<Outgoing>>,
         for (target, msg) in out.deliveries.drain(..) {
             let text = encode(&msg);
             let mut send = |conn: ConnId, tx: &mpsc::Sender<Outgoing>| {
-                if tx.try_send(Outgoing::Text(text.clone())).is_err() {
-                    too_slow.push(conn);
+                match tx.try_send(Outgoing::Text(text.clone())) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => too_slow.push(conn),
+                    // Its connection task is ending and will unregister it: nothing to do.
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
                 }
             };
             match target {

@@ -18,11 +18,11 @@ use super::path::selected_path;
 use super::peer::{self, candidate_init, IceOptions, PcEvent};
 use super::stats::StatsClock;
 use crate::media::counters::{RecvCounters, SendCounters};
-use crate::media::recv::{self, FrameSlot};
+use crate::media::recv;
 use crate::media::send::{self, Controls, LocalTracks, Sending, VideoParams};
 use crate::media::source::VideoSource;
 use crate::media::audio::AudioSource;
-use crate::media::{snapshot, MediaConfig};
+use crate::media::{snapshot, MediaConfig, Pictures};
 use super::api::CallStats;
 
 /// What the engine tells a call task.
@@ -65,8 +65,8 @@ pub struct CallSetup {
     pub media: MediaConfig,
     /// Mute switches, shared with the engine.
     pub controls: Arc<Controls>,
-    /// Where decoded remote pictures go.
-    pub frames: Arc<FrameSlot>,
+    /// Where decoded remote pictures, and our own, go.
+    pub pictures: Arc<Pictures>,
 }
 
 /// The engine's end of a call task. Dropping it closes the peer connection.
@@ -112,7 +112,7 @@ struct Call<'a> {
     connected: bool,
     media: MediaConfig,
     controls: Arc<Controls>,
-    frames: Arc<FrameSlot>,
+    pictures: Arc<Pictures>,
     tracks: Option<LocalTracks>,
     sending: Option<Sending>,
     recv: Arc<RecvCounters>,
@@ -136,7 +136,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         connected: false,
         media: setup.media,
         controls: setup.controls,
-        frames: setup.frames,
+        pictures: setup.pictures,
         tracks: None,
         sending: None,
         recv: Arc::default(),
@@ -145,7 +145,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
     };
     let mut stats_tick = tokio::time::interval(std::time::Duration::from_secs(1));
     // Pictures decoded before this call (from an earlier one) are not news.
-    let mut pictures = call.frames.subscribe();
+    let mut pictures = call.pictures.remote.subscribe();
     pictures.mark_unchanged();
     let mut video_started = false;
     let result = async {
@@ -230,11 +230,11 @@ impl Call<'_> {
             warn!("sending no audio: {e}");
             None
         });
-        self.sending = Some(send::start(tracks, video, audio, self.controls.clone(), self.sent.clone()).await);
+        self.sending = Some(send::start(tracks, video, audio, self.controls.clone(), self.sent.clone(), self.pictures.clone()).await);
     }
 
     fn snapshot(&self, path: String) {
-        let frame = self.frames.borrow().clone();
+        let frame = self.pictures.remote.borrow().clone();
         let (id, out) = (self.id, self.out.clone());
         tokio::task::spawn_blocking(move || {
             let result = match frame {
@@ -317,7 +317,7 @@ impl Call<'_> {
             PcEvent::LocalCandidate(s) => self.report(CallOut::Signal(s)),
             PcEvent::DataChannel(dc) => self.adopt_channel(dc),
             PcEvent::Track(track) => {
-                tokio::spawn(recv::run(track, self.recv.clone(), self.frames.clone(), self.media.speaker));
+                tokio::spawn(recv::run(track, self.recv.clone(), self.pictures.clone(), self.media.speaker));
             }
             PcEvent::State(state) => {
                 debug!(call = self.id, "peer connection {state}");

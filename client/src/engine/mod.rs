@@ -24,12 +24,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use api::{CallState, CallStats, Command, Event, HubState, Path};
-use crate::media::recv::FrameSlot;
 use crate::media::send::Controls;
-use crate::media::{Frame, MediaConfig};
+use crate::media::recv::FrameWatch;
+use crate::media::{MediaConfig, Pictures};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use tokio::sync::watch;
 use call::{CallHandle, CallIn, CallOut, CallSetup};
 pub use peer::IceOptions;
 use signaling::{HubEvent, Login};
@@ -49,7 +48,9 @@ pub struct Engine {
     pub commands: mpsc::UnboundedSender<Command>,
     pub events: mpsc::UnboundedReceiver<Event>,
     /// The newest decoded remote picture (for the TUI's video pane).
-    pub remote_video: watch::Receiver<Option<Arc<Frame>>>,
+    pub remote_video: FrameWatch,
+    /// The newest picture we send (the self-view); drop it if unused.
+    pub local_video: FrameWatch,
     pub task: JoinHandle<()>,
 }
 
@@ -57,9 +58,9 @@ pub struct Engine {
 pub fn start(cfg: EngineConfig) -> Engine {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let (frames, remote_video) = watch::channel(None);
-    let task = tokio::spawn(run(cfg, cmd_rx, ev_tx, Arc::new(frames)));
-    Engine { commands: cmd_tx, events: ev_rx, remote_video, task }
+    let (pictures, remote_video, local_video) = Pictures::new();
+    let task = tokio::spawn(run(cfg, cmd_rx, ev_tx, Arc::new(pictures)));
+    Engine { commands: cmd_tx, events: ev_rx, remote_video, local_video, task }
 }
 
 /// The call in progress, from the first ring to the end.
@@ -86,7 +87,7 @@ struct State {
     call: Option<Active>,
     /// An outgoing call hung up before the hub gave it an id: hang it up when the id comes.
     cancelled: Option<String>,
-    frames: Arc<FrameSlot>,
+    pictures: Arc<Pictures>,
     audio_muted: bool,
     video_muted: bool,
     /// Commands given before the first welcome, replayed once registered.
@@ -96,7 +97,7 @@ struct State {
 /// How many commands may wait for the first connection to the hub.
 const EARLY_COMMANDS: usize = 256;
 
-async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<Event>, frames: Arc<FrameSlot>) {
+async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<Event>, pictures: Arc<Pictures>) {
     let (to_hub, hub_outbox) = mpsc::channel(256);
     let (hub_tx, mut hub_rx) = mpsc::unbounded_channel();
     let signaling = tokio::spawn(signaling::run(cfg.login.clone(), hub_outbox, hub_tx));
@@ -112,7 +113,7 @@ async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, 
         roster: BTreeMap::new(),
         call: None,
         cancelled: None,
-        frames,
+        pictures,
         audio_muted: false,
         video_muted: false,
         early: Vec::new(),
@@ -327,7 +328,9 @@ impl State {
                     return self.send_hub(ClientMsg::Hangup { call_id }).await;
                 };
                 c.state = CallState::Connecting;
-                self.frames.send_replace(None); // no picture from an earlier call
+                // No picture from an earlier call.
+                self.pictures.remote.send_replace(None);
+                self.pictures.local.send_replace(None);
                 let controls = Arc::new(Controls::default());
                 controls.audio_muted.store(self.audio_muted, Relaxed);
                 controls.video_muted.store(self.video_muted, Relaxed);
@@ -339,7 +342,7 @@ impl State {
                     ice: self.cfg.ice.clone(),
                     media: self.cfg.media.clone(),
                     controls,
-                    frames: self.frames.clone(),
+                    pictures: self.pictures.clone(),
                 };
                 c.media = Some(call::spawn(setup, self.media_tx.clone()));
                 tracing::debug!(call_id, %peer, offerer, "accepted");

@@ -35,6 +35,22 @@ pub mod testsrc;
 pub mod y4m;
 
 pub use frame::Frame;
+
+/// The newest pictures of a call for whoever draws them (the TUI): the decoded remote video and
+/// our own outgoing video (the self-view). Each slot holds one picture; nobody queues.
+pub struct Pictures {
+    pub remote: recv::FrameSlot,
+    pub local: recv::FrameSlot,
+}
+
+impl Pictures {
+    /// Empty slots, and a receiver for each (remote, local).
+    pub fn new() -> (Pictures, recv::FrameWatch, recv::FrameWatch) {
+        let (remote, remote_rx) = tokio::sync::watch::channel(None);
+        let (local, local_rx) = tokio::sync::watch::channel(None);
+        (Pictures { remote, local }, remote_rx, local_rx)
+    }
+}
 use audio::AudioSpec;
 use source::VideoSpec;
 

@@ -23,30 +23,43 @@ use super::rtcp_tap::ClockMap;
 
 /// The newest decoded remote picture, for whoever draws or snapshots it.
 pub type FrameSlot = watch::Sender<Option<Arc<Frame>>>;
+/// A reader of a [`FrameSlot`].
+pub type FrameWatch = watch::Receiver<Option<Arc<Frame>>>;
 
 /// At most one keyframe request per this long.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
 /// Access units waiting for the decoder; past this the decoder is too slow and we resync.
 const DECODE_QUEUE: usize = 8;
 
+/// Puts `picture` in the slot, and gives back in its place the picture it replaces when nobody
+/// holds that one any more, so that its buffer is reused: no allocation per frame once warm.
+pub fn publish(slot: &FrameSlot, picture: &mut Frame) {
+    let fresh = Arc::new(std::mem::replace(picture, Frame::new(0, 0)));
+    if let Some(old) = slot.send_replace(Some(fresh)) {
+        if let Ok(f) = Arc::try_unwrap(old) {
+            *picture = f;
+        }
+    }
+}
+
 /// Reads a remote track until it ends.
 /// `play` sends received audio to the speaker (with the `sound` feature; ignored without).
-pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames: Arc<FrameSlot>, play: bool) {
+pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, pictures: Arc<super::Pictures>, play: bool) {
     match track.kind().await {
-        RtpCodecKind::Video => video(track, counters, frames).await,
+        RtpCodecKind::Video => video(track, counters, pictures).await,
         RtpCodecKind::Audio => audio(track, counters, play).await,
         _ => while track.poll().await.is_some() {},
     }
 }
 
-async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, frames: Arc<FrameSlot>) {
+async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, pictures: Arc<super::Pictures>) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let need_keyframe = Arc::new(AtomicBool::new(true));
     let clock: Arc<Mutex<Option<ClockMap>>> = Arc::default();
     let (tx, rx) = sync_channel::<(Bytes, u32)>(DECODE_QUEUE);
     {
         let (c, k, m) = (counters.clone(), need_keyframe.clone(), clock.clone());
-        let spawned = std::thread::Builder::new().name("termcall-decode".into()).spawn(move || decode_loop(rx, &c, &k, &m, &frames));
+        let spawned = std::thread::Builder::new().name("termcall-decode".into()).spawn(move || decode_loop(rx, &c, &k, &m, &pictures.remote));
         if let Err(e) = spawned {
             tracing::warn!("cannot start the video decoder thread: {e}");
             return;
@@ -108,13 +121,7 @@ fn decode_loop(rx: Receiver<(Bytes, u32)>, counters: &RecvCounters, need_keyfram
                 counters.frames_decoded.fetch_add(1, Relaxed);
                 counters.width.store(spare.width, Relaxed);
                 counters.height.store(spare.height, Relaxed);
-                let fresh = Arc::new(std::mem::replace(&mut spare, Frame::new(0, 0)));
-                // Take back the picture it replaces, if nobody holds it, to reuse its buffer.
-                if let Some(old) = frames.send_replace(Some(fresh)) {
-                    if let Ok(f) = Arc::try_unwrap(old) {
-                        spare = f;
-                    }
-                }
+                publish(frames, &mut spare);
             }
             Ok(Decoded::Nothing) => {}
             Err(e) => {

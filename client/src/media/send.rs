@@ -24,6 +24,7 @@ use super::counters::{add_energy, SendCounters};
 use super::frame::Frame;
 use super::h264::H264Encoder;
 use super::rtcp_tap::asks_keyframe;
+use super::recv::{publish, FrameSlot};
 use super::source::VideoSource;
 
 /// Live switches the user and the receiver flip while a call runs.
@@ -118,13 +119,14 @@ pub async fn start(
     audio: Option<AudioSource>,
     controls: Arc<Controls>,
     counters: Arc<SendCounters>,
+    pictures: Arc<super::Pictures>,
 ) -> Sending {
     if let (Some(t), Some((source, params))) = (&tracks.video, video) {
         let pt = payload_type(&t.sender, codecs::H264_PT).await;
         let tx = sample_pump(t.track.clone(), t.ssrc, pt, 2);
         watch_keyframe_requests(t.track.clone(), controls.clone());
         let (c, n) = (controls.clone(), counters.clone());
-        spawn_thread("termcall-video", move || video_loop(source, params, tx, &c, &n));
+        spawn_thread("termcall-video", move || video_loop(source, params, tx, &c, &n, &pictures.local));
     }
     if let (Some(t), Some(source)) = (&tracks.audio, audio) {
         let pt = payload_type(&t.sender, codecs::OPUS_PT).await;
@@ -190,11 +192,12 @@ fn pace(next: &mut Instant, period: Duration) {
     }
 }
 
-fn video_loop(mut source: VideoSource, p: VideoParams, tx: mpsc::Sender<Sample>, c: &Controls, n: &SendCounters) -> Result<(), String> {
+fn video_loop(mut source: VideoSource, p: VideoParams, tx: mpsc::Sender<Sample>, c: &Controls, n: &SendCounters, selfview: &FrameSlot) -> Result<(), String> {
     let fps = p.fps.clamp(1, 60);
     let period = Duration::from_secs_f64(1.0 / f64::from(fps));
     let mut enc = H264Encoder::new(p.width, p.height, fps as f32, p.kbps, fps * 2)?;
     let mut frame = Frame::new(p.width, p.height);
+    let mut shown = Frame::new(p.width, p.height);
     let mut next = Instant::now();
     let mut was_muted = false;
     while !c.stop.load(Relaxed) && !tx.is_closed() {
@@ -210,6 +213,12 @@ fn video_loop(mut source: VideoSource, p: VideoParams, tx: mpsc::Sender<Sample>,
         }
         let captured = Instant::now();
         source.next_into(&mut frame)?;
+        if !selfview.is_closed() {
+            // A copy into a recycled buffer (see `publish`): the self-view never holds up the encoder.
+            shown.resize(frame.width, frame.height);
+            shown.rgb.copy_from_slice(&frame.rgb);
+            publish(selfview, &mut shown);
+        }
         if c.keyframe.swap(false, Relaxed) || std::mem::take(&mut was_muted) {
             enc.force_keyframe();
         }

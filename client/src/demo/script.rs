@@ -1,55 +1,25 @@
-//! `termcall demo`: a real hub process and two users, alice and bob, in this process, making a
-//! real WebRTC call over loopback and chatting; every step is printed as it happens.
+//! The printed demo: alice and bob in this process call each other and chat; every step is
+//! printed as it happens. What `termcall demo` runs when stdout is not a terminal (or `--script`).
 
-use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command as Process};
 use tokio::sync::mpsc;
 
-use crate::engine::signaling::Login;
-use crate::engine::{self, CallState, Command, EngineConfig, Event, IceOptions};
+use super::{spawn_hub, user, STEP_TIMEOUT};
+use crate::engine::{self, CallState, Command, Event};
 
-const STEP_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Runs the demo; exits non-zero if any step does not happen in time.
-pub async fn run() -> ExitCode {
+/// Runs the script; exits non-zero if any step does not happen in time.
+pub async fn run() -> std::process::ExitCode {
     match script().await {
         Ok(()) => {
             println!("\ndemo finished: that was a real hub, real WebRTC and a real data channel on this machine.");
-            ExitCode::SUCCESS
+            std::process::ExitCode::SUCCESS
         }
         Err(why) => {
             eprintln!("demo failed: {why}");
-            ExitCode::FAILURE
+            std::process::ExitCode::FAILURE
         }
     }
-}
-
-/// Starts `termcall-hub` from beside this executable on a free loopback port; returns it and its URL.
-pub async fn spawn_hub() -> Result<(Child, String), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let hub_bin = exe.with_file_name("termcall-hub");
-    if !hub_bin.exists() {
-        return Err(format!("{} is missing: build it with `cargo build --bins`", hub_bin.display()));
-    }
-    let mut child = Process::new(&hub_bin)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", hub_bin.display()))?;
-    let stdout = child.stdout.take().ok_or("no hub stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(STEP_TIMEOUT, lines.next_line())
-        .await
-        .map_err(|_| "the hub did not start in time".to_string())?
-        .map_err(|e| e.to_string())?
-        .ok_or("the hub exited at start")?;
-    let url = line.rsplit(' ').next().unwrap_or_default().to_owned();
-    Ok((child, url))
 }
 
 struct Cast {
@@ -114,15 +84,6 @@ impl Cast {
             Event::Error { code, message, .. } => format!("error {code}: {message}"),
         };
         println!("{t:6.2}s  {who:<5}  {text}");
-    }
-}
-
-fn user(name: &str, url: &str, auto_accept: bool) -> EngineConfig {
-    EngineConfig {
-        login: Login { url: url.to_owned(), name: name.to_owned(), secret: None },
-        auto_accept,
-        ice: IceOptions { bind: vec!["127.0.0.1:0".into()], relay_only: false },
-        media: crate::media::MediaConfig { width: 320, height: 240, ..Default::default() },
     }
 }
 

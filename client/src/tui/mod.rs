@@ -1,0 +1,173 @@
+//! The terminal UI: a thin face over the same engine as headless mode.
+//!
+//! - [`app`]: the one state, changed by keys, clicks and engine events.
+//! - [`ui`]: drawing it.
+//! - [`video`]: pictures as half-block cells; [`color`]: truecolor or the 256 palette.
+//! - [`input`]: the chat line editor.
+//! - [`terminal`]: taking the terminal over and always restoring it.
+//!
+//! One loop: terminal events, engine events, signals and a video tick at `--max-fps`. UI
+//! changes redraw at once; video is re-sampled only on the tick, only when a new picture
+//! arrived, and always from the newest one (a slow terminal skips pictures, it never queues).
+
+pub mod app;
+pub mod color;
+pub mod input;
+pub mod terminal;
+pub mod ui;
+pub mod video;
+
+use std::time::Duration;
+
+use crossterm::event::EventStream;
+use futures_util::StreamExt;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::time::MissedTickBehavior;
+
+use app::{Action, App};
+use color::ColorMode;
+use ui::Areas;
+use video::VideoView;
+
+use crate::engine::{self, Command, EngineConfig, Event};
+use crate::headless::Outcome;
+use crate::media::recv::FrameWatch;
+
+/// How the TUI looks and behaves, from the command line.
+#[derive(Debug, Clone)]
+pub struct TuiOptions {
+    pub color: ColorMode,
+    /// Video redraws a second at most (the UI itself redraws whenever something changes).
+    pub max_fps: u32,
+    /// How far a cell's colour must move before it is redrawn.
+    pub threshold: u8,
+    /// Call this user once they are online (the demo).
+    pub autocall: Option<String>,
+}
+
+/// Runs the TUI until the user quits; the terminal is restored however it ends.
+pub async fn run(cfg: EngineConfig, opts: TuiOptions) -> Result<Outcome, String> {
+    let mut app = App::new(&cfg.login.name, &cfg.login.url);
+    app.autocall = opts.autocall.clone();
+    let mut engine = engine::start(cfg);
+    let (mut term, guard) = terminal::enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let mut views = Views {
+        remote: VideoView::new(opts.color, opts.threshold),
+        local: VideoView::new(opts.color, opts.threshold),
+        remote_rx: engine.remote_video.clone(),
+        local_rx: engine.local_video.clone(),
+    };
+    let mut keys = EventStream::new();
+    let mut term_sig = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut hup_sig = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(opts.max_fps.clamp(1, 60))));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut outcome = Outcome::Quit;
+
+    loop {
+        let actions = tokio::select! {
+            ev = keys.next() => match ev {
+                Some(Ok(ev)) => app.on_terminal(ev),
+                _ => vec![Action::Quit], // the terminal is gone
+            },
+            ev = engine.events.recv() => match ev {
+                Some(Event::Error { fatal: true, message, .. }) => {
+                    outcome = Outcome::Refused;
+                    drop(guard);
+                    eprintln!("termcall: {message}");
+                    return Ok(outcome);
+                }
+                Some(ev) => {
+                    let ended = matches!(ev, Event::Call { state: engine::CallState::Ended, .. });
+                    let actions = app.on_engine(ev);
+                    if ended {
+                        views.remote.clear();
+                        views.local.clear();
+                    }
+                    actions
+                }
+                None => vec![Action::Quit],
+            },
+            _ = tick.tick() => {
+                if !views.take_new_pictures(&term) {
+                    continue; // nothing new to show: no redraw
+                }
+                Vec::new()
+            },
+            _ = term_sig.recv() => vec![Action::Quit],
+            _ = hup_sig.recv() => vec![Action::Quit],
+        };
+        let mut quit = false;
+        for a in actions {
+            match a {
+                Action::Engine(c) => {
+                    let _ = engine.commands.send(c);
+                }
+                Action::Bell => terminal::bell(&mut term),
+                Action::Quit => quit = true,
+            }
+        }
+        if quit {
+            break;
+        }
+        views.refit(&term);
+        if let Err(e) = term.draw(|f| ui::draw(f, &mut app, &views.remote, &views.local)) {
+            drop(guard);
+            return Err(format!("cannot draw on the terminal: {e}"));
+        }
+    }
+    let _ = engine.commands.send(Command::Quit);
+    drop(guard);
+    // Let the engine hang up and say goodbye to the hub.
+    let _ = tokio::time::timeout(Duration::from_secs(2), engine.task).await;
+    Ok(outcome)
+}
+
+/// The two video panes and where their pictures come from.
+struct Views {
+    remote: VideoView,
+    local: VideoView,
+    remote_rx: FrameWatch,
+    local_rx: FrameWatch,
+}
+
+impl Views {
+    /// Samples the newest pictures that arrived since the last tick; whether any did.
+    fn take_new_pictures(&mut self, term: &terminal::Term) -> bool {
+        let Some(a) = areas(term) else { return false };
+        let remote = sample_if_new(&mut self.remote_rx, &mut self.remote, a.video_inner);
+        let local = sample_if_new(&mut self.local_rx, &mut self.local, a.self_view);
+        remote || local
+    }
+
+    /// After a resize, samples the current pictures again for the new pane sizes.
+    fn refit(&mut self, term: &terminal::Term) {
+        let Some(a) = areas(term) else { return };
+        for (view, rx, area) in [(&mut self.remote, &self.remote_rx, a.video_inner), (&mut self.local, &self.local_rx, a.self_view)] {
+            if view.needs_refit(area) {
+                // Clone the Arc and let go of the slot at once: the decoder can then reuse its buffers.
+                let picture = rx.borrow().clone();
+                if let Some(p) = picture {
+                    view.update(&p, area);
+                }
+            }
+        }
+    }
+}
+
+fn areas(term: &terminal::Term) -> Option<Areas> {
+    let size = term.size().ok()?;
+    Areas::compute(ratatui::layout::Rect::new(0, 0, size.width, size.height))
+}
+
+fn sample_if_new(rx: &mut FrameWatch, view: &mut VideoView, area: ratatui::layout::Rect) -> bool {
+    if !rx.has_changed().unwrap_or(false) {
+        return false;
+    }
+    let picture = rx.borrow_and_update().clone();
+    match picture {
+        Some(p) => view.update(&p, area),
+        None => view.clear(),
+    }
+    true
+}

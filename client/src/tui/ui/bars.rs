@@ -1,0 +1,83 @@
+//! The two bottom lines: call status with its figures, and the keys that work now.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::engine::{CallState, HubState, Path};
+use crate::tui::app::{describe_reason, App, Focus, Tone};
+
+/// The status line: hub, call state and peer, path, RTT, kbps, fps, loss; then mute marks, or a
+/// notice when there is one.
+pub fn status(f: &mut Frame, area: Rect, app: &App) {
+    let mut spans: Vec<Span> = Vec::new();
+    match app.hub {
+        Some(HubState::Connected) => spans.push(Span::styled(" ● hub ", Style::new().fg(Color::Green))),
+        Some(HubState::Disconnected) => spans.push(Span::styled(" ● hub down, retrying ", Style::new().fg(Color::Red).add_modifier(Modifier::BOLD))),
+        None => spans.push(Span::styled(" ○ connecting to hub ", Style::new().fg(Color::Yellow))),
+    }
+    spans.push(Span::raw("│ "));
+    match &app.call {
+        None => spans.push(Span::raw("idle")),
+        Some(c) => match c.state {
+            CallState::Ringing if c.incoming => spans.push(Span::styled(format!("incoming call from {}", c.peer), Style::new().fg(Color::Yellow).bold())),
+            CallState::Ringing => spans.push(Span::styled(format!("ringing {}…", c.peer), Style::new().fg(Color::Yellow))),
+            CallState::Connecting => spans.push(Span::styled(format!("connecting to {}…", c.peer), Style::new().fg(Color::Yellow))),
+            CallState::Ended => spans.push(Span::raw(format!("call with {} ended: {}", c.peer, c.reason.as_deref().map_or("ended".into(), describe_reason)))),
+            CallState::Connected => {
+                spans.push(Span::styled("connected", Style::new().fg(Color::Green).bold()));
+                let path = match c.path {
+                    Some(Path::Relay) => "relay",
+                    Some(Path::P2p) => "p2p",
+                    None => "?",
+                };
+                spans.push(Span::raw(format!(" with {} via {path}", c.peer)));
+                if let Some(s) = &app.stats {
+                    let rtt = s.rtt_ms.map_or("–".into(), |r| if r < 10.0 { format!("{r:.1} ms") } else { format!("{r:.0} ms") });
+                    let down = s.video.kbps + s.audio.kbps;
+                    spans.push(Span::raw(format!(
+                        " │ RTT {rtt} │ ↓{down:.0} ↑{:.0} kbps │ {:.0} fps │ loss {:.1}%",
+                        s.sent.video_kbps, s.video.fps, s.loss_pct
+                    )));
+                }
+                let t = c.since.elapsed().as_secs();
+                spans.push(Span::raw(format!(" │ {:02}:{:02}", t / 60, t % 60)));
+            }
+        },
+    }
+    if app.audio_muted || app.video_muted {
+        let what = match (app.audio_muted, app.video_muted) {
+            (true, true) => " │ mic and video off",
+            (true, false) => " │ mic off",
+            _ => " │ video off",
+        };
+        spans.push(Span::styled(what, Style::new().fg(Color::Red)));
+    }
+    if let Some((text, tone)) = app.current_notice() {
+        let color = if tone == Tone::Error { Color::Red } else { Color::Cyan };
+        spans.push(Span::raw(" │ "));
+        spans.push(Span::styled(text.to_owned(), Style::new().fg(color)));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)).style(Style::new().bg(Color::DarkGray).fg(Color::White)), area);
+}
+
+/// The keys that do something now.
+pub fn hints(f: &mut Frame, area: Rect, app: &App) {
+    let pairs: &[(&str, &str)] = if app.ringing_here().is_some() {
+        &[("a", "accept"), ("d", "decline"), ("?", "help")]
+    } else if app.focus == Focus::Chat {
+        &[("Enter", "send"), ("Esc", "keys"), ("↑↓", "history"), ("PgUp/PgDn", "scroll"), ("Ctrl-C", "quit")]
+    } else if app.in_call() {
+        &[("h", "hang up"), ("i", "chat"), ("m", "mic"), ("v", "video"), ("p", "self-view"), ("s", "snapshot"), ("?", "help"), ("q", "quit")]
+    } else {
+        &[("↑↓", "select"), ("Enter", "call"), ("i", "chat"), ("?", "help"), ("q", "quit")]
+    };
+    let mut spans = vec![Span::raw(" ")];
+    for (k, what) in pairs {
+        spans.push(Span::styled(*k, Style::new().fg(Color::Cyan).bold()));
+        spans.push(Span::raw(format!(" {what}  ")));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,268 @@
+//! Video as terminal cells: each cell is the upper-half block `▀`, its foreground the upper pixel
+//! and its background the lower one, so a cell holds two square-ish pixels.
+//!
+//! What keeps it light over SSH: the picture is box-filtered down to the pane (which also averages
+//! sensor noise away), colours are quantized, and a cell whose colours moved less than a threshold
+//! since they were last shown keeps its old colours. ratatui only writes cells that differ from
+//! the previous screen, so an unchanged cell costs nothing on the wire.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+
+use super::color::ColorMode;
+use crate::media::Frame;
+
+/// Samples per axis averaged into one output pixel (so at most 16 reads a pixel).
+const TAPS: usize = 4;
+/// Colours shown are multiples of this (6 bits a channel).
+const QUANTUM: u16 = 4;
+/// By default a cell is redrawn only when a channel of either half moved by this much or more.
+pub const DEFAULT_THRESHOLD: u8 = 12;
+/// The upper half block.
+const HALF: &str = "▀";
+
+/// One pane's video: what is on screen now, and how a frame maps onto it.
+pub struct VideoView {
+    mode: ColorMode,
+    threshold: i16,
+    /// Pane size in cells, and the source size, that the mapping below was made for.
+    pane: (u16, u16),
+    source: (u32, u32),
+    /// The picture inside the pane (aspect kept, centred), in cells.
+    pic: Rect,
+    /// For each output pixel column / row: the source coordinates it averages.
+    xs: Vec<[u32; TAPS]>,
+    ys: Vec<[u32; TAPS]>,
+    /// Per picture cell: the colours shown (upper, lower), and as terminal colours.
+    shown: Vec<[[u8; 3]; 2]>,
+    colors: Vec<(Color, Color)>,
+    has_picture: bool,
+}
+
+impl VideoView {
+    pub fn new(mode: ColorMode, threshold: u8) -> VideoView {
+        VideoView {
+            mode,
+            threshold: i16::from(threshold),
+            pane: (0, 0),
+            source: (0, 0),
+            pic: Rect::default(),
+            xs: Vec::new(),
+            ys: Vec::new(),
+            shown: Vec::new(),
+            colors: Vec::new(),
+            has_picture: false,
+        }
+    }
+
+    /// Whether a picture has been shown since the last [`VideoView::clear`].
+    pub fn has_picture(&self) -> bool {
+        self.has_picture
+    }
+
+    /// Forgets the picture (a call ended).
+    pub fn clear(&mut self) {
+        self.has_picture = false;
+        self.pane = (0, 0);
+    }
+
+    /// Whether a frame must be sampled again because the pane is not the size last drawn.
+    pub fn needs_refit(&self, pane: Rect) -> bool {
+        self.has_picture && (pane.width, pane.height) != self.pane
+    }
+
+    /// Samples `frame` into the pane's cells. Cells that changed less than the threshold keep
+    /// their colours; after a resize every cell is taken afresh.
+    pub fn update(&mut self, frame: &Frame, pane: Rect) {
+        if frame.width == 0 || frame.height == 0 || pane.width == 0 || pane.height == 0 {
+            return;
+        }
+        let fresh = (pane.width, pane.height) != self.pane || (frame.width, frame.height) != self.source;
+        if fresh {
+            self.fit(frame.width, frame.height, pane.width, pane.height);
+        }
+        let (cols, rows) = (usize::from(self.pic.width), usize::from(self.pic.height));
+        let stride = frame.width as usize * 3;
+        let rgb = &frame.rgb[..];
+        for cy in 0..rows {
+            let (top, bottom) = (&self.ys[cy * 2], &self.ys[cy * 2 + 1]);
+            for cx in 0..cols {
+                let xs = &self.xs[cx];
+                let new = [average(rgb, stride, xs, top), average(rgb, stride, xs, bottom)];
+                let i = cy * cols + cx;
+                if fresh || moved(&self.shown[i], &new, self.threshold) {
+                    self.shown[i] = new;
+                    self.colors[i] = (self.mode.color(new[0]), self.mode.color(new[1]));
+                }
+            }
+        }
+        self.has_picture = true;
+    }
+
+    /// Writes the picture into `area` of the buffer (black around it). Cheap: a copy.
+    pub fn draw(&self, area: Rect, buf: &mut Buffer) {
+        if !self.has_picture || (area.width, area.height) != self.pane {
+            return;
+        }
+        let area = area.intersection(buf.area);
+        for y in area.top()..area.bottom() {
+            for x in area.left()..area.right() {
+                if let Some(cell) = buf.cell_mut((x, y)) {
+                    cell.set_symbol(" ").set_bg(Color::Black);
+                }
+            }
+        }
+        let cols = usize::from(self.pic.width);
+        for cy in 0..self.pic.height {
+            for cx in 0..self.pic.width {
+                let (fg, bg) = self.colors[usize::from(cy) * cols + usize::from(cx)];
+                if let Some(cell) = buf.cell_mut((area.x + self.pic.x + cx, area.y + self.pic.y + cy)) {
+                    cell.set_symbol(HALF).set_fg(fg).set_bg(bg);
+                }
+            }
+        }
+    }
+
+    /// Works out the picture's place in the pane and the sampling grid (allocates, on resize only).
+    fn fit(&mut self, src_w: u32, src_h: u32, pane_w: u16, pane_h: u16) {
+        let (pw, ph) = (u32::from(pane_w), u32::from(pane_h) * 2); // pane in half-block pixels
+        // Largest picture of the source's aspect that fits, in whole cells.
+        let (mut w, mut h) = if u64::from(pw) * u64::from(src_h) <= u64::from(ph) * u64::from(src_w) {
+            (pw, (u64::from(pw) * u64::from(src_h) / u64::from(src_w)) as u32)
+        } else {
+            ((u64::from(ph) * u64::from(src_w) / u64::from(src_h)) as u32, ph)
+        };
+        w = w.clamp(1, pw);
+        h = (h / 2 * 2).clamp(2, ph);
+        let (cols, rows) = (w as u16, (h / 2) as u16);
+        self.pic = Rect::new((pane_w - cols) / 2, (pane_h - rows) / 2, cols, rows);
+        self.xs = taps(src_w, w);
+        self.ys = taps(src_h, h);
+        let cells = usize::from(cols) * usize::from(rows);
+        self.shown = vec![[[0; 3]; 2]; cells];
+        self.colors = vec![(Color::Black, Color::Black); cells];
+        self.pane = (pane_w, pane_h);
+        self.source = (src_w, src_h);
+    }
+}
+
+/// For each of `n` output positions, `TAPS` source positions spread over its box.
+fn taps(src: u32, n: u32) -> Vec<[u32; TAPS]> {
+    (0..n)
+        .map(|i| {
+            let mut t = [0; TAPS];
+            for (k, v) in t.iter_mut().enumerate() {
+                // Centre of the k-th sub-box of output pixel i, in source coordinates.
+                let pos = (u64::from(i) * TAPS as u64 + k as u64) * 2 + 1;
+                *v = ((pos * u64::from(src)) / (u64::from(n) * TAPS as u64 * 2)).min(u64::from(src - 1)) as u32;
+            }
+            t
+        })
+        .collect()
+}
+
+/// The quantized mean colour of the TAPS x TAPS source samples of one output pixel.
+#[inline]
+fn average(rgb: &[u8], stride: usize, xs: &[u32; TAPS], ys: &[u32; TAPS]) -> [u8; 3] {
+    let mut sum = [0u16; 3];
+    for &y in ys {
+        let row = &rgb[y as usize * stride..];
+        for &x in xs {
+            let p = &row[x as usize * 3..x as usize * 3 + 3];
+            sum[0] += u16::from(p[0]);
+            sum[1] += u16::from(p[1]);
+            sum[2] += u16::from(p[2]);
+        }
+    }
+    let n = (TAPS * TAPS) as u16;
+    sum.map(|s| (((s + n / 2) / n + QUANTUM / 2) / QUANTUM * QUANTUM).min(255) as u8)
+}
+
+/// Whether either half moved by the threshold or more in some channel.
+#[inline]
+fn moved(old: &[[u8; 3]; 2], new: &[[u8; 3]; 2], threshold: i16) -> bool {
+    old.iter().flatten().zip(new.iter().flatten()).any(|(&a, &b)| (i16::from(a) - i16::from(b)).abs() >= threshold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::testsrc;
+
+    fn testsrc_frame(w: u32, h: u32) -> Frame {
+        let mut f = Frame::new(w, h);
+        testsrc::draw(&mut f, 0);
+        f
+    }
+
+    #[test]
+    fn the_picture_keeps_its_aspect_and_is_centred() {
+        let mut v = VideoView::new(ColorMode::TrueColor, DEFAULT_THRESHOLD);
+        // 4:3 into 80x24 cells = 80x48 pixels: 64x48 pixels, 64x24 cells, centred.
+        v.update(&testsrc_frame(640, 480), Rect::new(0, 0, 80, 24));
+        assert_eq!(v.pic, Rect::new(8, 0, 64, 24));
+        // Into a wide, short pane the height limits it.
+        v.update(&testsrc_frame(640, 480), Rect::new(0, 0, 200, 10));
+        assert_eq!(v.pic, Rect::new(87, 0, 26, 10));
+    }
+
+    #[test]
+    fn testsrc_bars_come_out_as_their_colours() {
+        let mut v = VideoView::new(ColorMode::TrueColor, DEFAULT_THRESHOLD);
+        let area = Rect::new(0, 0, 64, 24);
+        v.update(&testsrc_frame(640, 480), area);
+        let mut buf = Buffer::empty(area);
+        v.draw(area, &mut buf);
+        let expected: [[u8; 3]; 8] = [[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255], [0, 0, 0]];
+        for (i, want) in expected.iter().enumerate() {
+            let cell = &buf[(i as u16 * 8 + 4, 4)];
+            assert_eq!(cell.symbol(), "▀");
+            let Color::Rgb(r, g, b) = cell.fg else { panic!("not truecolor: {:?}", cell.fg) };
+            for (got, want) in [r, g, b].iter().zip(want) {
+                assert!((i16::from(*got) - i16::from(*want)).abs() <= 8, "bar {i}: {:?} vs {want:?}", (r, g, b));
+            }
+        }
+    }
+
+    #[test]
+    fn small_changes_leave_cells_alone_and_big_ones_do_not() {
+        let mut v = VideoView::new(ColorMode::TrueColor, DEFAULT_THRESHOLD);
+        let area = Rect::new(0, 0, 16, 6);
+        let mut f = Frame::new(32, 24);
+        f.fill(0, 0, 32, 24, [100, 100, 100]);
+        v.update(&f, area);
+        let before = v.colors.clone();
+        f.fill(0, 0, 32, 24, [105, 100, 97]);
+        v.update(&f, area);
+        assert_eq!(v.colors, before, "a change under the threshold redrew cells");
+        f.fill(0, 0, 32, 24, [140, 100, 100]);
+        v.update(&f, area);
+        assert_ne!(v.colors, before);
+    }
+
+    #[test]
+    fn ansi256_mode_writes_palette_colours() {
+        let mut v = VideoView::new(ColorMode::Ansi256, DEFAULT_THRESHOLD);
+        let area = Rect::new(0, 0, 64, 24);
+        v.update(&testsrc_frame(320, 240), area);
+        let mut buf = Buffer::empty(area);
+        v.draw(area, &mut buf);
+        assert_eq!(buf[(4, 4)].fg, Color::Indexed(231)); // white bar
+        assert_eq!(buf[(5 * 8 + 4, 4)].fg, Color::Indexed(196)); // red bar
+    }
+
+    #[test]
+    fn odd_sizes_do_not_panic() {
+        let mut v = VideoView::new(ColorMode::TrueColor, DEFAULT_THRESHOLD);
+        for (fw, fh) in [(2, 2), (1, 1), (3, 1000), (1000, 2)] {
+            let f = Frame { width: fw, height: fh, rgb: vec![7; (fw * fh * 3) as usize] };
+            for (pw, ph) in [(1, 1), (2, 1), (1, 50), (300, 100)] {
+                let area = Rect::new(0, 0, pw, ph);
+                v.update(&f, area);
+                let mut buf = Buffer::empty(area);
+                v.draw(area, &mut buf);
+            }
+        }
+    }
+}
