@@ -1,17 +1,19 @@
-//! The end-to-end test harness: starts the real `termcall-hub` and `termcall --headless`
-//! binaries on loopback and drives them through their JSON lines, as a script would.
+//! The end-to-end test harness: starts the real `termcall-hub` and `termcall` binaries on
+//! loopback and drives them as a script (headless JSON lines) or a person (the TUI in tmux) would.
 //!
 //! - [`Hub`]: a hub process on a free loopback port.
 //! - [`Client`]: a headless client process, its events and its commands.
 //! - [`Raw`]: a bare WebSocket client, for speaking (or abusing) the protocol directly.
 //! - [`media`]: test pictures and clips, and ways to compare pictures.
 //! - [`netns`]: test hosts in network namespaces, with loss and blocking.
+//! - [`tmux`]: a terminal for the TUI, driven by keys and read back with its colours.
 
 mod client;
 mod hub;
 pub mod media;
 pub mod netns;
 mod raw;
+pub mod tmux;
 
 pub use client::Client;
 pub use hub::Hub;
