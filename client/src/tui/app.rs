@@ -302,7 +302,12 @@ impl App {
             _ => {}
         }
         if self.focus == Focus::Chat {
-            return self.on_chat_key(key);
+            if !key.modifiers.contains(KeyModifiers::ALT) {
+                return self.on_chat_key(key);
+            }
+            // Esc then a key, typed fast, reaches us as Alt+key: leave the chat line and do the key.
+            self.focus = Focus::Keys;
+            return self.on_key(KeyEvent::new(key.code, key.modifiers - KeyModifiers::ALT));
         }
         let engine = |c| vec![Action::Engine(c)];
         match key.code {

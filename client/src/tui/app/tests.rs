@@ -139,3 +139,12 @@ fn an_ended_call_says_why_and_clears_the_stats() {
     assert!(app.stats.is_none());
     assert!(app.chat.back().unwrap().text.contains("they hung up"));
 }
+
+#[test]
+fn escape_and_a_key_typed_fast_leave_the_chat_line_and_do_the_key() {
+    let mut app = with_roster();
+    app.on_key(key('i'));
+    assert_eq!(app.on_key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::ALT)), vec![Action::Quit]);
+    assert_eq!(app.focus, Focus::Keys);
+    assert_eq!(app.input.text(), "");
+}
