@@ -11,16 +11,6 @@ use termcall::media::testsrc;
 
 const FRAMES: u64 = 150;
 
-fn noisy(f: &mut Frame, n: u64, seed: &mut u32) {
-    testsrc::draw(f, n);
-    for px in f.rgb.iter_mut() {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 17;
-        *seed ^= *seed << 5;
-        *px = px.saturating_add((*seed % 24) as u8).saturating_sub(12);
-    }
-}
-
 fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
     v[((v.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
@@ -29,14 +19,14 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 fn main() {
     println!("H.264 per frame over {FRAMES} frames (openh264, constrained baseline, 15 fps, 800 kbps):");
     for (w, h) in [(640, 480), (320, 240)] {
-        for content in ["testsrc", "noisy"] {
+        for content in ["testsrc", "camera"] {
             let mut enc = H264Encoder::new(w, h, 15.0, 800, 30).expect("encoder");
             let mut dec = H264Decoder::new().expect("decoder");
             let (mut src, mut out) = (Frame::new(w, h), Frame::new(1, 1));
             let (mut te, mut td, mut bytes, mut skipped) = (Vec::new(), Vec::new(), 0usize, 0);
             let mut seed = 0x9e37_79b9u32;
             for n in 0..FRAMES {
-                if content == "testsrc" { testsrc::draw(&mut src, n) } else { noisy(&mut src, n, &mut seed) }
+                if content == "testsrc" { testsrc::draw(&mut src, n) } else { testsrc::camera_like(&mut src, n, &mut seed) }
                 let t = Instant::now();
                 let au = enc.encode(&src).expect("encode").to_vec();
                 te.push(t.elapsed());

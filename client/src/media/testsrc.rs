@@ -67,6 +67,35 @@ pub fn draw(f: &mut Frame, n: u64) {
     }
 }
 
+/// A camera-like scene for benchmarks: smooth lighting, a slowly moving head-and-shoulders
+/// shape, and sensor noise (uniform ±12 on every channel of every pixel, different each frame).
+/// Noise is what makes real cameras expensive for codecs and terminals alike.
+pub fn camera_like(f: &mut Frame, n: u64, seed: &mut u32) {
+    let (w, h) = (f.width as i64, f.height as i64);
+    let (cx, cy) = (w / 2 + ((n as f64 / 15.0).sin() * w as f64 / 10.0) as i64, h / 2);
+    let r = h / 5;
+    for y in 0..h {
+        for x in 0..w {
+            let i = ((y * w + x) * 3) as usize;
+            // A warm wall lit from the left.
+            let light = 200 - (x * 80 / w.max(1)) as i32 - (y * 40 / h.max(1)) as i32;
+            let mut c = [light, light * 9 / 10, light * 3 / 4];
+            let (dx, dy) = (x - cx, y - (cy - r / 2));
+            if dx * dx + dy * dy < r * r {
+                c = [190, 140, 110]; // a face
+            } else if y > cy + r / 2 && (x - cx).abs() < r * 2 - (y - cy - r / 2) / 4 {
+                c = [40, 60, 110]; // a shirt
+            }
+            for (k, v) in c.iter().enumerate() {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 17;
+                *seed ^= *seed << 5;
+                f.rgb[i + k] = (v + (*seed % 25) as i32 - 12).clamp(0, 255) as u8;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
