@@ -64,7 +64,7 @@ pub struct Cli {
     #[arg(long, default_value = "tone")]
     pub audio: String,
 
-    /// Video colours in the terminal: auto (truecolor when COLORTERM says so, else 256),
+    /// Video colours in the terminal: auto (truecolor when COLORTERM or TERM says so, else 256),
     /// truecolor, or 256.
     #[arg(long, default_value = "auto", global = true)]
     pub color: String,
@@ -107,7 +107,7 @@ impl Cli {
     /// The TUI's options, or why they are wrong.
     pub fn tui_options(&self) -> Result<TuiOptions, String> {
         Ok(TuiOptions {
-            color: ColorMode::parse(&self.color, std::env::var("COLORTERM").ok().as_deref())?,
+            color: ColorMode::parse(&self.color, std::env::var("COLORTERM").ok().as_deref(), std::env::var("TERM").ok().as_deref())?,
             max_fps: self.max_fps,
             threshold: self.redraw_threshold,
             autocall: None,

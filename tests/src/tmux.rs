@@ -75,31 +75,25 @@ impl Tmux {
 
     /// Waits until the plain screen satisfies `pred`; panics with the screen if it does not.
     pub fn wait_text(&self, what: &str, within: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let t = self.text();
-            if pred(&t) {
-                return t;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen:\n{t}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait(what, within, Tmux::text, |t| pred(t))
     }
 
     /// Waits until the coloured screen satisfies `pred`.
     pub fn wait_screen(&self, what: &str, within: Duration, pred: impl Fn(&Screen) -> bool) -> Screen {
+        self.wait(what, within, Tmux::screen, pred)
+    }
+
+    fn wait<T>(&self, what: &str, within: Duration, capture: impl Fn(&Tmux) -> T, pred: impl Fn(&T) -> bool) -> T {
         let deadline = Instant::now() + within;
         loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
+            let got = capture(self);
+            if pred(&got) {
+                return got;
             }
             if Instant::now() > deadline {
                 panic!("timed out waiting for {what}; the screen:\n{}", self.text());
             }
-            std::thread::sleep(Duration::from_millis(150));
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }

@@ -144,3 +144,16 @@ fn the_demo_opens_the_tui_in_a_call_with_a_scripted_peer() {
     t.keys(&["Escape", "q"]);
     t.wait_text("the shell again", SOON, |s| s.contains("EXITED 0"));
 }
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let hub = Hub::start();
+    let t = tui(&hub, "sigterm-victim");
+    t.wait_text("the UI", SOON, |s| s.contains("nobody else is online"));
+    let pid = std::process::Command::new("pgrep").args(["-f", "--", "--name sigterm-victim"]).output().unwrap();
+    let pid: u32 = String::from_utf8_lossy(&pid.stdout).split_whitespace().next().expect("the TUI's pid").parse().unwrap();
+    termcall_tests::signal(pid, 15);
+    let after = t.wait_text("the shell again", SOON, |s| s.contains("EXITED"));
+    assert!(after.contains("EXITED 0") && !after.contains("╭"), "{after}");
+    assert_eq!(t.query("#{alternate_on} #{cursor_flag} #{mouse_any_flag}#{mouse_button_flag}#{mouse_standard_flag}"), "0 1 000");
+}

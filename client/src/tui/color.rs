@@ -12,15 +12,21 @@ pub enum ColorMode {
 }
 
 impl ColorMode {
-    /// `--color auto|truecolor|256`; `auto` trusts COLORTERM (what terminals set for truecolor).
-    pub fn parse(s: &str, colorterm: Option<&str>) -> Result<ColorMode, String> {
+    /// `--color auto|truecolor|256`; `auto` trusts COLORTERM (what terminals set for truecolor),
+    /// then TERM (`*-direct`, `*truecolor*`, `*24bit*`), and falls back to 256 colours.
+    pub fn parse(s: &str, colorterm: Option<&str>, term: Option<&str>) -> Result<ColorMode, String> {
         match s.to_ascii_lowercase().as_str() {
             "truecolor" | "24bit" => Ok(ColorMode::TrueColor),
             "256" | "ansi256" => Ok(ColorMode::Ansi256),
-            "auto" => Ok(match colorterm.map(str::to_ascii_lowercase).as_deref() {
-                Some("truecolor" | "24bit") => ColorMode::TrueColor,
-                _ => ColorMode::Ansi256,
-            }),
+            "auto" => {
+                let colorterm = colorterm.unwrap_or("").to_ascii_lowercase();
+                let term = term.unwrap_or("").to_ascii_lowercase();
+                let rgb = matches!(colorterm.as_str(), "truecolor" | "24bit")
+                    || term.ends_with("-direct")
+                    || term.contains("truecolor")
+                    || term.contains("24bit");
+                Ok(if rgb { ColorMode::TrueColor } else { ColorMode::Ansi256 })
+            }
             _ => Err(format!("bad --color {s:?}: use auto, truecolor or 256")),
         }
     }
@@ -77,11 +83,13 @@ mod tests {
 
     #[test]
     fn auto_follows_colorterm() {
-        assert_eq!(ColorMode::parse("auto", Some("truecolor")).unwrap(), ColorMode::TrueColor);
-        assert_eq!(ColorMode::parse("auto", Some("24bit")).unwrap(), ColorMode::TrueColor);
-        assert_eq!(ColorMode::parse("auto", None).unwrap(), ColorMode::Ansi256);
-        assert_eq!(ColorMode::parse("256", Some("truecolor")).unwrap(), ColorMode::Ansi256);
-        assert!(ColorMode::parse("16", None).is_err());
+        assert_eq!(ColorMode::parse("auto", Some("truecolor"), None).unwrap(), ColorMode::TrueColor);
+        assert_eq!(ColorMode::parse("auto", Some("24bit"), Some("xterm")).unwrap(), ColorMode::TrueColor);
+        assert_eq!(ColorMode::parse("auto", None, Some("xterm-direct")).unwrap(), ColorMode::TrueColor);
+        assert_eq!(ColorMode::parse("auto", None, Some("xterm-256color")).unwrap(), ColorMode::Ansi256);
+        assert_eq!(ColorMode::parse("auto", None, None).unwrap(), ColorMode::Ansi256);
+        assert_eq!(ColorMode::parse("256", Some("truecolor"), None).unwrap(), ColorMode::Ansi256);
+        assert!(ColorMode::parse("16", None, None).is_err());
     }
 
     #[test]
