@@ -18,15 +18,18 @@ use super::scale::scale_into;
 /// Formats we can convert, best first: raw YUYV costs no decoding.
 const PREFERRED: [PixelFormat; 3] = [PixelFormat::YUYV, PixelFormat::MJPG, PixelFormat::RGB3];
 
-/// The newest captured picture, at the camera's own size, and whether the encoder has seen it.
+/// The newest captured picture, at the camera's own size, and whether the encoder has seen it;
+/// and why capture stopped, if it did.
 struct Slot {
     frame: Mutex<(Frame, bool)>,
+    failed: Mutex<Option<String>>,
     stop: AtomicBool,
 }
 
 /// An open camera; capture stops when it drops.
 pub struct Camera {
     slot: Arc<Slot>,
+    thread: Option<std::thread::JoinHandle<()>>,
     /// The newest picture taken from the slot, kept so a slow camera repeats its last frame.
     latest: Frame,
 }
@@ -35,22 +38,26 @@ impl Camera {
     /// Opens `path` asking for `width`x`height` at `fps`; the driver may pick a nearby size,
     /// which is scaled. Errors name the device and what went wrong.
     pub fn open(path: &Path, width: u32, height: u32, fps: u32) -> Result<Camera, String> {
-        let slot = Arc::new(Slot { frame: Mutex::new((Frame::new(width, height), false)), stop: AtomicBool::new(false) });
+        let slot = Arc::new(Slot { frame: Mutex::new((Frame::new(width, height), false)), failed: Mutex::new(None), stop: AtomicBool::new(false) });
         let (ready_tx, ready_rx) = mpsc::channel();
         let (s, p) = (slot.clone(), path.to_path_buf());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("termcall-camera".into())
             .spawn(move || capture(&p, width, height, fps, &s, ready_tx))
             .map_err(|e| format!("cannot start camera thread: {e}"))?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Camera { slot, latest: Frame::new(width, height) }),
+            Ok(Ok(())) => Ok(Camera { slot, thread: Some(thread), latest: Frame::new(width, height) }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(format!("camera {} stopped while opening", path.display())),
         }
     }
 
-    /// Scales the newest captured picture into `out`.
+    /// Scales the newest captured picture into `out`; an error once the camera has stopped
+    /// (unplugged, say), rather than a frozen picture.
     pub fn next_into(&mut self, out: &mut Frame) -> Result<(), String> {
+        if let Some(why) = self.slot.failed.lock().ok().and_then(|f| f.clone()) {
+            return Err(why);
+        }
         if let Ok(mut g) = self.slot.frame.lock() {
             if g.1 {
                 std::mem::swap(&mut self.latest, &mut g.0);
@@ -65,6 +72,11 @@ impl Camera {
 impl Drop for Camera {
     fn drop(&mut self) {
         self.slot.stop.store(true, Relaxed);
+        // Wait (at most a frame interval) for the device to close, so that it can be opened
+        // again at once: the start-up check opens it, then the call does.
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -111,7 +123,13 @@ fn capture(path: &PathBuf, width: u32, height: u32, fps: u32, slot: &Slot, ready
                 }
             }
             Ok(Err(e)) => tracing::debug!("camera frame dropped: {e}"),
-            Err(e) => return tracing::warn!("camera {name} stopped: {e}"),
+            Err(e) => {
+                tracing::warn!("camera {name} stopped: {e}");
+                if let Ok(mut f) = slot.failed.lock() {
+                    *f = Some(format!("camera {name} stopped: {e}"));
+                }
+                return;
+            }
         }
     }
 }

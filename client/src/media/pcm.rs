@@ -4,8 +4,9 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-/// A bounded FIFO of 48 kHz mono samples shared by a device callback and a media thread.
-/// When it is full the oldest samples go: latency stays bounded, it never grows.
+/// A bounded FIFO of mono samples (at one rate: 48 kHz for the microphone, the device's for the
+/// speaker) shared by a device callback and a media thread. When it is full the oldest samples
+/// go: latency stays bounded, it never grows. The lock is held for a copy of one device period.
 pub struct PcmRing {
     buf: Mutex<VecDeque<i16>>,
     capacity: usize,

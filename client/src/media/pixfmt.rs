@@ -37,7 +37,10 @@ pub fn yuv420_to_rgb(yuv: &[u8], width: u32, height: u32, out: &mut Frame) {
 pub fn yuyv_to_rgb(data: &[u8], width: u32, height: u32, stride: usize, out: &mut Frame) -> Result<(), String> {
     let (w, h) = (width as usize, height as usize);
     let stride = stride.max(w * 2);
-    if w % 2 == 1 || data.len() < stride * (h.max(1) - 1) + w * 2 {
+    if w % 2 == 1 {
+        return Err(format!("YUYV needs an even width, not {width}"));
+    }
+    if data.len() < stride * (h.max(1) - 1) + w * 2 {
         return Err(format!("a YUYV frame of {} bytes is too short for {width}x{height}", data.len()));
     }
     out.resize(width, height);

@@ -94,8 +94,9 @@ where
 {
     let channels = usize::from(cfg.channels.max(1));
     let mut rs = Resampler::new(cfg.sample_rate, RATE);
-    // Scratch for one callback's mono samples; grows to the device period once, then is reused.
-    let mut mono: Vec<f32> = Vec::new();
+    // Scratch for one callback's mono samples, sized here for any usual device period (a larger
+    // one would grow it once); the callback itself does not allocate.
+    let mut mono: Vec<f32> = Vec::with_capacity(16_384);
     dev.build_input_stream(
         cfg,
         move |data: &[T], _: &cpal::InputCallbackInfo| {

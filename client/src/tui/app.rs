@@ -9,6 +9,7 @@ use ratatui::layout::{Position, Rect};
 use termcall_shared::{UserInfo, UserState};
 
 use super::input::{Edit, LineEditor};
+use termcall_shared::limits::MAX_CHAT_BYTES;
 use crate::engine::{CallState, CallStats, Command, Event, HubState, Path};
 
 /// Chat lines kept for scrollback.
@@ -72,8 +73,11 @@ pub enum Tone {
 /// Screen areas from the last draw, for mouse clicks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Hits {
-    /// The roster's list rows (first row = first user).
+    /// The roster's list rows, and the index of the user on its first row (it scrolls).
     pub roster: Rect,
+    pub roster_first: usize,
+    /// How many chat rows there are to scroll through (set by the chat pane).
+    pub chat_rows: usize,
 }
 
 pub struct App {
@@ -85,7 +89,7 @@ pub struct App {
     pub call: Option<CallView>,
     pub stats: Option<CallStats>,
     pub chat: VecDeque<ChatLine>,
-    /// Lines scrolled back from the newest (0 = following the newest).
+    /// Chat rows scrolled back from the newest (0 = following the newest).
     pub scroll: usize,
     pub input: LineEditor,
     pub focus: Focus,
@@ -151,9 +155,6 @@ impl App {
             self.chat.pop_front();
         }
         self.chat.push_back(ChatLine { time: chrono::Local::now().format("%H:%M").to_string(), author, text: text.into() });
-        if self.scroll > 0 {
-            self.scroll += 1; // keep the view where the reader left it
-        }
     }
 
     /// An engine event; may answer with actions (the bell, the demo's call).
@@ -213,13 +214,15 @@ impl App {
     }
 
     fn on_call(&mut self, peer: String, state: CallState, path: Option<Path>, reason: Option<String>) {
-        let incoming = self.call.as_ref().filter(|c| c.peer == peer).is_some_and(|c| c.incoming);
+        // The same call goes on only if the last one with this peer has not ended.
+        let incoming = self.call.as_ref().filter(|c| c.peer == peer && c.state != CallState::Ended).is_some_and(|c| c.incoming);
         let since = match &self.call {
             Some(c) if c.peer == peer && c.state == state => c.since,
             _ => Instant::now(),
         };
         match state {
-            CallState::Ringing => self.say(Author::System, format!("calling {peer}…")),
+            CallState::Ringing if !incoming => self.say(Author::System, format!("calling {peer}…")),
+            CallState::Ringing => {}
             CallState::Connected => {
                 let via = if path == Some(Path::Relay) { "relay" } else { "p2p" };
                 self.say(Author::System, format!("connected with {peer} ({via})"));
@@ -242,8 +245,8 @@ impl App {
                 Vec::new()
             }
             crossterm::event::Event::Paste(text) if self.focus == Focus::Chat => {
-                for c in text.chars().filter(|c| !c.is_control()) {
-                    self.input.handle(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+                if !self.input.insert_str(&text, MAX_CHAT_BYTES) {
+                    self.notify(format!("the paste was cut: a chat line is at most {} KiB", MAX_CHAT_BYTES / 1024), Tone::Error);
                 }
                 Vec::new()
             }
@@ -256,7 +259,7 @@ impl App {
             MouseEventKind::Down(MouseButton::Left) => {
                 let r = self.hits.roster;
                 if r.contains(Position::new(m.column, m.row)) {
-                    let row = usize::from(m.row - r.y);
+                    let row = self.hits.roster_first + usize::from(m.row - r.y);
                     if row < self.roster.len() {
                         self.selected = row;
                     }
@@ -268,8 +271,9 @@ impl App {
         }
     }
 
+    /// Scrolls the chat by rows (the pane clamps it to what there is).
     fn scroll_chat(&mut self, by: isize) {
-        self.scroll = self.scroll.saturating_add_signed(by).min(self.chat.len().saturating_sub(1));
+        self.scroll = self.scroll.saturating_add_signed(by).min(self.hits.chat_rows);
     }
 
     /// A key press.
@@ -372,10 +376,17 @@ impl App {
             self.focus = Focus::Keys;
             return Vec::new();
         }
-        if key.code == KeyCode::Enter && !self.in_call() {
-            // Keep the line: it can be sent once a call is up.
-            self.notify("not in a call: chat goes to the person you are in a call with", Tone::Error);
-            return Vec::new();
+        if key.code == KeyCode::Enter {
+            // A line that cannot go now stays in the editor, to be sent later or shortened.
+            let accepted = self.call.as_ref().is_some_and(|c| matches!(c.state, CallState::Connecting | CallState::Connected));
+            if !accepted {
+                self.notify("no call to chat in yet: chat opens once a call is accepted", Tone::Error);
+                return Vec::new();
+            }
+            if self.input.text().len() > MAX_CHAT_BYTES {
+                self.notify(format!("a chat line is at most {} KiB", MAX_CHAT_BYTES / 1024), Tone::Error);
+                return Vec::new();
+            }
         }
         match self.input.handle(key) {
             Edit::Submit(text) => {

@@ -44,6 +44,25 @@ impl LineEditor {
         self.text.chars().count()
     }
 
+    /// Inserts pasted text at the cursor in one go (control characters such as newlines become
+    /// spaces), keeping the line within `max_bytes`; false when some of it had to be cut.
+    pub fn insert_str(&mut self, text: &str, max_bytes: usize) -> bool {
+        let room = max_bytes.saturating_sub(self.text.len());
+        let mut add = String::with_capacity(text.len().min(room));
+        for c in text.chars().map(|c| if c.is_control() { ' ' } else { c }) {
+            if add.len() + c.len_utf8() > room {
+                break;
+            }
+            add.push(c);
+        }
+        let all = add.chars().count() == text.chars().count();
+        let b = self.byte_at(self.cursor);
+        self.cursor += add.chars().count();
+        self.text.insert_str(b, &add);
+        self.browsing = None;
+        all
+    }
+
     pub fn handle(&mut self, key: KeyEvent) -> Edit {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
@@ -194,5 +213,16 @@ mod tests {
         e.handle(key(KeyCode::Down));
         assert_eq!(e.text(), "dra", "coming back down restores what was typed");
         assert_eq!(e.handle(key(KeyCode::F(5))), Edit::Ignored);
+    }
+
+    #[test]
+    fn a_paste_goes_in_at_once_and_is_capped() {
+        let mut e = LineEditor::default();
+        typed(&mut e, "[]");
+        e.handle(key(KeyCode::Left));
+        assert!(e.insert_str("a\nb", 100));
+        assert_eq!((e.text(), e.cursor()), ("[a b]", 4));
+        assert!(!e.insert_str(&"x".repeat(1 << 20), 16));
+        assert_eq!(e.text().len(), 16);
     }
 }

@@ -6,8 +6,8 @@
 //! - [`input`]: the chat line editor.
 //! - [`terminal`]: taking the terminal over and always restoring it.
 //!
-//! One loop: terminal events, engine events, signals and a video tick at `--max-fps`. UI
-//! changes redraw at once; video is re-sampled only on the tick, only when a new picture
+//! One loop: terminal events, engine events, signals, a video tick at `--max-fps` and a
+//! one-second tick (the call clock, notices expiring). UI changes redraw at once; video is re-sampled only on the tick, only when a new picture
 //! arrived, and always from the newest one (a slow terminal skips pictures, it never queues).
 
 pub mod app;
@@ -60,9 +60,12 @@ pub async fn run(cfg: EngineConfig, opts: TuiOptions) -> Result<Outcome, String>
     let mut keys = EventStream::new();
     let mut term_sig = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut hup_sig = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut int_sig = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut quit_sig = signal(SignalKind::quit()).map_err(|e| e.to_string())?;
+    // The clock in the status line, and notices that expire, need a redraw now and then.
+    let mut second = tokio::time::interval(Duration::from_secs(1));
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(opts.max_fps.clamp(1, 60))));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut outcome = Outcome::Quit;
 
     loop {
         let actions = tokio::select! {
@@ -72,15 +75,15 @@ pub async fn run(cfg: EngineConfig, opts: TuiOptions) -> Result<Outcome, String>
             },
             ev = engine.events.recv() => match ev {
                 Some(Event::Error { fatal: true, message, .. }) => {
-                    outcome = Outcome::Refused;
                     drop(guard);
                     eprintln!("termcall: {message}");
-                    return Ok(outcome);
+                    return Ok(Outcome::Refused);
                 }
                 Some(ev) => {
-                    let ended = matches!(ev, Event::Call { state: engine::CallState::Ended, .. });
+                    // A call that ends or starts shows no picture from before.
+                    let fresh = matches!(ev, Event::Call { state: engine::CallState::Ended | engine::CallState::Connecting, .. });
                     let actions = app.on_engine(ev);
-                    if ended {
+                    if fresh {
                         views.remote.clear();
                         views.local.clear();
                     }
@@ -94,8 +97,11 @@ pub async fn run(cfg: EngineConfig, opts: TuiOptions) -> Result<Outcome, String>
                 }
                 Vec::new()
             },
+            _ = second.tick() => Vec::new(),
             _ = term_sig.recv() => vec![Action::Quit],
             _ = hup_sig.recv() => vec![Action::Quit],
+            _ = int_sig.recv() => vec![Action::Quit],
+            _ = quit_sig.recv() => vec![Action::Quit],
         };
         let mut quit = false;
         for a in actions {
@@ -120,7 +126,7 @@ pub async fn run(cfg: EngineConfig, opts: TuiOptions) -> Result<Outcome, String>
     drop(guard);
     // Let the engine hang up and say goodbye to the hub.
     let _ = tokio::time::timeout(Duration::from_secs(2), engine.task).await;
-    Ok(outcome)
+    Ok(Outcome::Quit)
 }
 
 /// The two video panes and where their pictures come from.

@@ -148,3 +148,37 @@ fn escape_and_a_key_typed_fast_leave_the_chat_line_and_do_the_key() {
     assert_eq!(app.focus, Focus::Keys);
     assert_eq!(app.input.text(), "");
 }
+
+#[test]
+fn calling_back_someone_who_called_earlier_is_an_outgoing_call() {
+    let mut app = with_roster();
+    app.on_engine(Event::Incoming { from: "bob".into() });
+    app.on_engine(Event::Call { peer: "bob".into(), state: CallState::Ringing, path: None, reason: None });
+    app.on_engine(Event::Call { peer: "bob".into(), state: CallState::Ended, path: None, reason: Some("declined".into()) });
+    app.on_engine(Event::Call { peer: "bob".into(), state: CallState::Ringing, path: None, reason: None });
+    assert_eq!(app.ringing_here(), None, "our own call to bob is not an incoming prompt");
+    assert_eq!(app.chat.iter().filter(|l| l.text == "calling bob…").count(), 1, "an incoming call is not logged as calling");
+}
+
+#[test]
+fn a_click_on_a_scrolled_roster_picks_the_user_on_that_row() {
+    let mut app = with_roster();
+    app.hits.roster = Rect::new(1, 1, 22, 2);
+    app.hits.roster_first = 1;
+    let click = MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: 5, row: 1, modifiers: KeyModifiers::NONE };
+    app.on_terminal(crossterm::event::Event::Mouse(click));
+    assert_eq!(app.selected_user().unwrap().name, "carol");
+}
+
+#[test]
+fn chat_waits_for_an_accepted_call_and_a_line_too_long_stays() {
+    let mut app = with_roster();
+    app.on_engine(Event::Call { peer: "bob".into(), state: CallState::Ringing, path: None, reason: None });
+    app.on_key(key('i'));
+    app.on_key(key('x'));
+    assert_eq!(app.on_key(code(KeyCode::Enter)), vec![], "still ringing");
+    app.on_engine(Event::Call { peer: "bob".into(), state: CallState::Connecting, path: None, reason: None });
+    assert_eq!(app.on_key(code(KeyCode::Enter)), vec![Action::Engine(Command::Chat { text: "x".into() })], "queued by the engine while connecting");
+    app.on_terminal(crossterm::event::Event::Paste("y".repeat(20_000)));
+    assert!(app.input.text().len() <= termcall_shared::limits::MAX_CHAT_BYTES);
+}

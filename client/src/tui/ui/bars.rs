@@ -9,8 +9,7 @@ use ratatui::Frame;
 use crate::engine::{CallState, HubState, Path};
 use crate::tui::app::{describe_reason, App, Focus, Tone};
 
-/// The status line: hub, call state and peer, path, RTT, kbps, fps, loss; then mute marks, or a
-/// notice when there is one.
+/// The status line: hub, call state and peer, path, RTT, kbps, fps, loss, duration; mute marks.
 pub fn status(f: &mut Frame, area: Rect, app: &App) {
     let mut spans: Vec<Span> = Vec::new();
     match app.hub {
@@ -55,16 +54,17 @@ pub fn status(f: &mut Frame, area: Rect, app: &App) {
         };
         spans.push(Span::styled(what, Style::new().fg(Color::Red)));
     }
-    if let Some((text, tone)) = app.current_notice() {
-        let color = if tone == Tone::Error { Color::Red } else { Color::Cyan };
-        spans.push(Span::raw(" │ "));
-        spans.push(Span::styled(text.to_owned(), Style::new().fg(color)));
-    }
     f.render_widget(Paragraph::new(Line::from(spans)).style(Style::new().bg(Color::DarkGray).fg(Color::White)), area);
 }
 
-/// The keys that do something now.
+/// The keys that do something now, or for a few seconds a notice (an error, a snapshot saved),
+/// which gets the whole line.
 pub fn hints(f: &mut Frame, area: Rect, app: &App) {
+    if let Some((text, tone)) = app.current_notice() {
+        let color = if tone == Tone::Error { Color::Red } else { Color::Cyan };
+        f.render_widget(Paragraph::new(Span::styled(format!(" {text}"), Style::new().fg(color).add_modifier(Modifier::BOLD))), area);
+        return;
+    }
     let pairs: &[(&str, &str)] = if app.ringing_here().is_some() {
         &[("a", "accept"), ("d", "decline"), ("?", "help")]
     } else if app.focus == Focus::Chat {

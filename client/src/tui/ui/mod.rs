@@ -3,10 +3,12 @@
 //! - [`panes`]: the roster, the video and the chat.
 //! - [`bars`]: the status line and the key hints.
 //! - [`overlays`]: the help, the incoming-call prompt and the too-small message.
+//! - [`wrap`]: text into rows by screen columns.
 
 pub mod bars;
 pub mod overlays;
 pub mod panes;
+pub mod wrap;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::Block;
@@ -58,9 +60,9 @@ pub fn draw(f: &mut Frame, app: &mut App, remote: &VideoView, local: &VideoView)
         overlays::too_small(f, f.area());
         return;
     };
-    app.hits.roster = panes::roster(f, a.roster, app);
+    (app.hits.roster, app.hits.roster_first) = panes::roster(f, a.roster, app);
     panes::video(f, &a, app, remote, local);
-    panes::chat(f, a.chat, app);
+    app.hits.chat_rows = panes::chat(f, a.chat, app);
     bars::status(f, a.status, app);
     bars::hints(f, a.hints, app);
     if let Some(peer) = app.ringing_here() {

@@ -7,20 +7,23 @@ use ratatui::widgets::{Block, BorderType, Paragraph, Wrap};
 use ratatui::Frame;
 use termcall_shared::UserState;
 
+use unicode_width::UnicodeWidthChar;
+
+use super::wrap::{width as width_of, wrap};
 use super::Areas;
 use crate::engine::CallState;
 use crate::tui::app::{App, Author, Focus};
 use crate::tui::video::VideoView;
 
-/// The roster; returns the rows' area (for mouse clicks).
-pub fn roster(f: &mut Frame, area: Rect, app: &App) -> Rect {
+/// The roster; returns the rows' area and the index of the user on its first row (for clicks).
+pub fn roster(f: &mut Frame, area: Rect, app: &App) -> (Rect, usize) {
     let block = Block::bordered().border_type(BorderType::Rounded).title(format!(" {} · online {} ", app.me, app.roster.len()));
     let inner = block.inner(area);
     f.render_widget(block, area);
     if app.roster.is_empty() {
         let text = Paragraph::new("nobody else is online yet").style(Style::new().fg(Color::DarkGray)).wrap(Wrap { trim: true });
         f.render_widget(text, inner);
-        return inner;
+        return (inner, 0);
     }
     // Keep the selected user in view.
     let first = app.selected.saturating_sub(usize::from(inner.height).saturating_sub(1));
@@ -49,7 +52,7 @@ pub fn roster(f: &mut Frame, area: Rect, app: &App) -> Rect {
         })
         .collect();
     f.render_widget(Paragraph::new(lines), inner);
-    Rect { y: inner.y, height: inner.height.min((app.roster.len() - first) as u16), ..inner }
+    (Rect { y: inner.y, height: inner.height.min((app.roster.len() - first) as u16), ..inner }, first)
 }
 
 /// The video pane: the peer's picture large, ours small in a corner.
@@ -85,68 +88,72 @@ pub fn video(f: &mut Frame, a: &Areas, app: &App, remote: &VideoView, local: &Vi
     }
 }
 
-/// The chat: scrollback (newest at the bottom, wrapped) and the input line.
-pub fn chat(f: &mut Frame, area: Rect, app: &App) {
+/// The chat: scrollback (newest at the bottom, wrapped) and the input line. Returns how many
+/// rows the whole scrollback takes, which bounds scrolling.
+pub fn chat(f: &mut Frame, area: Rect, app: &App) -> usize {
     let focused = app.focus == Focus::Chat;
     let title = if focused { " chat · typing (Esc: keys) " } else { " chat " };
     let mut block = Block::bordered().border_type(BorderType::Rounded).title(title);
     if focused {
         block = block.border_style(Style::new().fg(Color::Cyan));
     }
-    if app.scroll > 0 {
-        block = block.title_bottom(Line::from(format!(" ↑ {} older · PgDn ", app.scroll)).right_aligned());
-    }
     let inner = block.inner(area);
-    f.render_widget(block, area);
-    if inner.height == 0 {
-        return;
+    if inner.height == 0 || inner.width == 0 {
+        f.render_widget(block, area);
+        return 0;
     }
-    let log_area = Rect { height: inner.height - 1, ..inner };
-    let width = usize::from(inner.width.max(1));
-    // Wrapped rows from the newest line back, until the pane (plus the scroll offset) is full.
-    let want = usize::from(log_area.height) + app.scroll;
-    let mut rows: Vec<Line> = Vec::with_capacity(want);
-    for line in app.chat.iter().rev() {
+    let log_height = usize::from(inner.height - 1);
+    let width = usize::from(inner.width);
+    // Every line as rows, newest last.
+    let mut rows: Vec<Line> = Vec::new();
+    for line in &app.chat {
         let (who, style) = match &line.author {
             Author::Me => (format!("{}: ", app.me), Style::new().fg(Color::Cyan)),
             Author::Peer(p) => (format!("{p}: "), Style::new().fg(Color::Magenta)),
             Author::System => ("-- ".to_string(), Style::new().fg(Color::DarkGray)),
         };
-        let head = format!("{} {who}", line.time);
-        let body: Vec<char> = line.text.chars().collect();
-        let first_width = width.saturating_sub(head.chars().count()).max(1);
-        let mut pieces: Vec<String> = vec![body.iter().take(first_width).collect()];
-        let rest = &body[first_width.min(body.len())..];
-        pieces.extend(rest.chunks(width).map(|c| c.iter().collect()));
+        let head = width_of(&line.time) + 1 + width_of(&who);
         let text_style = if line.author == Author::System { Style::new().fg(Color::DarkGray) } else { Style::new() };
-        for (i, piece) in pieces.into_iter().enumerate().rev() {
+        for (i, piece) in wrap(&line.text, width.saturating_sub(head), width).into_iter().enumerate() {
             rows.push(if i == 0 {
-                Line::from(vec![Span::styled(line.time.clone() + " ", Style::new().fg(Color::DarkGray)), Span::styled(who.clone(), style.bold()), Span::styled(piece, text_style)])
+                Line::from(vec![Span::styled(line.time.clone() + " ", Style::new().fg(Color::DarkGray)), Span::styled(who.clone(), style.add_modifier(Modifier::BOLD)), Span::styled(piece, text_style)])
             } else {
                 Line::from(Span::styled(piece, text_style))
             });
         }
-        if rows.len() >= want {
-            break;
-        }
     }
-    let visible: Vec<Line> = rows.into_iter().skip(app.scroll).take(usize::from(log_area.height)).collect::<Vec<_>>().into_iter().rev().collect();
-    let pad = usize::from(log_area.height) - visible.len();
-    let log_area = Rect { y: log_area.y + pad as u16, height: log_area.height - pad as u16, ..log_area };
+    let total = rows.len();
+    let scroll = app.scroll.min(total.saturating_sub(log_height));
+    if scroll > 0 {
+        block = block.title_bottom(Line::from(format!(" ↑ {scroll} rows back · PgDn ")).right_aligned());
+    }
+    f.render_widget(block, area);
+    let end = total - scroll;
+    let visible: Vec<Line> = rows.drain(end.saturating_sub(log_height)..end).collect();
+    let pad = (log_height - visible.len()) as u16;
+    let log_area = Rect { y: inner.y + pad, height: inner.height - 1 - pad, ..inner };
     f.render_widget(Paragraph::new(visible), log_area);
 
     let input_area = Rect { y: inner.bottom() - 1, height: 1, ..inner };
     let prompt = Span::styled("> ", Style::new().fg(if focused { Color::Cyan } else { Color::DarkGray }));
     if app.input.text().is_empty() && !focused {
         f.render_widget(Paragraph::new(Line::from(vec![prompt, Span::styled("press i to type", Style::new().fg(Color::DarkGray))])), input_area);
-        return;
+        return total;
     }
-    // Scroll the line horizontally so the cursor stays visible.
-    let room = width.saturating_sub(3);
-    let skip = app.input.cursor().saturating_sub(room);
-    let shown: String = app.input.text().chars().skip(skip).take(room + 1).collect();
+    // Scroll the line sideways, by screen columns, so the cursor stays in view.
+    let room = width.saturating_sub(3).max(1);
+    let chars: Vec<char> = app.input.text().chars().collect();
+    let before = &chars[..app.input.cursor().min(chars.len())];
+    let mut skip = 0;
+    let mut cursor_col: usize = before.iter().map(|c| c.width().unwrap_or(0)).sum();
+    while cursor_col > room && skip < before.len() {
+        cursor_col -= before[skip].width().unwrap_or(0);
+        skip += 1;
+    }
+    let shown: String = chars[skip..].iter().collect();
     f.render_widget(Paragraph::new(Line::from(vec![prompt, Span::raw(shown)])), input_area);
     if focused {
-        f.set_cursor_position(Position::new(input_area.x + 2 + (app.input.cursor() - skip) as u16, input_area.y));
+        f.set_cursor_position(Position::new(input_area.x + 2 + cursor_col as u16, input_area.y));
     }
+    total
 }
