@@ -153,7 +153,7 @@ fn sigterm_restores_the_terminal() {
     let pid = std::process::Command::new("pgrep").args(["-f", "--", "--name sigterm-victim"]).output().unwrap();
     let pid: u32 = String::from_utf8_lossy(&pid.stdout).split_whitespace().next().expect("the TUI's pid").parse().unwrap();
     termcall_tests::signal(pid, 15);
-    let after = t.wait_text("the shell again", SOON, |s| s.contains("EXITED"));
+    let after = t.wait_text("the shell again", SOON, |s| s.contains("EXITED 0"));
     assert!(after.contains("EXITED 0") && !after.contains("╭"), "{after}");
     assert_eq!(t.query("#{alternate_on} #{cursor_flag} #{mouse_any_flag}#{mouse_button_flag}#{mouse_standard_flag}"), "0 1 000");
 }
