@@ -5,6 +5,9 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
+/// The colours of termcall's test pattern (`--video testsrc`), bar by bar, left to right.
+pub const TESTSRC_BARS: [[u8; 3]; 8] = [[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255], [0, 0, 0]];
+
 /// A natural-ish still picture (smooth gradients and a few shapes), `w`x`h`, saved as PNG.
 pub fn write_test_png(path: &Path, w: u32, h: u32) -> RgbImage {
     let img = RgbImage::from_fn(w, h, |x, y| {

@@ -3,20 +3,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use termcall_tests::media::{mean, psnr, write_test_png, write_test_y4m};
+use termcall_tests::media::{mean, psnr, write_test_png, write_test_y4m, TESTSRC_BARS};
 use termcall_tests::{bin, scratch, Client, Hub, SOON};
-
-/// The testsrc bar colours, left to right.
-const BARS: [[f64; 3]; 8] = [
-    [255.0, 255.0, 255.0],
-    [255.0, 255.0, 0.0],
-    [0.0, 255.0, 255.0],
-    [0.0, 255.0, 0.0],
-    [255.0, 0.0, 255.0],
-    [255.0, 0.0, 0.0],
-    [0.0, 0.0, 255.0],
-    [0.0, 0.0, 0.0],
-];
 
 /// alice (args_a) calls bob (args_b, auto-accept); waits until both are connected.
 fn call(hub: &Hub, args_a: &[&str], args_b: &[&str]) -> (Client, Client) {
@@ -59,11 +47,11 @@ fn testsrc_is_decoded_on_both_sides_and_its_bars_are_right() {
     for (c, name) in [(&mut alice, "a.png"), (&mut bob, "b.png")] {
         let img = snapshot(c, name);
         assert_eq!(img.dimensions(), (640, 480));
-        for (i, want) in BARS.iter().enumerate() {
+        for (i, want) in TESTSRC_BARS.iter().enumerate() {
             // The middle of each bar, away from its edges and the lower third.
             let got = mean(&img, i as u32 * 80 + 20, 60, 40, 200);
             for ch in 0..3 {
-                assert!((got[ch] - want[ch]).abs() <= 24.0, "{}: bar {i} is {got:?}, want {want:?}", c.name);
+                assert!((got[ch] - f64::from(want[ch])).abs() <= 24.0, "{}: bar {i} is {got:?}, want {want:?}", c.name);
             }
         }
     }

@@ -5,13 +5,11 @@
 use std::time::Duration;
 
 use serde_json::json;
+use termcall_tests::media::TESTSRC_BARS;
 use termcall_tests::tmux::{Colour, Screen, Tmux};
 use termcall_tests::{bin, Client, Hub, SOON};
 
 const SLOW: Duration = Duration::from_secs(15);
-
-/// The testsrc bars, left to right.
-const BARS: [[u8; 3]; 8] = [[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255], [0, 0, 0]];
 
 /// Opens the TUI as `name` in a shell in tmux, 120x40, truecolor.
 fn tui(hub: &Hub, name: &str) -> Tmux {
@@ -46,7 +44,7 @@ fn shows_testsrc_bars(s: &Screen) -> Result<(), String> {
     let (Some(&top), Some(&bottom)) = (rows.first(), rows.last()) else { return Err("no picture".into()) };
     let y = top + (bottom - top) / 4;
     let (x0, w) = picture_run(&s.rows[y]);
-    for (i, want) in BARS.iter().enumerate() {
+    for (i, want) in TESTSRC_BARS.iter().enumerate() {
         let cell = &s.rows[y][x0 + w * (2 * i + 1) / 16];
         let Colour::Rgb(r, g, b) = cell.fg else { return Err(format!("bar {i}: not truecolor: {cell:?}")) };
         let off = [r, g, b].iter().zip(want).map(|(a, b)| (i16::from(*a) - i16::from(*b)).abs()).max().unwrap();

@@ -9,10 +9,10 @@ use termcall_shared::UserState;
 
 use unicode_width::UnicodeWidthChar;
 
-use super::wrap::{width as width_of, wrap};
+use super::wrap::{count, width as width_of, wrap};
 use super::Areas;
 use crate::engine::CallState;
-use crate::tui::app::{App, Author, Focus};
+use crate::tui::app::{App, Author, ChatLine, Focus};
 use crate::tui::video::VideoView;
 
 /// The roster; returns the rows' area and the index of the user on its first row (for clicks).
@@ -104,32 +104,59 @@ pub fn chat(f: &mut Frame, area: Rect, app: &App) -> usize {
     }
     let log_height = usize::from(inner.height - 1);
     let width = usize::from(inner.width);
-    // Every line as rows, newest last.
-    let mut rows: Vec<Line> = Vec::new();
-    for line in &app.chat {
-        let (who, style) = match &line.author {
+    // Rows per line (counted without building them), then only the visible rows are built:
+    // this runs on every draw, up to --max-fps times a second, over up to 1000 lines.
+    let head = |line: &ChatLine| -> (String, Style) {
+        match &line.author {
             Author::Me => (format!("{}: ", app.me), Style::new().fg(Color::Cyan)),
             Author::Peer(p) => (format!("{p}: "), Style::new().fg(Color::Magenta)),
             Author::System => ("-- ".to_string(), Style::new().fg(Color::DarkGray)),
-        };
-        let head = width_of(&line.time) + 1 + width_of(&who);
-        let text_style = if line.author == Author::System { Style::new().fg(Color::DarkGray) } else { Style::new() };
-        for (i, piece) in wrap(&line.text, width.saturating_sub(head), width).into_iter().enumerate() {
-            rows.push(if i == 0 {
-                Line::from(vec![Span::styled(line.time.clone() + " ", Style::new().fg(Color::DarkGray)), Span::styled(who.clone(), style.add_modifier(Modifier::BOLD)), Span::styled(piece, text_style)])
-            } else {
-                Line::from(Span::styled(piece, text_style))
-            });
         }
-    }
-    let total = rows.len();
+    };
+    let head_width = |line: &ChatLine| {
+        let who = match &line.author {
+            Author::Me => width_of(&app.me) + 2,
+            Author::Peer(p) => width_of(p) + 2,
+            Author::System => 3,
+        };
+        width_of(&line.time) + 1 + who
+    };
+    let counts: Vec<usize> = app.chat.iter().map(|l| count(&l.text, width.saturating_sub(head_width(l)), width)).collect();
+    let total: usize = counts.iter().sum();
     let scroll = app.scroll.min(total.saturating_sub(log_height));
     if scroll > 0 {
         block = block.title_bottom(Line::from(format!(" ↑ {scroll} rows back · PgDn ")).right_aligned());
     }
     f.render_widget(block, area);
     let end = total - scroll;
-    let visible: Vec<Line> = rows.drain(end.saturating_sub(log_height)..end).collect();
+    let start = end.saturating_sub(log_height);
+    let mut visible: Vec<Line> = Vec::with_capacity(log_height);
+    let mut row = 0;
+    for (line, n) in app.chat.iter().zip(&counts) {
+        if row + n <= start {
+            row += n;
+            continue;
+        }
+        if row >= end {
+            break;
+        }
+        let (who, style) = head(line);
+        let text_style = if line.author == Author::System { Style::new().fg(Color::DarkGray) } else { Style::new() };
+        for (i, piece) in wrap(&line.text, width.saturating_sub(head_width(line)), width).into_iter().enumerate() {
+            if (start..end).contains(&(row + i)) {
+                visible.push(if i == 0 {
+                    Line::from(vec![
+                        Span::styled(line.time.clone() + " ", Style::new().fg(Color::DarkGray)),
+                        Span::styled(who.clone(), style.add_modifier(Modifier::BOLD)),
+                        Span::styled(piece, text_style),
+                    ])
+                } else {
+                    Line::from(Span::styled(piece, text_style))
+                });
+            }
+        }
+        row += n;
+    }
     let pad = (log_height - visible.len()) as u16;
     let log_area = Rect { y: inner.y + pad, height: inner.height - 1 - pad, ..inner };
     f.render_widget(Paragraph::new(visible), log_area);
