@@ -2,6 +2,8 @@
 //! and delivers the resulting messages. Each message is serialized once, however many get it.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use termcall_shared::{ClientMsg, ErrorCode, ServerMsg};
@@ -10,6 +12,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tracing::{debug, info, warn};
 
 use crate::core::{ConnId, Hub, Outbox, Target};
+use crate::metrics::Metrics;
 
 /// How many messages may wait for one client's socket before the client is cut off as too slow.
 pub const CLIENT_QUEUE: usize = 1024;
@@ -40,7 +43,7 @@ pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
 }
 
 /// Runs the hub until a [`Input::Shutdown`] arrives or every sender is gone.
-pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>) {
+pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<Metrics>) {
     let mut clients: HashMap<ConnId, mpsc::Sender<Outgoing>> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -82,6 +85,8 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>) {
             _ = tick.tick() => hub.tick(Instant::now(), &mut out),
         }
         deliver(&mut hub, &mut clients, out);
+        metrics.users_online.store(hub.online() as u64, Relaxed);
+        metrics.calls_active.store(hub.calls() as u64, Relaxed);
     }
 }
 

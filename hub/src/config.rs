@@ -1,9 +1,15 @@
 //! The hub's command line.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use clap::Parser;
+use ipnet::IpNet;
+
+use crate::turn::policy::PeerPolicy;
+use crate::turn::quota::Limits;
+use crate::turn::TurnSettings;
 
 /// termcall-hub: the roster and signaling relay for termcall.
 #[derive(Debug, Clone, Parser)]
@@ -30,6 +36,56 @@ pub struct Config {
     /// on one machine or one LAN none is needed, and the hub never hands out a public server.
     #[arg(long = "ice-server")]
     pub ice_servers: Vec<String>,
+
+    /// UDP port of the embedded STUN/TURN server, on the --listen address. 0 picks a free port.
+    #[arg(long, default_value_t = 3478)]
+    pub turn_port: u16,
+
+    /// Run no STUN/TURN server: calls then work only where peers reach each other directly.
+    #[arg(long)]
+    pub no_turn: bool,
+
+    /// The address clients are told to reach the STUN/TURN server and relays at
+    /// (the hub's public address behind a 1:1 NAT). Default: the --listen address.
+    #[arg(long)]
+    pub public_ip: Option<IpAddr>,
+
+    /// UDP ports TURN relays are made in, as MIN-MAX.
+    #[arg(long, default_value = "49152-65535", value_parser = parse_port_range)]
+    pub relay_ports: RangeInclusive<u16>,
+
+    /// Let the relay reach peers in this range, which would otherwise be refused because it is
+    /// loopback, private or link-local (repeatable). E.g. 10.0.0.0/8 for a hub on a LAN.
+    #[arg(long = "allow-peer")]
+    pub allow_peers: Vec<IpNet>,
+
+    /// How long the TURN credentials in a welcome stay valid, in seconds
+    /// (a client gets fresh ones each time it connects).
+    #[arg(long, default_value_t = 86_400)]
+    pub turn_ttl_secs: u64,
+
+    /// The secret that signs TURN credentials. Default: a random one per start, so credentials
+    /// die with the process; set one to share it with other hubs or an external TURN server.
+    #[arg(long, env = "TERMCALL_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// Relay allocations one user may hold at once.
+    #[arg(long, default_value_t = 16)]
+    pub turn_user_allocations: usize,
+
+    /// Bandwidth one user's relays may carry, both directions together, in kbit/s.
+    #[arg(long, default_value_t = 20_000)]
+    pub turn_user_kbps: u64,
+}
+
+fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
+    let (lo, hi) = s.split_once('-').ok_or("expected MIN-MAX, e.g. 49152-65535")?;
+    let lo: u16 = lo.trim().parse().map_err(|_| format!("{lo:?} is not a port"))?;
+    let hi: u16 = hi.trim().parse().map_err(|_| format!("{hi:?} is not a port"))?;
+    if lo == 0 || hi < lo {
+        return Err(format!("{lo}-{hi} is not a range of ports from 1 up"));
+    }
+    Ok(lo..=hi)
 }
 
 impl Config {
@@ -41,5 +97,61 @@ impl Config {
     }
     pub fn ring_timeout(&self) -> Duration {
         Duration::from_secs(self.ring_timeout_secs)
+    }
+
+    /// The embedded STUN/TURN server's settings, `Ok(None)` with --no-turn, or why the
+    /// options do not make sense together.
+    pub fn turn(&self) -> Result<Option<TurnSettings>, String> {
+        if self.no_turn {
+            return Ok(None);
+        }
+        let public_ip = self.public_ip.unwrap_or(self.listen.ip());
+        if public_ip.is_unspecified() {
+            return Err(format!(
+                "--listen {} is every address: give --public-ip, the address clients reach this hub at (or --no-turn)",
+                self.listen.ip()
+            ));
+        }
+        if public_ip.is_ipv4() != self.listen.is_ipv4() {
+            return Err("--public-ip and --listen must be of one address family".into());
+        }
+        Ok(Some(TurnSettings {
+            listen: SocketAddr::new(self.listen.ip(), self.turn_port),
+            public_ip,
+            relay_ports: self.relay_ports.clone(),
+            policy: PeerPolicy::new(self.allow_peers.clone()),
+            limits: Limits {
+                allocations: self.turn_user_allocations.max(1),
+                bytes_per_sec: self.turn_user_kbps.max(1) * 1000 / 8,
+                burst: Duration::from_millis(500),
+            },
+            ttl: Duration::from_secs(self.turn_ttl_secs.max(60)),
+            secret: self.turn_secret.clone(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_parse_or_say_why_not() {
+        assert_eq!(parse_port_range("50000-50010"), Ok(50000..=50010));
+        assert!(parse_port_range("5000").is_err());
+        assert!(parse_port_range("0-10").is_err());
+        assert!(parse_port_range("20-10").is_err());
+    }
+
+    #[test]
+    fn turn_needs_a_reachable_address() {
+        let cfg = Config::parse_from(["termcall-hub", "--listen", "0.0.0.0:7878"]);
+        assert!(cfg.turn().unwrap_err().contains("--public-ip"));
+        let cfg = Config::parse_from(["termcall-hub", "--listen", "0.0.0.0:7878", "--public-ip", "203.0.113.5"]);
+        let t = cfg.turn().unwrap().unwrap();
+        assert_eq!(t.public_ip.to_string(), "203.0.113.5");
+        assert_eq!(t.listen.port(), 3478);
+        let cfg = Config::parse_from(["termcall-hub", "--no-turn"]);
+        assert!(cfg.turn().unwrap().is_none());
     }
 }

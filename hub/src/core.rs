@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use termcall_shared::names::validate_name;
+
+use crate::ice::IceDirectory;
 use termcall_shared::{
-    CallEndReason, CallId, ClientMsg, ErrorCode, IceServer, ServerMsg, UserInfo, UserState,
+    CallEndReason, CallId, ClientMsg, ErrorCode, ServerMsg, UserInfo, UserState,
     PROTOCOL_VERSION,
 };
 
@@ -63,19 +65,19 @@ pub struct Hub {
     by_name: BTreeMap<String, ConnId>,
     calls: HashMap<CallId, Call>,
     next_call: CallId,
-    ice_servers: Vec<IceServer>,
+    ice: IceDirectory,
     ring_timeout: Duration,
 }
 
 impl Hub {
-    /// A hub that hands `ice_servers` to every client and gives up ringing after `ring_timeout`.
-    pub fn new(ice_servers: Vec<IceServer>, ring_timeout: Duration) -> Self {
+    /// A hub that tells every client its ICE servers from `ice` and gives up ringing after `ring_timeout`.
+    pub fn new(ice: IceDirectory, ring_timeout: Duration) -> Self {
         Hub {
             members: HashMap::new(),
             by_name: BTreeMap::new(),
             calls: HashMap::new(),
             next_call: 1,
-            ice_servers,
+            ice,
             ring_timeout,
         }
     }
@@ -109,7 +111,7 @@ impl Hub {
         out.to(conn, ServerMsg::Welcome {
             version: PROTOCOL_VERSION,
             name: name.to_owned(),
-            ice_servers: self.ice_servers.clone(),
+            ice_servers: self.ice.for_user(name),
             users,
         });
         out.everyone(ServerMsg::Roster {

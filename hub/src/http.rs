@@ -1,10 +1,12 @@
 //! Routing a new TCP connection by its HTTP request line, before any WebSocket handshake:
-//! `/healthz` is answered here; `/ws` goes on to the WebSocket handshake.
+//! `/healthz` and `/metrics` are answered here; `/ws` goes on to the WebSocket handshake.
 
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use crate::metrics::Metrics;
 
 /// The largest request head the hub reads before routing.
 const MAX_HEAD: usize = 8 * 1024;
@@ -14,6 +16,7 @@ const MAX_HEAD: usize = 8 * 1024;
 pub enum Route {
     WebSocket,
     Health,
+    Metrics,
     NotFound(String),
     BadRequest,
 }
@@ -59,15 +62,17 @@ fn route_of(head: &[u8]) -> Option<Route> {
     Some(match (method, path) {
         ("GET", "/ws") => Route::WebSocket,
         ("GET", "/healthz") | ("HEAD", "/healthz") => Route::Health,
+        ("GET", "/metrics") => Route::Metrics,
         ("GET", p) | ("HEAD", p) => Route::NotFound(p.to_owned()),
         _ => Route::BadRequest,
     })
 }
 
 /// Answers a plain HTTP request and closes.
-pub async fn respond(stream: &mut TcpStream, route: &Route) {
+pub async fn respond(stream: &mut TcpStream, route: &Route, metrics: &Metrics) {
     let (status, body) = match route {
         Route::Health => ("200 OK", "ok\n".to_owned()),
+        Route::Metrics => ("200 OK", metrics.render()),
         Route::NotFound(p) => ("404 Not Found", format!("no such path {p}: the WebSocket is at /ws\n")),
         Route::BadRequest | Route::WebSocket => ("400 Bad Request", "bad request\n".to_owned()),
     };
@@ -87,6 +92,7 @@ mod tests {
     fn routes() {
         assert_eq!(route_of(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"), Some(Route::WebSocket));
         assert_eq!(route_of(b"GET /healthz HTTP/1.1\r\n\r\n"), Some(Route::Health));
+        assert_eq!(route_of(b"GET /metrics HTTP/1.1\r\n\r\n"), Some(Route::Metrics));
         assert_eq!(route_of(b"GET /nope?x=1 HTTP/1.1\r\n\r\n"), Some(Route::NotFound("/nope".into())));
         assert_eq!(route_of(b"POST /ws HTTP/1.1\r\n\r\n"), Some(Route::BadRequest));
         assert_eq!(route_of(b"GET /ws HTTP/1.1\r\nHost: x\r\n"), None);

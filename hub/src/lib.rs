@@ -1,4 +1,4 @@
-//! termcall-hub: the roster, the consented signaling relay, and (later) the media relay of a team.
+//! termcall-hub: the roster, the consented signaling relay, and the STUN/TURN media relay of a team.
 //!
 //! - [`config`]: the command line and its defaults.
 //! - [`core`]: the roster and call state machine, pure and synchronous.
@@ -6,10 +6,16 @@
 //! - [`http`]: the first bytes of a TCP connection: `/healthz`, `/ws`, or an error page.
 //! - [`connection`]: one WebSocket client: framing, limits, liveness.
 //! - [`server`]: accepting connections and shutting down cleanly.
+//! - [`turn`]: the embedded STUN/TURN server: credentials, relays, peer policy, quotas.
+//! - [`ice`]: the ICE servers (with fresh TURN credentials) each welcome carries.
+//! - [`metrics`]: counters served at `/metrics`.
 
 pub mod actor;
 pub mod config;
 pub mod connection;
 pub mod core;
 pub mod http;
+pub mod ice;
+pub mod metrics;
 pub mod server;
+pub mod turn;

@@ -22,14 +22,30 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let metrics = std::sync::Arc::new(termcall_hub::metrics::Metrics::default());
+    let turn = match server::start_turn(&cfg, metrics.clone()).await {
+        Ok(t) => t,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("termcall-hub: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     if !cfg.listen.ip().is_loopback() {
         tracing::warn!("listening on a non-loopback address without access control: anyone who can reach {addr} can join");
     }
     info!("listening on {addr}");
+    match &turn {
+        Some(t) => {
+            info!("STUN/TURN on udp {}", t.addr);
+            println!("termcall-hub STUN/TURN on udp {}", t.addr);
+        }
+        None => info!("no STUN/TURN server (--no-turn)"),
+    }
     // One line on stdout for scripts and tests: where to connect.
     println!("termcall-hub listening on ws://{addr}/ws");
-    server::run(listener, cfg, shutdown_signal()).await;
+    server::run(listener, cfg, turn, metrics, shutdown_signal()).await;
     info!("stopped");
     std::process::ExitCode::SUCCESS
 }

@@ -15,6 +15,9 @@ use crate::config::Config;
 use crate::connection;
 use crate::core::Hub;
 use crate::http::{self, Route};
+use crate::ice::IceDirectory;
+use crate::metrics::Metrics;
+use crate::turn::Turn;
 
 /// How long a client may take to send its HTTP request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -25,16 +28,29 @@ pub async fn bind(cfg: &Config) -> std::io::Result<TcpListener> {
     TcpListener::bind(cfg.listen).await
 }
 
+/// Starts the embedded STUN/TURN server, unless `--no-turn`. Separate from [`run`] so that
+/// the caller can report where it listens, and refuse to start when its port is taken.
+pub async fn start_turn(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Option<Arc<Turn>>> {
+    let Some(settings) = cfg.turn().map_err(anyhow::Error::msg)? else { return Ok(None) };
+    Ok(Some(Arc::new(Turn::start(&settings, metrics).await?)))
+}
+
 /// Serves until `shutdown` resolves, then tells every client and returns.
-pub async fn run(listener: TcpListener, cfg: Config, shutdown: impl std::future::Future<Output = ()>) {
-    let ice_servers = if cfg.ice_servers.is_empty() {
+pub async fn run(
+    listener: TcpListener,
+    cfg: Config,
+    turn: Option<Arc<Turn>>,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let fixed = if cfg.ice_servers.is_empty() {
         Vec::new()
     } else {
         vec![IceServer { urls: cfg.ice_servers.clone(), username: None, credential: None }]
     };
-    let hub = Hub::new(ice_servers, cfg.ring_timeout());
+    let hub = Hub::new(IceDirectory::new(fixed, turn.clone()), cfg.ring_timeout());
     let (hub_tx, hub_rx) = mpsc::channel::<Input>(4096);
-    let hub_task = tokio::spawn(actor::run(hub, hub_rx));
+    let hub_task = tokio::spawn(actor::run(hub, hub_rx, metrics.clone()));
     let cfg = Arc::new(cfg);
     let next_conn = AtomicU64::new(1);
 
@@ -54,14 +70,14 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: impl std::future:
                 };
                 let _ = stream.set_nodelay(true);
                 let conn = next_conn.fetch_add(1, Ordering::Relaxed);
-                let (hub_tx, cfg) = (hub_tx.clone(), cfg.clone());
+                let (hub_tx, cfg, metrics) = (hub_tx.clone(), cfg.clone(), metrics.clone());
                 tokio::spawn(async move {
                     match http::peek_route(&stream, HEAD_TIMEOUT).await {
                         Route::WebSocket => {
                             debug!(conn, %peer, "WebSocket connection");
                             connection::serve(stream, conn, hub_tx, cfg).await;
                         }
-                        route => http::respond(&mut stream, &route).await,
+                        route => http::respond(&mut stream, &route, &metrics).await,
                     }
                 });
             }
@@ -73,6 +89,9 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: impl std::future:
         let _ = finished.await;
     }
     let _ = hub_task.await;
+    if let Some(turn) = turn {
+        turn.close().await;
+    }
     // Give writers a moment to flush the goodbyes.
     tokio::time::sleep(Duration::from_millis(200)).await;
 }

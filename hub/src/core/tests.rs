@@ -2,7 +2,7 @@ use super::*;
 use termcall_shared::Signal;
 
 fn hub() -> Hub {
-    Hub::new(vec![], Duration::from_secs(30))
+    Hub::new(Default::default(), Duration::from_secs(30))
 }
 
 fn join(h: &mut Hub, conn: ConnId, name: &str) -> Outbox {
@@ -147,7 +147,7 @@ fn leaving_ends_the_call_and_the_roster_entry() {
 
 #[test]
 fn ringing_times_out() {
-    let mut h = Hub::new(vec![], Duration::from_millis(0));
+    let mut h = Hub::new(Default::default(), Duration::from_millis(0));
     join(&mut h, 1, "alice");
     join(&mut h, 2, "bob");
     ring(&mut h, 1, "bob");

@@ -1,0 +1,159 @@
+//! The relay sockets of TURN allocations: made in the configured port range, charged to the
+//! requesting user's quota, and wrapped so that every packet is checked against the peer
+//! policy and the user's bandwidth, and counted.
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use turn::relay::RelayAddressGenerator;
+use webrtc_util::Conn;
+
+use super::quota::Claim;
+use super::Shared;
+use crate::metrics::Metrics;
+
+/// How many random ports to try before an allocation is refused for want of one.
+const PORT_TRIES: usize = 32;
+
+/// Makes relay sockets for new allocations.
+pub struct RelayGen {
+    pub shared: Arc<Shared>,
+    /// The local address relay sockets bind to.
+    pub bind_ip: IpAddr,
+    /// The address clients are told to reach their relay at.
+    pub public_ip: IpAddr,
+    pub ports: RangeInclusive<u16>,
+}
+
+impl RelayGen {
+    async fn bind(&self, requested_port: u16) -> std::io::Result<UdpSocket> {
+        if requested_port != 0 {
+            return UdpSocket::bind((self.bind_ip, requested_port)).await;
+        }
+        let (lo, hi) = (*self.ports.start(), *self.ports.end());
+        let mut last = None;
+        for _ in 0..PORT_TRIES {
+            let port = rand::random_range(lo..=hi);
+            match UdpSocket::bind((self.bind_ip, port)).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("empty relay port range")))
+    }
+
+    fn refuse(&self, why: String) -> turn::Error {
+        Metrics::add(&self.shared.metrics.turn_allocations_refused_total, 1);
+        tracing::info!("TURN allocation refused: {why}");
+        turn::Error::Other(why)
+    }
+}
+
+#[async_trait::async_trait]
+impl RelayAddressGenerator for RelayGen {
+    fn validate(&self) -> Result<(), turn::Error> {
+        if self.ports.is_empty() || *self.ports.start() == 0 {
+            return Err(turn::Error::Other("the relay port range is empty or starts at 0".into()));
+        }
+        Ok(())
+    }
+
+    async fn allocate_conn(&self, use_ipv4: bool, requested_port: u16) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
+        let Some(user) = self.shared.take_requester() else {
+            return Err(self.refuse("allocation without an authenticated user".into()));
+        };
+        if use_ipv4 != self.bind_ip.is_ipv4() {
+            return Err(self.refuse(format!("{user} asked for an address family this hub does not relay")));
+        }
+        let claim = self.shared.quotas.claim(&user).map_err(|why| self.refuse(why))?;
+        let socket = self.bind(requested_port).await.map_err(|e| self.refuse(format!("no free relay port: {e}")))?;
+        let mut relay_addr = socket.local_addr().map_err(|e| self.refuse(e.to_string()))?;
+        relay_addr.set_ip(self.public_ip);
+        let m = &self.shared.metrics;
+        Metrics::add(&m.turn_allocations_total, 1);
+        Metrics::add(&m.turn_allocations_active, 1);
+        tracing::debug!(%user, %relay_addr, "TURN allocation");
+        Ok((Arc::new(GuardedConn { socket, claim, shared: self.shared.clone() }), relay_addr))
+    }
+}
+
+/// A relay socket that enforces the peer policy and the user's bandwidth quota.
+/// Packets it refuses are dropped silently, as a lossy network would, and counted.
+struct GuardedConn {
+    socket: UdpSocket,
+    claim: Claim,
+    shared: Arc<Shared>,
+}
+
+impl GuardedConn {
+    /// Whether a packet of `len` bytes to or from `peer` may pass; counts it either way.
+    fn admit(&self, peer: SocketAddr, len: usize) -> bool {
+        let m = &self.shared.metrics;
+        if !self.shared.policy.permits(peer.ip()) {
+            Metrics::add(&m.turn_refused_peer_packets_total, 1);
+            return false;
+        }
+        if !self.claim.usage().take(len, Instant::now()) {
+            Metrics::add(&m.turn_quota_dropped_bytes_total, len as u64);
+            return false;
+        }
+        Metrics::add(&m.turn_relayed_bytes_total, len as u64);
+        true
+    }
+}
+
+impl Drop for GuardedConn {
+    fn drop(&mut self) {
+        self.shared.metrics.turn_allocations_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[async_trait::async_trait]
+impl Conn for GuardedConn {
+    async fn connect(&self, _addr: SocketAddr) -> webrtc_util::Result<()> {
+        Err(webrtc_util::Error::Other("a relay socket is never connected".into()))
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        Ok(self.recv_from(buf).await?.0)
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = self.socket.recv_from(buf).await?;
+            if self.admit(from, n) {
+                return Ok((n, from));
+            }
+        }
+    }
+
+    async fn send(&self, _buf: &[u8]) -> webrtc_util::Result<usize> {
+        Err(webrtc_util::Error::Other("a relay socket sends only to a peer address".into()))
+    }
+
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        if !self.admit(target, buf.len()) {
+            return Ok(buf.len());
+        }
+        Ok(self.socket.send_to(buf, target).await?)
+    }
+
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    async fn close(&self) -> webrtc_util::Result<()> {
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
