@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::engine::signaling::Login;
-use crate::engine::{EngineConfig, IceOptions};
+use crate::engine::{EngineConfig, IceOptions, RelayMode};
 use crate::media::audio::AudioSpec;
 use crate::media::source::{parse_size, VideoSpec};
 use crate::media::MediaConfig;
@@ -41,6 +41,12 @@ pub struct Cli {
     /// hub is on loopback, else every interface (0.0.0.0).
     #[arg(long = "ice-bind", value_name = "IP")]
     pub ice_bind: Vec<String>,
+
+    /// When media may go through the hub's TURN relay: auto (directly when the peers reach
+    /// each other, else relayed), always (only relayed, which hides your address from the
+    /// peer), never (directly or not at all).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub relay: String,
 
     /// Video to send: testsrc (a test pattern), none, a .y4m file (looped), a .png/.jpg image,
     /// or a V4L2 camera /dev/videoN (builds with `--features camera`).
@@ -137,7 +143,7 @@ impl Cli {
         Ok(EngineConfig {
             login: Login { url: self.hub.clone(), name, secret: self.secret.clone() },
             auto_accept: self.auto_accept,
-            ice: IceOptions { bind: ice_bind(&self.hub, &self.ice_bind), relay_only: false },
+            ice: IceOptions { bind: ice_bind(&self.hub, &self.ice_bind), relay: RelayMode::parse(&self.relay)? },
             media,
         })
     }

@@ -36,15 +36,13 @@ async fn main() -> std::process::ExitCode {
         tracing::warn!("listening on a non-loopback address without access control: anyone who can reach {addr} can join");
     }
     info!("listening on {addr}");
-    match &turn {
-        Some(t) => {
-            info!("STUN/TURN on udp {}", t.addr);
-            println!("termcall-hub STUN/TURN on udp {}", t.addr);
-        }
-        None => info!("no STUN/TURN server (--no-turn)"),
-    }
+
     // One line on stdout for scripts and tests: where to connect.
     println!("termcall-hub listening on ws://{addr}/ws");
+    match &turn {
+        Some(t) => info!("STUN/TURN on udp {}", t.addr),
+        None => info!("no STUN/TURN server (--no-turn)"),
+    }
     server::run(listener, cfg, turn, metrics, shutdown_signal()).await;
     info!("stopped");
     std::process::ExitCode::SUCCESS

@@ -34,8 +34,11 @@ impl Hub {
     /// Starts a hub inside a network namespace (or not), listening on `listen`.
     pub fn start_in(netns: Option<&str>, listen: &str, args: &[&str]) -> Hub {
         let log = scratch("hub").join("hub.log");
+        // A free TURN port unless the test picks one: tests run side by side.
+        let turn_port: &[&str] = if args.contains(&"--turn-port") { &[] } else { &["--turn-port", "0"] };
         let mut child = command(&bin("termcall-hub"), netns)
             .args(["--listen", listen])
+            .args(turn_port)
             .args(args)
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
@@ -72,6 +75,12 @@ impl Hub {
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// One figure from the hub's `/metrics` (a hub on loopback), or `None` if it is not there.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let page = crate::http_get(&self.addr, "/metrics");
+        page.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
     /// The hub's log so far, for failure messages.

@@ -69,3 +69,14 @@ pub fn signal(pid: u32, sig: i32) {
         libc::kill(pid as i32, sig);
     }
 }
+
+/// A plain HTTP/1.1 GET; the whole reply, head and body (empty when the server is unreachable).
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return String::new() };
+    let _ = s.set_read_timeout(Some(SOON));
+    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    reply
+}

@@ -72,6 +72,70 @@ impl Drop for Link {
     }
 }
 
+/// Three test hosts on one Ethernet segment: a hub (198.18.1.1), alice (.2) and bob (.3),
+/// each in its own namespace with a veth to a bridge in a fourth. A firewall rule on alice can
+/// then cut alice from bob while both still reach the hub, as a NAT or firewall would.
+pub struct Lan {
+    pub hub: String,
+    pub alice: String,
+    pub bob: String,
+    switch: String,
+}
+
+pub const LAN_HUB: &str = "198.18.1.1";
+pub const LAN_ALICE: &str = "198.18.1.2";
+pub const LAN_BOB: &str = "198.18.1.3";
+/// The LAN's range, for the hub's `--allow-peer`.
+pub const LAN_CIDR: &str = "198.18.1.0/24";
+
+impl Lan {
+    /// Creates the four namespaces, the bridge and the links; names carry the pid and `tag`.
+    pub fn new(tag: &str) -> Result<Lan, String> {
+        let id = format!("{}{}", std::process::id() % 100_000, tag);
+        let lan = Lan { hub: format!("tch{id}"), alice: format!("tca{id}"), bob: format!("tcb{id}"), switch: format!("tcs{id}") };
+        // From here on, a failure drops `lan`, which deletes whatever was made.
+        for ns in [&lan.switch, &lan.hub, &lan.alice, &lan.bob] {
+            run(&["ip", "netns", "add", ns])?;
+            exec(ns, &["ip", "link", "set", "lo", "up"])?;
+        }
+        exec(&lan.switch, &["ip", "link", "add", "br0", "type", "bridge"])?;
+        exec(&lan.switch, &["ip", "link", "set", "br0", "up"])?;
+        for (i, (ns, addr)) in [(&lan.hub, LAN_HUB), (&lan.alice, LAN_ALICE), (&lan.bob, LAN_BOB)].into_iter().enumerate() {
+            let (port, host) = (format!("p{i}"), "eth0");
+            exec(&lan.switch, &["ip", "link", "add", &port, "type", "veth", "peer", "name", host, "netns", ns])?;
+            exec(&lan.switch, &["ip", "link", "set", &port, "master", "br0", "up"])?;
+            exec(ns, &["ip", "addr", "add", &format!("{addr}/24"), "dev", host])?;
+            exec(ns, &["ip", "link", "set", host, "up"])?;
+        }
+        Ok(lan)
+    }
+
+    /// Drops all UDP between alice and bob, both ways (nftables in alice's namespace);
+    /// each still reaches the hub.
+    pub fn block_alice_bob(&self) -> Result<(), String> {
+        let rules = format!(
+            "table inet termcall_block {{
+               chain input {{ type filter hook input priority 0; ip saddr {LAN_BOB} meta l4proto udp drop; }}
+               chain output {{ type filter hook output priority 0; ip daddr {LAN_BOB} meta l4proto udp drop; }}
+             }}"
+        );
+        let path = std::env::temp_dir().join(format!("termcall-nft-{}.nft", self.alice));
+        std::fs::write(&path, rules).map_err(|e| e.to_string())?;
+        let result = exec(&self.alice, &["nft", "-f", path.to_str().unwrap_or_default()]);
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        // Deleting the switch removes the bridge and every veth pair with it.
+        for ns in [&self.switch, &self.hub, &self.alice, &self.bob] {
+            let _ = run(&["ip", "netns", "del", ns]);
+        }
+    }
+}
+
 /// Whether this machine can make test hosts (root, with iproute2 and nftables).
 pub fn available() -> Result<(), String> {
     // SAFETY: geteuid has no side effects.

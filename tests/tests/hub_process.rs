@@ -6,16 +6,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::json;
-use termcall_tests::{Client, Hub, SOON};
-
-fn http_get(addr: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(SOON)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut reply = String::new();
-    let _ = s.read_to_string(&mut reply);
-    reply
-}
+use termcall_tests::{http_get, Client, Hub, SOON};
 
 #[test]
 fn healthz_answers_200_and_other_paths_404() {

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command as Process};
 
 use crate::engine::signaling::Login;
-use crate::engine::{EngineConfig, IceOptions};
+use crate::engine::{EngineConfig, IceOptions, RelayMode};
 use crate::media::MediaConfig;
 use crate::tui::{self, TuiOptions};
 
@@ -53,7 +53,8 @@ pub async fn spawn_hub() -> Result<(Child, String), String> {
         return Err(format!("{} is missing: build it with `cargo build --bins`", hub_bin.display()));
     }
     let mut child = Process::new(&hub_bin)
-        .args(["--listen", "127.0.0.1:0"])
+        // Free ports, so that the demo runs beside a hub that holds the defaults.
+        .args(["--listen", "127.0.0.1:0", "--turn-port", "0"])
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         // Its log must not land on the TUI's screen.
@@ -77,7 +78,7 @@ pub fn user(name: &str, url: &str, auto_accept: bool) -> EngineConfig {
     EngineConfig {
         login: Login { url: url.to_owned(), name: name.to_owned(), secret: None },
         auto_accept,
-        ice: IceOptions { bind: vec!["127.0.0.1:0".into()], relay_only: false },
+        ice: IceOptions { bind: vec!["127.0.0.1:0".into()], relay: RelayMode::Auto },
         media: crate::media::MediaConfig { width: 320, height: 240, ..Default::default() },
     }
 }

@@ -39,8 +39,11 @@ pub enum CallState {
     Ringing,
     /// Accepted; the peer connection is being set up.
     Connecting,
-    /// Media and chat flow.
+    /// Media and chat flow. Sent again when the path changes.
     Connected,
+    /// Media stopped (a network change); ICE is restarting and the call goes on.
+    /// Chat sent meanwhile is delivered once media is back.
+    Reconnecting,
     /// Over; `reason` says why.
     Ended,
 }

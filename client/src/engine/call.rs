@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use termcall_shared::{CallId, ChatWire, IceServer, Signal};
 use tokio::sync::mpsc;
@@ -41,8 +41,10 @@ pub enum CallIn {
 pub enum CallOut {
     /// Negotiation to relay to the other party.
     Signal(Signal),
-    /// Media is up.
+    /// Media is up: first, after a reconnection, or on a new path.
     Connected(Option<Path>),
+    /// Media stopped flowing; ICE is being restarted and the call goes on.
+    Reconnecting,
     /// A chat line from the other party.
     Chat(String),
     /// The call cannot go on.
@@ -67,6 +69,17 @@ pub struct CallSetup {
     pub controls: Arc<Controls>,
     /// Where decoded remote pictures, and our own, go.
     pub pictures: Arc<Pictures>,
+}
+
+/// How long a call may go without media before it is given up.
+const RECOVER_DEADLINE: Duration = Duration::from_secs(30);
+/// How long the offerer waits on one ICE restart before it tries another.
+const RESTART_RETRY: Duration = Duration::from_secs(5);
+
+/// A connected call whose media stopped: since when, and the offerer's last ICE restart.
+struct Recovery {
+    lost_at: Instant,
+    restarted_at: Option<Instant>,
 }
 
 /// The engine's end of a call task. Dropping it closes the peer connection.
@@ -109,7 +122,14 @@ struct Call<'a> {
     unsent: VecDeque<String>,
     remote_set: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
+    /// Media has flowed at some point.
     connected: bool,
+    /// Set while media is lost and being recovered.
+    recovery: Option<Recovery>,
+    /// The caller offers, and so restarts ICE when media is lost.
+    offerer: bool,
+    /// The path last reported.
+    path: Option<Path>,
     media: MediaConfig,
     controls: Arc<Controls>,
     pictures: Arc<Pictures>,
@@ -134,6 +154,9 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         remote_set: false,
         early_candidates: Vec::new(),
         connected: false,
+        recovery: None,
+        offerer: setup.offerer,
+        path: None,
         media: setup.media,
         controls: setup.controls,
         pictures: setup.pictures,
@@ -143,7 +166,8 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         sent: Arc::default(),
         clock: StatsClock::default(),
     };
-    let mut stats_tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut stats_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut recover_tick = tokio::time::interval(Duration::from_millis(500));
     // Pictures decoded before this call (from an earlier one) are not news.
     let mut pictures = call.pictures.remote.subscribe();
     pictures.mark_unchanged();
@@ -188,7 +212,11 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
                 _ = stats_tick.tick(), if call.connected => {
                     let stats = call.clock.sample(&call.pc, &call.recv, &call.sent).await;
                     call.report(CallOut::Stats(stats));
+                    if call.recovery.is_none() {
+                        call.check_path().await;
+                    }
                 }
+                _ = recover_tick.tick(), if call.recovery.is_some() => call.recover().await?,
             }
         }
     }
@@ -324,11 +352,26 @@ impl Call<'_> {
                 match state {
                     RTCPeerConnectionState::Connected if !self.connected => {
                         self.connected = true;
-                        let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
-                        self.report(CallOut::Connected(selected_path(&report)));
+                        self.path = self.current_path().await;
+                        self.report(CallOut::Connected(self.path));
                         self.start_sending().await;
                     }
-                    RTCPeerConnectionState::Failed => {
+                    RTCPeerConnectionState::Connected if self.recovery.take().is_some() => {
+                        self.path = self.current_path().await;
+                        debug!(call = self.id, path = ?self.path, "media is back");
+                        self.report(CallOut::Connected(self.path));
+                    }
+                    RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed
+                        if self.connected && self.recovery.is_none() =>
+                    {
+                        // A network change or a new firewall rule: restart ICE, which gathers
+                        // afresh (the TURN relay included) and finds whatever path works now.
+                        warn!(call = self.id, "media lost ({state}): restarting ICE");
+                        self.recovery = Some(Recovery { lost_at: Instant::now(), restarted_at: None });
+                        self.report(CallOut::Reconnecting);
+                        self.restart_ice().await;
+                    }
+                    RTCPeerConnectionState::Failed if !self.connected => {
                         self.report(CallOut::Failed("the media connection failed".into()));
                         return false;
                     }
@@ -338,6 +381,52 @@ impl Call<'_> {
             }
         }
         true
+    }
+
+    async fn current_path(&self) -> Option<Path> {
+        selected_path(&self.pc.get_stats(Instant::now(), StatsSelector::None).await)
+    }
+
+    /// Reports a new path when ICE switched pairs without a break.
+    async fn check_path(&mut self) {
+        let path = self.current_path().await;
+        if path.is_some() && path != self.path {
+            self.path = path;
+            self.report(CallOut::Connected(path));
+        }
+    }
+
+    /// The offerer restarts ICE with a new offer; the answerer answers it when it comes.
+    async fn restart_ice(&mut self) {
+        if !self.offerer {
+            return;
+        }
+        if let Some(r) = self.recovery.as_mut() {
+            r.restarted_at = Some(Instant::now());
+        }
+        let result = async {
+            self.pc.restart_ice().await?;
+            let offer = self.pc.create_offer(None).await?;
+            self.pc.set_local_description(offer.clone()).await?;
+            anyhow::Ok(offer.sdp)
+        }
+        .await;
+        match result {
+            Ok(sdp) => self.report(CallOut::Signal(Signal::Offer { sdp })),
+            Err(e) => warn!(call = self.id, "ICE restart failed: {e}"),
+        }
+    }
+
+    /// While media is lost: retries the restart now and then, and gives up at the deadline.
+    async fn recover(&mut self) -> anyhow::Result<()> {
+        let Some(r) = &self.recovery else { return Ok(()) };
+        if r.lost_at.elapsed() > RECOVER_DEADLINE {
+            anyhow::bail!("the media connection was lost and did not come back within {} s", RECOVER_DEADLINE.as_secs());
+        }
+        if r.restarted_at.is_none_or(|t| t.elapsed() > RESTART_RETRY) {
+            self.restart_ice().await;
+        }
+        Ok(())
     }
 
     async fn on_dc_event(&mut self, d: DcEvent) {

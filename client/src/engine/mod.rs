@@ -30,7 +30,7 @@ use crate::media::{MediaConfig, Pictures};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use call::{CallHandle, CallIn, CallOut, CallSetup};
-pub use peer::IceOptions;
+pub use peer::{IceOptions, RelayMode};
 use signaling::{HubEvent, Login};
 
 /// How an engine connects and behaves.
@@ -277,7 +277,7 @@ impl State {
                     self.hub_up = false;
                     self.emit(Event::Hub { state: HubState::Disconnected, url: self.cfg.login.url.clone() });
                     // A call still being set up needs the hub; a connected one does not.
-                    if self.call.as_ref().is_some_and(|c| c.state != CallState::Connected) {
+                    if self.call.as_ref().is_some_and(|c| !matches!(c.state, CallState::Connected | CallState::Reconnecting)) {
                         self.end("hub_lost");
                     }
                 }
@@ -387,6 +387,12 @@ impl State {
                 if let Some(c) = self.call.as_mut() {
                     c.state = CallState::Connected;
                     c.path = path;
+                }
+                self.emit_call();
+            }
+            CallOut::Reconnecting => {
+                if let Some(c) = self.call.as_mut() {
+                    c.state = CallState::Reconnecting;
                 }
                 self.emit_call();
             }

@@ -14,16 +14,83 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState, Registry, SettingEngineBuilder,
 };
 
+use std::time::Duration;
+
 /// The pace of ICE connectivity checks.
-const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+/// Silence on the selected pair after which ICE says disconnected, and the call restarts ICE.
+const ICE_DISCONNECTED_AFTER: Duration = Duration::from_secs(3);
+/// Silence after which ICE gives up on its own; the call's restart deadline is longer.
+const ICE_FAILED_AFTER: Duration = Duration::from_secs(15);
+/// How often an idle pair is checked, so that a dead path is noticed within a few seconds.
+const ICE_KEEPALIVE: Duration = Duration::from_secs(1);
+/// How long a working relay pair waits for a direct one to work too before it is chosen.
+/// Direct pairs on a LAN answer within milliseconds; across the internet within a few RTTs.
+const RELAY_PATIENCE: Duration = Duration::from_millis(1000);
+
+/// When media may go through the hub's TURN relay (`--relay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RelayMode {
+    /// Directly when the peers reach each other, else through the relay.
+    #[default]
+    Auto,
+    /// Only through the relay (ICE transport policy `relay`): hides each side's address.
+    Always,
+    /// Never through the relay: direct or not at all.
+    Never,
+}
+
+impl RelayMode {
+    /// Parses `auto`, `always` or `never`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(RelayMode::Auto),
+            "always" => Ok(RelayMode::Always),
+            "never" => Ok(RelayMode::Never),
+            other => Err(format!("bad --relay {other:?}: give auto, always or never")),
+        }
+    }
+}
 
 /// How the peer connection gathers and chooses candidates.
 #[derive(Debug, Clone)]
 pub struct IceOptions {
     /// Local UDP addresses to gather host candidates on, e.g. `127.0.0.1:0`.
     pub bind: Vec<String>,
-    /// Only relay candidates (`--relay always`).
-    pub relay_only: bool,
+    pub relay: RelayMode,
+}
+
+fn is_turn(url: &str) -> bool {
+    url.starts_with("turn:") || url.starts_with("turns:")
+}
+
+/// The hub's ICE servers as this relay mode wants them: `never` drops TURN, `always` keeps
+/// only TURN (and refuses when there is none, rather than a call that cannot connect).
+pub fn servers_for(ice_servers: &[IceServer], mode: RelayMode) -> anyhow::Result<Vec<RTCIceServer>> {
+    let servers: Vec<RTCIceServer> = ice_servers
+        .iter()
+        .filter_map(|s| {
+            let urls: Vec<String> = s
+                .urls
+                .iter()
+                .filter(|u| match mode {
+                    RelayMode::Auto => true,
+                    RelayMode::Always => is_turn(u),
+                    RelayMode::Never => !is_turn(u),
+                })
+                .cloned()
+                .collect();
+            (!urls.is_empty()).then(|| RTCIceServer {
+                urls,
+                username: s.username.clone().unwrap_or_default(),
+                credential: s.credential.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    if mode == RelayMode::Always && servers.is_empty() {
+        anyhow::bail!("--relay always needs a TURN server, and the hub offers none (is it running with --no-turn?)");
+    }
+    Ok(servers)
 }
 
 /// A peer connection callback, as a message to the call task.
@@ -78,16 +145,12 @@ pub async fn build(
         // Pace connectivity checks at 50 ms, as browsers do (RFC 8445 Ta), not 200 ms: the first
         // nomination then comes a tick sooner. 40 tries keep 2 s of patience per pair.
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(40))
+        .with_ice_timeouts(Some(ICE_DISCONNECTED_AFTER), Some(ICE_FAILED_AFTER), Some(ICE_KEEPALIVE))
+        // With only relay pairs there is nothing better to wait for.
+        .with_relay_acceptance_min_wait(Some(if opts.relay == RelayMode::Always { Duration::ZERO } else { RELAY_PATIENCE }))
         .build();
-    let servers = ice_servers
-        .iter()
-        .map(|s| RTCIceServer {
-            urls: s.urls.clone(),
-            username: s.username.clone().unwrap_or_default(),
-            credential: s.credential.clone().unwrap_or_default(),
-        })
-        .collect();
-    let policy = if opts.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
+    let servers = servers_for(ice_servers, opts.relay)?;
+    let policy = if opts.relay == RelayMode::Always { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
     let config = RTCConfigurationBuilder::new().with_ice_servers(servers).with_ice_transport_policy(policy).build();
     let (tx, rx) = mpsc::unbounded_channel();
     let pc = PeerConnectionBuilder::new()
@@ -100,6 +163,31 @@ pub async fn build(
         .build()
         .await?;
     Ok((Arc::new(pc), rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub_servers() -> Vec<IceServer> {
+        vec![
+            IceServer { urls: vec!["stun:10.0.0.1:3478".into()], username: None, credential: None },
+            IceServer { urls: vec!["turn:10.0.0.1:3478?transport=udp".into()], username: Some("9:a".into()), credential: Some("pw".into()) },
+        ]
+    }
+
+    #[test]
+    fn relay_modes_pick_the_servers() {
+        let urls = |mode| servers_for(&hub_servers(), mode).unwrap().into_iter().flat_map(|s| s.urls).collect::<Vec<_>>();
+        assert_eq!(urls(RelayMode::Auto).len(), 2);
+        assert_eq!(urls(RelayMode::Never), vec!["stun:10.0.0.1:3478"]);
+        assert_eq!(urls(RelayMode::Always), vec!["turn:10.0.0.1:3478?transport=udp"]);
+        let turn = servers_for(&hub_servers(), RelayMode::Always).unwrap();
+        assert_eq!((turn[0].username.as_str(), turn[0].credential.as_str()), ("9:a", "pw"));
+        let err = servers_for(&hub_servers()[..1], RelayMode::Always).unwrap_err().to_string();
+        assert!(err.contains("no-turn"), "{err}");
+        assert!(RelayMode::parse("sometimes").is_err());
+    }
 }
 
 /// A relayed candidate in the form webrtc-rs takes.

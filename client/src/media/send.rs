@@ -71,9 +71,11 @@ pub async fn add_tracks(pc: &Arc<dyn PeerConnection>, video: bool, audio: bool) 
 
 fn media_track(kind: RtpCodecKind, ssrc: u32, codec: RTCRtpCodec) -> MediaStreamTrack {
     let label = if kind == RtpCodecKind::Video { "video" } else { "audio" };
+    // The id must differ from the peer's: webrtc-rs routes feedback (PLI) by track id, and
+    // looks among received tracks first, so a shared id would send our PLIs to ourselves.
     MediaStreamTrack::new(
         "termcall".to_owned(),
-        format!("termcall-{label}"),
+        format!("termcall-{label}-{ssrc:08x}"),
         label.to_owned(),
         kind,
         vec![RTCRtpEncodingParameters {

@@ -216,8 +216,11 @@ impl App {
     fn on_call(&mut self, peer: String, state: CallState, path: Option<Path>, reason: Option<String>) {
         // The same call goes on only if the last one with this peer has not ended.
         let incoming = self.call.as_ref().filter(|c| c.peer == peer && c.state != CallState::Ended).is_some_and(|c| c.incoming);
+        let live = |s: CallState| matches!(s, CallState::Connected | CallState::Reconnecting);
+        // The call clock runs on through a reconnection or a path change.
+        let was_live = self.call.as_ref().is_some_and(|c| c.peer == peer && live(c.state));
         let since = match &self.call {
-            Some(c) if c.peer == peer && c.state == state => c.since,
+            Some(c) if c.peer == peer && (c.state == state || (live(c.state) && live(state))) => c.since,
             _ => Instant::now(),
         };
         match state {
@@ -225,8 +228,13 @@ impl App {
             CallState::Ringing => {}
             CallState::Connected => {
                 let via = if path == Some(Path::Relay) { "relay" } else { "p2p" };
-                self.say(Author::System, format!("connected with {peer} ({via})"));
+                if was_live {
+                    self.say(Author::System, format!("media with {peer} now goes via {via}"));
+                } else {
+                    self.say(Author::System, format!("connected with {peer} ({via})"));
+                }
             }
+            CallState::Reconnecting => self.say(Author::System, format!("lost the media path to {peer}; reconnecting…")),
             CallState::Ended => {
                 self.say(Author::System, format!("call with {peer} ended: {}", reason.as_deref().map_or("ended".into(), describe_reason)));
                 self.stats = None;

@@ -24,6 +24,10 @@ pub fn status(f: &mut Frame, area: Rect, app: &App) {
             CallState::Ringing if c.incoming => spans.push(Span::styled(format!("incoming call from {}", c.peer), Style::new().fg(Color::Yellow).bold())),
             CallState::Ringing => spans.push(Span::styled(format!("ringing {}…", c.peer), Style::new().fg(Color::Yellow))),
             CallState::Connecting => spans.push(Span::styled(format!("connecting to {}…", c.peer), Style::new().fg(Color::Yellow))),
+            CallState::Reconnecting => {
+                spans.push(Span::styled(format!("reconnecting to {}…", c.peer), Style::new().fg(Color::Yellow).bold()));
+                spans.push(Span::raw(" media lost, looking for a new path (chat is kept)"));
+            }
             CallState::Ended => spans.push(Span::raw(format!("call with {} ended: {}", c.peer, c.reason.as_deref().map_or("ended".into(), describe_reason)))),
             CallState::Connected => {
                 spans.push(Span::styled("connected", Style::new().fg(Color::Green).bold()));

@@ -57,7 +57,8 @@ pub fn roster(f: &mut Frame, area: Rect, app: &App) -> (Rect, usize) {
 
 /// The video pane: the peer's picture large, ours small in a corner.
 pub fn video(f: &mut Frame, a: &Areas, app: &App, remote: &VideoView, local: &VideoView) {
-    let connected = app.call.as_ref().filter(|c| c.state == CallState::Connected);
+    // While reconnecting the last picture stays, frozen, rather than a blank pane.
+    let connected = app.call.as_ref().filter(|c| matches!(c.state, CallState::Connected | CallState::Reconnecting));
     let title = match (connected, &app.stats) {
         (Some(c), Some(s)) if s.video.width > 0 => format!(" {} · {}x{} · {:.0} fps ", c.peer, s.video.width, s.video.height, s.video.fps),
         (Some(c), _) => format!(" {} ", c.peer),
