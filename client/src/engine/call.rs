@@ -10,11 +10,11 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{
-    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription, StatsSelector,
+    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
 };
 
 use super::api::Path;
-use super::path::selected_path;
+use super::path::{selected_path, RemoteRelays};
 use super::peer::{self, candidate_init, IceOptions, PcEvent};
 use super::stats::StatsClock;
 use crate::media::counters::{RecvCounters, SendCounters};
@@ -130,6 +130,7 @@ struct Call<'a> {
     offerer: bool,
     /// The path last reported.
     path: Option<Path>,
+    remote_relays: RemoteRelays,
     media: MediaConfig,
     controls: Arc<Controls>,
     pictures: Arc<Pictures>,
@@ -157,6 +158,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         recovery: None,
         offerer: setup.offerer,
         path: None,
+        remote_relays: RemoteRelays::default(),
         media: setup.media,
         controls: setup.controls,
         pictures: setup.pictures,
@@ -316,6 +318,7 @@ impl Call<'_> {
             }
             c @ Signal::Candidate { .. } => {
                 let Some(init) = candidate_init(c) else { return Ok(()) };
+                self.remote_relays.note(&init.candidate);
                 if self.remote_set {
                     if let Err(e) = self.pc.add_ice_candidate(init).await {
                         warn!("ignoring a remote candidate: {e}");
@@ -384,7 +387,7 @@ impl Call<'_> {
     }
 
     async fn current_path(&self) -> Option<Path> {
-        selected_path(&self.pc.get_stats(Instant::now(), StatsSelector::None).await)
+        selected_path(&self.pc, &self.remote_relays).await
     }
 
     /// Reports a new path when ICE switched pairs without a break.

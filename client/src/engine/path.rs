@@ -1,43 +1,45 @@
-//! Which way the media goes, read from the selected ICE candidate pair.
+//! Which way the media goes, read from the ICE transport's selected candidate pair.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use rtc::peer_connection::transport::RTCIceCandidateType;
-use webrtc::peer_connection::{RTCStatsReport, RTCStatsReportEntry};
+use webrtc::peer_connection::PeerConnection;
 
 use super::api::Path;
 
-/// The path of the selected candidate pair, or `None` before one is selected.
-/// A pair is `relay` when either end is a relay candidate.
-pub fn selected_path(report: &RTCStatsReport) -> Option<Path> {
-    let pair = report
-        .iter()
-        .find_map(|e| match e {
-            RTCStatsReportEntry::Transport(t) if !t.selected_candidate_pair_id.is_empty() => {
-                match report.get(&t.selected_candidate_pair_id) {
-                    Some(RTCStatsReportEntry::IceCandidatePair(p)) => Some(p),
-                    _ => None,
-                }
-            }
-            _ => None,
-        })
-        .or_else(|| {
-            report.iter().find_map(|e| match e {
-                RTCStatsReportEntry::IceCandidatePair(p) if p.nominated => Some(p),
-                _ => None,
-            })
-        })?;
-    // webrtc-rs 0.21 keys candidate stats as `RTCLocalIceCandidate_<id>` / `RTCRemoteIceCandidate_<id>`
-    // while the pair names the bare id; accept either.
-    let kind = |prefix: &str, id: &str| {
-        let entry = report.get(id).or_else(|| report.get(&format!("{prefix}{id}")));
-        match entry {
-            Some(RTCStatsReportEntry::LocalCandidate(c) | RTCStatsReportEntry::RemoteCandidate(c)) => Some(c.candidate_type),
-            _ => None,
+/// The `address:port` of the peer's relay candidates, as they were signaled. A relayed check
+/// can arrive before the candidate itself; ICE then knows that address only as peer-reflexive,
+/// and this is how it is recognised as the relay it is.
+#[derive(Debug, Default)]
+pub struct RemoteRelays(HashSet<String>);
+
+impl RemoteRelays {
+    /// Notes a signaled candidate line if it is a relay one.
+    pub fn note(&mut self, candidate: &str) {
+        // candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ...
+        let fields: Vec<&str> = candidate.split_whitespace().collect();
+        if let (Some(addr), Some(port), Some(&"typ"), Some(&"relay")) = (fields.get(4), fields.get(5), fields.get(6), fields.get(7)) {
+            self.0.insert(format!("{addr}:{port}"));
         }
+    }
+
+    fn contains(&self, address: &str, port: u16) -> bool {
+        self.0.contains(&format!("{address}:{port}"))
+    }
+}
+
+/// The path of the selected candidate pair, or `None` before one is selected.
+pub async fn selected_path(pc: &Arc<dyn PeerConnection>, remote_relays: &RemoteRelays) -> Option<Path> {
+    let ice = pc.sctp().await?.transport().ice_transport();
+    let pair = ice.get_selected_candidate_pair().await.ok()??;
+    let (local, remote) = (pair.local(), pair.remote());
+    let remote_kind = if remote.typ == RTCIceCandidateType::Prflx && remote_relays.contains(&remote.address, remote.port) {
+        RTCIceCandidateType::Relay
+    } else {
+        remote.typ
     };
-    let local = kind("RTCLocalIceCandidate_", &pair.local_candidate_id)?;
-    // A remote candidate learned from a connectivity check (peer-reflexive) is not in the report.
-    let remote = kind("RTCRemoteIceCandidate_", &pair.remote_candidate_id).unwrap_or(RTCIceCandidateType::Prflx);
-    Some(path_of(local, remote))
+    Some(path_of(local.typ, remote_kind))
 }
 
 /// `relay` if either end relays, else `p2p`.
@@ -53,6 +55,16 @@ pub fn path_of(local: RTCIceCandidateType, remote: RTCIceCandidateType) -> Path 
 mod tests {
     use super::*;
     use RTCIceCandidateType::*;
+
+    #[test]
+    fn signaled_relay_candidates_are_remembered() {
+        let mut r = RemoteRelays::default();
+        r.note("candidate:1 1 udp 16777215 198.18.1.1 50123 typ relay raddr 0.0.0.0 rport 0");
+        r.note("candidate:2 1 udp 2130706431 198.18.1.3 40000 typ host");
+        r.note("garbage");
+        assert!(r.contains("198.18.1.1", 50123));
+        assert!(!r.contains("198.18.1.3", 40000));
+    }
 
     #[test]
     fn relay_on_either_end_is_relay() {
