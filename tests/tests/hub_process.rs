@@ -1,7 +1,7 @@
 //! The hub as a process: health check, wrong paths, clean exit on signals, and clients that
 //! come back after a restart.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 

@@ -1,0 +1,256 @@
+//! Benchmark: the hub's TURN relay.
+//!
+//! 1. Capacity on loopback. N relayed calls at once; each call is two TURN allocations on the
+//!    release hub (credentials from a real welcome), relaying to each other as two
+//!    `--relay always` peers do, each side sending 600 kbit/s (1,200-byte packets every 16 ms).
+//!    After a warm-up, a 10 s window measures the hub's CPU (utime+stime from /proc) and the
+//!    one-way delay of every packet. The same traffic over plain loopback sockets gives the
+//!    baseline, so "added" is what the relay costs. `CALLS=10,50` (default) picks the N.
+//! 2. Connect time through the relay when direct UDP is blocked: network namespaces (root),
+//!    alice and bob cut from each other by nftables, `CONNECTS=10` calls from `call` to both
+//!    sides connected.
+//!
+//! `cargo build --release --bins && cargo bench -p termcall-tests --bench relay`
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use termcall_tests::netns::{self, Lan, LAN_ALICE, LAN_BOB, LAN_CIDR, LAN_HUB};
+use termcall_tests::{Client, Hub, Raw, SOON};
+use tokio::net::UdpSocket;
+use turn::client::{Client as TurnClient, ClientConfig};
+use webrtc_util::Conn;
+
+const PACKET: usize = 1200;
+const INTERVAL: Duration = Duration::from_millis(16);
+const WARMUP: Duration = Duration::from_secs(2);
+const WINDOW: Duration = Duration::from_secs(10);
+
+fn main() {
+    let counts: Vec<usize> = std::env::var("CALLS").unwrap_or_else(|_| "10,50".into()).split(',').filter_map(|v| v.trim().parse().ok()).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    println!("relay capacity on loopback (release hub, each call 2 x 600 kbit/s, {} s window):", WINDOW.as_secs());
+    for n in counts {
+        let base = rt.block_on(direct_baseline(n));
+        let relayed = relayed_calls(&rt, n);
+        println!(
+            "  {n:>3} calls: hub CPU {:.1}% of a core ({:.2}% per call); one-way delay p50 {:.3} ms p99 {:.3} ms \
+             (direct loopback p50 {:.3} p99 {:.3}); added p50 {:.3} ms p99 {:.3} ms; {} packets, {} lost",
+            relayed.cpu_pct,
+            relayed.cpu_pct / n as f64,
+            relayed.p50,
+            relayed.p99,
+            base.p50,
+            base.p99,
+            relayed.p50 - base.p50,
+            relayed.p99 - base.p99,
+            relayed.received,
+            relayed.lost,
+        );
+    }
+    connect_time_when_blocked();
+}
+
+struct Figures {
+    p50: f64,
+    p99: f64,
+    cpu_pct: f64,
+    received: usize,
+    lost: usize,
+}
+
+/// Every delay sample (µs) of the window, and how many packets were sent in it.
+#[derive(Default)]
+struct Samples {
+    delays_us: Vec<u64>,
+    sent: usize,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
+}
+
+/// Sends a timestamped packet every 16 ms until `stop`; counts those sent in the window.
+async fn pace(conn: Arc<dyn Conn + Send + Sync>, to: SocketAddr, epoch: Instant, measuring: Arc<AtomicBool>, stop: Arc<AtomicBool>, samples: Arc<Mutex<Samples>>) {
+    let mut buf = vec![0u8; PACKET];
+    let mut tick = tokio::time::interval(INTERVAL);
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let now = epoch.elapsed().as_nanos() as u64;
+        buf[..8].copy_from_slice(&now.to_le_bytes());
+        buf[8] = measuring.load(Ordering::Relaxed) as u8;
+        if conn.send_to(&buf, to).await.is_ok() && buf[8] == 1 {
+            samples.lock().unwrap().sent += 1;
+        }
+    }
+}
+
+/// Receives packets and records the one-way delay of those sent in the window.
+async fn listen(conn: Arc<dyn Conn + Send + Sync>, epoch: Instant, stop: Arc<AtomicBool>, samples: Arc<Mutex<Samples>>) {
+    let mut buf = vec![0u8; 2048];
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(200), conn.recv_from(&mut buf)).await else { continue };
+        if n >= 9 && buf[8] == 1 {
+            let sent = u64::from_le_bytes(buf[..8].try_into().unwrap());
+            let now = epoch.elapsed().as_nanos() as u64;
+            samples.lock().unwrap().delays_us.push(now.saturating_sub(sent) / 1000);
+        }
+    }
+}
+
+/// Runs `pairs` (each two connected endpoints) for warm-up + window and gathers the figures.
+async fn run_traffic(pairs: Vec<[(Arc<dyn Conn + Send + Sync>, SocketAddr); 2]>, hub_pid: Option<u32>) -> Figures {
+    let epoch = Instant::now();
+    let (measuring, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let samples = Arc::new(Mutex::new(Samples::default()));
+    let mut tasks = Vec::new();
+    for [(a, a_addr), (b, b_addr)] in pairs {
+        for (conn, to) in [(a.clone(), b_addr), (b.clone(), a_addr)] {
+            tasks.push(tokio::spawn(pace(conn, to, epoch, measuring.clone(), stop.clone(), samples.clone())));
+        }
+        for conn in [a, b] {
+            tasks.push(tokio::spawn(listen(conn, epoch, stop.clone(), samples.clone())));
+        }
+    }
+    tokio::time::sleep(WARMUP).await;
+    let cpu_before = hub_pid.map(cpu_ticks);
+    measuring.store(true, Ordering::Relaxed);
+    tokio::time::sleep(WINDOW).await;
+    measuring.store(false, Ordering::Relaxed);
+    let cpu_after = hub_pid.map(cpu_ticks);
+    // Let the last packets of the window land.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut s = std::mem::take(&mut *samples.lock().unwrap());
+    s.delays_us.sort_unstable();
+    let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let cpu_pct = match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) => (a - b) as f64 / ticks_per_sec / WINDOW.as_secs_f64() * 100.0,
+        _ => 0.0,
+    };
+    Figures {
+        p50: percentile(&s.delays_us, 0.5),
+        p99: percentile(&s.delays_us, 0.99),
+        cpu_pct,
+        received: s.delays_us.len(),
+        lost: s.sent.saturating_sub(s.delays_us.len()),
+    }
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5), counted from the state (field 3) at index 0.
+    fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// The same traffic between plain loopback sockets.
+async fn direct_baseline(n: usize) -> Figures {
+    let mut pairs = Vec::new();
+    for _ in 0..n {
+        let a = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let b = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        pairs.push([(a as Arc<dyn Conn + Send + Sync>, aa), (b as Arc<dyn Conn + Send + Sync>, ba)]);
+    }
+    run_traffic(pairs, None).await
+}
+
+/// The TURN URL's address and the credentials from a welcome.
+fn turn_credentials(welcome: &Value) -> (String, String, String) {
+    let server = welcome["ice_servers"].as_array().unwrap().iter().find(|s| s["urls"][0].as_str().unwrap().starts_with("turn:")).expect("a TURN server in the welcome");
+    let url = server["urls"][0].as_str().unwrap();
+    let addr = url.trim_start_matches("turn:").split('?').next().unwrap().to_owned();
+    (addr, server["username"].as_str().unwrap().to_owned(), server["credential"].as_str().unwrap().to_owned())
+}
+
+fn relayed_calls(rt: &tokio::runtime::Runtime, n: usize) -> Figures {
+    let hub = Hub::start_with(&["--allow-peer", "127.0.0.0/8", "--turn-user-kbps", "100000"]);
+    // Credentials as a client gets them: from its welcome.
+    let creds: Vec<(String, String, String)> = (0..2 * n).map(|i| turn_credentials(&Raw::hello(&hub.url, &format!("u{i}")).1)).collect();
+    let pid = hub.pid();
+    rt.block_on(async move {
+        let mut clients = Vec::new();
+        let mut relays: Vec<(Arc<dyn Conn + Send + Sync>, SocketAddr)> = Vec::new();
+        for (server, user, pass) in creds {
+            let conn = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+            let c = TurnClient::new(ClientConfig {
+                stun_serv_addr: server.clone(),
+                turn_serv_addr: server,
+                username: user,
+                password: pass,
+                realm: "termcall".into(),
+                software: String::new(),
+                rto_in_ms: 0,
+                conn,
+                vnet: None,
+            })
+            .await
+            .expect("TURN client");
+            c.listen().await.expect("listen");
+            let relay = c.allocate().await.expect("allocation");
+            let addr = relay.local_addr().unwrap();
+            relays.push((Arc::new(relay), addr));
+            clients.push(c);
+        }
+        let mut pairs = Vec::new();
+        let mut it = relays.into_iter();
+        while let (Some(a), Some(b)) = (it.next(), it.next()) {
+            pairs.push([a, b]);
+        }
+        let figures = run_traffic(pairs, Some(pid)).await;
+        for c in clients {
+            let _ = c.close().await;
+        }
+        figures
+    })
+}
+
+fn connect_time_when_blocked() {
+    if let Err(why) = netns::available() {
+        println!("connect time through the relay with direct UDP blocked: skipped ({why})");
+        return;
+    }
+    let n: usize = std::env::var("CONNECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let lan = Lan::new("bench").expect("test LAN");
+    lan.block_alice_bob().expect("drop rule");
+    let hub = Hub::start_in(Some(&lan.hub), &format!("{LAN_HUB}:0"), &["--allow-peer", LAN_CIDR]);
+    let mut alice = Client::start_in(Some(&lan.alice), LAN_ALICE, &hub.url, "alice", &[]);
+    let mut bob = Client::start_in(Some(&lan.bob), LAN_BOB, &hub.url, "bob", &["--auto-accept"]);
+    for c in [&mut alice, &mut bob] {
+        c.expect("ready", SOON, |e| e["event"] == "ready");
+    }
+    alice.expect_roster("bob", SOON, |u| !u.is_empty());
+    let mut samples = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        alice.send(json!({"cmd":"call","to":"bob"}));
+        let c = alice.expect_call("connected", Duration::from_secs(15));
+        bob.expect_call("connected", Duration::from_secs(15));
+        assert_eq!(c["path"], "relay", "{c}");
+        samples.push(t.elapsed().as_micros() as u64);
+        alice.send(json!({"cmd":"hangup"}));
+        alice.expect_call("ended", SOON);
+        bob.expect_call("ended", SOON);
+        alice.expect_roster("bob idle", SOON, |u| u[0]["state"] == "idle");
+    }
+    samples.sort_unstable();
+    println!(
+        "connect time through the relay with direct UDP blocked ({n} calls, call sent → both connected): min {:.0} ms p50 {:.0} ms max {:.0} ms",
+        percentile(&samples, 0.0),
+        percentile(&samples, 0.5),
+        percentile(&samples, 1.0)
+    );
+    drop((alice, bob, hub));
+}
