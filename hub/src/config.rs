@@ -112,6 +112,9 @@ impl Config {
                 self.listen.ip()
             ));
         }
+        if self.turn_secret.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err("--turn-secret is empty: give a long random string, or leave it out for a random one".into());
+        }
         if public_ip.is_ipv4() != self.listen.is_ipv4() {
             return Err("--public-ip and --listen must be of one address family".into());
         }
@@ -120,12 +123,14 @@ impl Config {
             public_ip,
             relay_ports: self.relay_ports.clone(),
             policy: PeerPolicy::new(self.allow_peers.clone()),
+            // The WebSocket port is known once bound: `server::start_turn` adds it.
+            service_ports: Vec::new(),
             limits: Limits {
                 allocations: self.turn_user_allocations.max(1),
-                bytes_per_sec: self.turn_user_kbps.max(1) * 1000 / 8,
+                bytes_per_sec: self.turn_user_kbps.clamp(1, u64::MAX / 1000) * 1000 / 8,
                 burst: Duration::from_millis(500),
             },
-            ttl: Duration::from_secs(self.turn_ttl_secs.max(60)),
+            ttl: Duration::from_secs(self.turn_ttl_secs.clamp(60, 10 * 365 * 86_400)),
             secret: self.turn_secret.clone(),
         }))
     }

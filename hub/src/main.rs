@@ -23,7 +23,8 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let metrics = std::sync::Arc::new(termcall_hub::metrics::Metrics::default());
-    let turn = match server::start_turn(&cfg, metrics.clone()).await {
+    let ws_port = listener.local_addr().map_or(0, |a| a.port());
+    let turn = match server::start_turn(&cfg, ws_port, metrics.clone()).await {
         Ok(t) => t,
         Err(e) => {
             error!("{e:#}");

@@ -30,8 +30,10 @@ pub async fn bind(cfg: &Config) -> std::io::Result<TcpListener> {
 
 /// Starts the embedded STUN/TURN server, unless `--no-turn`. Separate from [`run`] so that
 /// the caller can report where it listens, and refuse to start when its port is taken.
-pub async fn start_turn(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Option<Arc<Turn>>> {
-    let Some(settings) = cfg.turn().map_err(anyhow::Error::msg)? else { return Ok(None) };
+/// `ws_port` is the bound WebSocket port, which relays must never reach.
+pub async fn start_turn(cfg: &Config, ws_port: u16, metrics: Arc<Metrics>) -> anyhow::Result<Option<Arc<Turn>>> {
+    let Some(mut settings) = cfg.turn().map_err(anyhow::Error::msg)? else { return Ok(None) };
+    settings.service_ports.push(ws_port);
     Ok(Some(Arc::new(Turn::start(&settings, metrics).await?)))
 }
 

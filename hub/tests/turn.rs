@@ -26,6 +26,7 @@ fn settings(allow_loopback: bool, allocations: usize) -> TurnSettings {
         public_ip: "127.0.0.1".parse().unwrap(),
         relay_ports: 40000..=40999,
         policy: PeerPolicy::new(allowed),
+        service_ports: vec![],
         limits: Limits { allocations, bytes_per_sec: 10_000_000, burst: Duration::from_millis(500) },
         ttl: TTL,
         secret: Some(SECRET.into()),
@@ -148,6 +149,41 @@ async fn loopback_peers_are_refused_unless_allowed() {
     let mut buf = [0u8; 64];
     let got = tokio::time::timeout(Duration::from_millis(700), victim.recv_from(&mut buf)).await;
     assert!(got.is_err(), "the relay reached a loopback service");
+    assert!(metrics.turn_refused_peer_packets_total.load(Relaxed) >= 1);
+    assert_eq!(metrics.turn_relayed_bytes_total.load(Relaxed), 0);
+    c.close().await.unwrap();
+    turn.close().await;
+}
+
+#[tokio::test]
+async fn strangers_spraying_a_relay_port_are_not_charged_or_relayed() {
+    let metrics = Arc::new(Metrics::default());
+    let turn = Turn::start(&settings(true, 4), metrics.clone()).await.unwrap();
+    let (user, pass) = creds().issue("alice", SystemTime::now());
+    let c = client(turn.addr, &user, &pass).await;
+    let relay = allocate(&c).await.unwrap();
+    let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for _ in 0..20 {
+        stranger.send_to(&[7u8; 1000], relay.local_addr().unwrap()).await.unwrap();
+    }
+    let mut buf = [0u8; 2000];
+    let got = tokio::time::timeout(Duration::from_millis(500), relay.recv_from(&mut buf)).await;
+    assert!(got.is_err(), "a packet from a peer without a permission was relayed");
+    assert_eq!(metrics.turn_relayed_bytes_total.load(Relaxed), 0, "the stranger's bytes were charged");
+    c.close().await.unwrap();
+    turn.close().await;
+}
+
+#[tokio::test]
+async fn relays_never_reach_the_turn_port_itself() {
+    let metrics = Arc::new(Metrics::default());
+    let turn = Turn::start(&settings(true, 4), metrics.clone()).await.unwrap();
+    let (user, pass) = creds().issue("mallory", SystemTime::now());
+    let c = client(turn.addr, &user, &pass).await;
+    let relay = allocate(&c).await.unwrap();
+    // Loopback is allowed here, but the hub's own TURN port is not a peer.
+    relay.send_to(b"loop", turn.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(metrics.turn_refused_peer_packets_total.load(Relaxed) >= 1);
     assert_eq!(metrics.turn_relayed_bytes_total.load(Relaxed), 0);
     c.close().await.unwrap();

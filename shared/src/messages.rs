@@ -165,6 +165,12 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_request_has_its_own_kind() {
+        let m = ClientMsg::Signal { call_id: 2, signal: Signal::RestartIce };
+        assert_eq!(serde_json::to_value(&m).unwrap(), json!({"type":"signal","call_id":2,"signal":{"kind":"restart_ice"}}));
+    }
+
+    #[test]
     fn a_client_cannot_smuggle_a_from() {
         let spoof = r#"{"type":"signal","call_id":1,"from":"bob","signal":{"kind":"end_of_candidates"}}"#;
         assert!(ClientMsg::parse(spoof).is_err());

@@ -23,4 +23,7 @@ pub enum Signal {
     },
     /// The sender has gathered all its candidates.
     EndOfCandidates,
+    /// The answering side lost the media path: asks the offering side to restart ICE
+    /// (only the offerer sends offers, so there is never glare).
+    RestartIce,
 }

@@ -15,7 +15,7 @@ use webrtc::peer_connection::{
 
 use super::api::Path;
 use super::path::{selected_path, RemoteRelays};
-use super::peer::{self, candidate_init, IceOptions, PcEvent};
+use super::peer::{self, candidate_init, IceOptions, PcEvent, RelayMode};
 use super::stats::StatsClock;
 use crate::media::counters::{RecvCounters, SendCounters};
 use crate::media::recv;
@@ -131,6 +131,8 @@ struct Call<'a> {
     /// The path last reported.
     path: Option<Path>,
     remote_relays: RemoteRelays,
+    /// `--relay never`: the peer's relay candidates are not used either.
+    never_relay: bool,
     media: MediaConfig,
     controls: Arc<Controls>,
     pictures: Arc<Pictures>,
@@ -159,6 +161,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         offerer: setup.offerer,
         path: None,
         remote_relays: RemoteRelays::default(),
+        never_relay: setup.ice.relay == RelayMode::Never,
         media: setup.media,
         controls: setup.controls,
         pictures: setup.pictures,
@@ -170,6 +173,9 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
     };
     let mut stats_tick = tokio::time::interval(Duration::from_secs(1));
     let mut recover_tick = tokio::time::interval(Duration::from_millis(500));
+    // Ticks missed while idle are not owed: recovery checks start afresh when media is lost.
+    recover_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     // Pictures decoded before this call (from an earlier one) are not news.
     let mut pictures = call.pictures.remote.subscribe();
     pictures.mark_unchanged();
@@ -313,12 +319,31 @@ impl Call<'_> {
             }
             Signal::Answer { sdp } => {
                 let answer = RTCSessionDescription::answer(sdp).map_err(|e| anyhow::anyhow!("the peer's answer is not valid SDP: {e}"))?;
-                self.pc.set_remote_description(answer).await?;
+                if let Err(e) = self.pc.set_remote_description(answer).await {
+                    // The first answer is vital; a late one to an ICE restart offer is not.
+                    if !self.remote_set {
+                        return Err(e.into());
+                    }
+                    warn!(call = self.id, "ignoring an answer that does not fit: {e}");
+                    return Ok(());
+                }
                 self.remote_description_set().await;
             }
+            Signal::RestartIce if self.offerer => {
+                if self.recovery.is_none() {
+                    debug!(call = self.id, "the peer lost media: restarting ICE");
+                    self.recovery = Some(Recovery { lost_at: Instant::now(), restarted_at: None });
+                }
+                self.restart_ice().await;
+            }
+            Signal::RestartIce => debug!(call = self.id, "ignoring a restart request: the offerer restarts"),
             c @ Signal::Candidate { .. } => {
                 let Some(init) = candidate_init(c) else { return Ok(()) };
                 self.remote_relays.note(&init.candidate);
+                if self.never_relay && init.candidate.contains(" typ relay") {
+                    debug!(call = self.id, "--relay never: ignoring the peer's relay candidate");
+                    return Ok(());
+                }
                 if self.remote_set {
                     if let Err(e) = self.pc.add_ice_candidate(init).await {
                         warn!("ignoring a remote candidate: {e}");
@@ -399,13 +424,19 @@ impl Call<'_> {
         }
     }
 
-    /// The offerer restarts ICE with a new offer; the answerer answers it when it comes.
+    /// The offerer restarts ICE with a new offer; the answerer asks it to and answers the
+    /// offer when it comes. An offer still waiting for its answer is left to finish.
     async fn restart_ice(&mut self) {
-        if !self.offerer {
-            return;
-        }
         if let Some(r) = self.recovery.as_mut() {
             r.restarted_at = Some(Instant::now());
+        }
+        if !self.offerer {
+            self.report(CallOut::Signal(Signal::RestartIce));
+            return;
+        }
+        if self.pc.pending_local_description().await.is_some() {
+            debug!(call = self.id, "an offer is still waiting for its answer: not restarting yet");
+            return;
         }
         let result = async {
             self.pc.restart_ice().await?;

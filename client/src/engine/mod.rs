@@ -276,8 +276,9 @@ impl State {
                 if self.hub_up {
                     self.hub_up = false;
                     self.emit(Event::Hub { state: HubState::Disconnected, url: self.cfg.login.url.clone() });
-                    // A call still being set up needs the hub; a connected one does not.
-                    if self.call.as_ref().is_some_and(|c| !matches!(c.state, CallState::Connected | CallState::Reconnecting)) {
+                    // A call being set up or recovering its media path needs the hub for
+                    // signaling; a connected one does not.
+                    if self.call.as_ref().is_some_and(|c| c.state != CallState::Connected) {
                         self.end("hub_lost");
                     }
                 }

@@ -48,7 +48,7 @@ impl Credentials {
 
     /// A (username, password) pair for `name`, valid from `now` for the TTL.
     pub fn issue(&self, name: &str, now: SystemTime) -> (String, String) {
-        let expiry = unix_secs(now) + self.ttl.as_secs();
+        let expiry = unix_secs(now).saturating_add(self.ttl.as_secs());
         let username = format!("{expiry}:{name}");
         let password = self.password(&username);
         (username, password)

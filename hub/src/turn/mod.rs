@@ -26,7 +26,7 @@ use turn::server::Server;
 
 use crate::metrics::Metrics;
 use credentials::Credentials;
-use policy::PeerPolicy;
+use policy::{OwnAddresses, PeerPolicy};
 use quota::{Limits, Quotas};
 
 /// The realm in TURN's long-term credential mechanism.
@@ -42,6 +42,8 @@ pub struct TurnSettings {
     /// Ports relay sockets are made in.
     pub relay_ports: RangeInclusive<u16>,
     pub policy: PeerPolicy,
+    /// The hub's other ports on its addresses (the WebSocket), which relays must never reach.
+    pub service_ports: Vec<u16>,
     pub limits: Limits,
     /// How long issued credentials last.
     pub ttl: Duration,
@@ -63,8 +65,9 @@ impl Shared {
     fn set_requester(&self, name: &str) {
         *self.requester.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.to_owned());
     }
-    fn take_requester(&self) -> Option<String> {
-        self.requester.lock().unwrap_or_else(|p| p.into_inner()).take()
+    /// Read, not taken: turn may probe a port (EVEN-PORT) before the real allocation.
+    fn requester(&self) -> Option<String> {
+        self.requester.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -83,10 +86,13 @@ impl Turn {
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind the TURN port {} (--turn-port): {e}", s.listen))?;
         let bound = socket.local_addr()?;
+        let mut service_ports = s.service_ports.clone();
+        service_ports.push(bound.port());
+        let own = OwnAddresses { ips: vec![s.public_ip, s.listen.ip()], relay_ports: Some(s.relay_ports.clone()), service_ports };
         let shared = Arc::new(Shared {
             metrics,
             quotas: Quotas::new(s.limits),
-            policy: s.policy.clone(),
+            policy: s.policy.clone().with_own(own),
             requester: Mutex::new(None),
         });
         let creds = match &s.secret {

@@ -1,8 +1,11 @@
 //! Which peers the TURN server relays to. A TURN server that relays anywhere is an open door
 //! into the network it sits in, so loopback, private, link-local and other special ranges are
-//! refused unless the operator allows them with `--allow-peer CIDR`.
+//! refused unless the operator allows them with `--allow-peer CIDR`. The hub's own addresses
+//! are a case of their own: other relays there are fine (relay to relay), the hub's own
+//! services (its TURN and WebSocket ports) never, anything else only where allowed.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 
 use ipnet::IpNet;
 
@@ -10,6 +13,17 @@ use ipnet::IpNet;
 #[derive(Debug, Clone, Default)]
 pub struct PeerPolicy {
     allowed: Vec<IpNet>,
+    own: OwnAddresses,
+}
+
+/// The hub's own addresses and what listens there.
+#[derive(Debug, Clone, Default)]
+pub struct OwnAddresses {
+    pub ips: Vec<IpAddr>,
+    /// Where relays are made: relay to relay is allowed.
+    pub relay_ports: Option<RangeInclusive<u16>>,
+    /// The hub's TURN and WebSocket ports: never a peer.
+    pub service_ports: Vec<u16>,
 }
 
 /// Ranges refused by default: not the public internet.
@@ -37,15 +51,26 @@ const SPECIAL: &[&str] = &[
 impl PeerPolicy {
     /// Refuses the special ranges, except those inside `allowed`.
     pub fn new(allowed: Vec<IpNet>) -> Self {
-        PeerPolicy { allowed }
+        PeerPolicy { allowed, own: OwnAddresses::default() }
     }
 
-    /// Whether the relay may send to or take packets from `ip`.
-    pub fn permits(&self, ip: IpAddr) -> bool {
-        if self.allowed.iter().any(|n| n.contains(&ip)) {
-            return true;
+    /// The same, knowing the hub's own addresses and ports.
+    pub fn with_own(mut self, own: OwnAddresses) -> Self {
+        self.own = own;
+        self
+    }
+
+    /// Whether the relay may send to or take packets from `peer`.
+    pub fn permits(&self, peer: SocketAddr) -> bool {
+        let (ip, port) = (peer.ip(), peer.port());
+        let explicitly_allowed = self.allowed.iter().any(|n| n.contains(&ip));
+        if self.own.ips.contains(&ip) {
+            if self.own.relay_ports.as_ref().is_some_and(|r| r.contains(&port)) {
+                return true;
+            }
+            return explicitly_allowed && !self.own.service_ports.contains(&port);
         }
-        !special_ranges().iter().any(|n| n.contains(&ip))
+        explicitly_allowed || !special_ranges().iter().any(|n| n.contains(&ip))
     }
 }
 
@@ -59,8 +84,8 @@ fn special_ranges() -> &'static [IpNet] {
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
+    fn ip(s: &str) -> SocketAddr {
+        SocketAddr::new(s.parse().unwrap(), 5000)
     }
 
     #[test]
@@ -81,5 +106,20 @@ mod tests {
         assert!(p.permits(ip("10.77.0.9")));
         assert!(!p.permits(ip("10.78.0.9")));
         assert!(!p.permits(ip("192.168.0.1")));
+    }
+
+    #[test]
+    fn the_hubs_own_address_is_open_only_to_relays() {
+        let own = OwnAddresses { ips: vec!["203.0.113.5".parse().unwrap()], relay_ports: Some(49152..=65535), service_ports: vec![3478, 7878] };
+        let at = |port: u16| SocketAddr::new("203.0.113.5".parse().unwrap(), port);
+        let p = PeerPolicy::default().with_own(own.clone());
+        assert!(p.permits(at(50000)), "relay to relay");
+        assert!(!p.permits(at(3478)), "the TURN port itself");
+        assert!(!p.permits(at(53)), "another service on the hub");
+        // Allowing the range opens other ports, never the hub's own services.
+        let p = PeerPolicy::new(vec!["203.0.113.0/24".parse().unwrap()]).with_own(own);
+        assert!(p.permits(at(53)));
+        assert!(!p.permits(at(7878)));
+        assert!(!p.permits(at(3478)));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
@@ -62,7 +62,7 @@ impl RelayAddressGenerator for RelayGen {
     }
 
     async fn allocate_conn(&self, use_ipv4: bool, requested_port: u16) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
-        let Some(user) = self.shared.take_requester() else {
+        let Some(user) = self.shared.requester() else {
             return Err(self.refuse("allocation without an authenticated user".into()));
         };
         if use_ipv4 != self.bind_ip.is_ipv4() {
@@ -76,9 +76,13 @@ impl RelayAddressGenerator for RelayGen {
         Metrics::add(&m.turn_allocations_total, 1);
         Metrics::add(&m.turn_allocations_active, 1);
         tracing::debug!(%user, %relay_addr, "TURN allocation");
-        Ok((Arc::new(GuardedConn { socket, claim, shared: self.shared.clone() }), relay_addr))
+        let conn = GuardedConn { socket, claim, shared: self.shared.clone(), sent_to: RwLock::new(Vec::new()) };
+        Ok((Arc::new(conn), relay_addr))
     }
 }
+
+/// Peers one allocation remembers having sent to; more are relayed but not remembered.
+const MAX_PEERS: usize = 64;
 
 /// A relay socket that enforces the peer policy and the user's bandwidth quota.
 /// Packets it refuses are dropped silently, as a lossy network would, and counted.
@@ -86,13 +90,32 @@ struct GuardedConn {
     socket: UdpSocket,
     claim: Claim,
     shared: Arc<Shared>,
+    /// The peers this allocation has sent to. Only their packets are charged to the user, so
+    /// that a stranger spraying a relay port cannot spend someone's quota (the turn server
+    /// drops packets from peers without a permission after `recv_from`). Read on every packet
+    /// (an uncontended read lock), written once per new peer.
+    sent_to: RwLock<Vec<IpAddr>>,
 }
 
 impl GuardedConn {
+    fn has_sent_to(&self, ip: IpAddr) -> bool {
+        self.sent_to.read().unwrap_or_else(|p| p.into_inner()).contains(&ip)
+    }
+
+    fn remember(&self, ip: IpAddr) {
+        if self.has_sent_to(ip) {
+            return;
+        }
+        let mut peers = self.sent_to.write().unwrap_or_else(|p| p.into_inner());
+        if peers.len() < MAX_PEERS && !peers.contains(&ip) {
+            peers.push(ip);
+        }
+    }
+
     /// Whether a packet of `len` bytes to or from `peer` may pass; counts it either way.
     fn admit(&self, peer: SocketAddr, len: usize) -> bool {
         let m = &self.shared.metrics;
-        if !self.shared.policy.permits(peer.ip()) {
+        if !self.shared.policy.permits(peer) {
             Metrics::add(&m.turn_refused_peer_packets_total, 1);
             return false;
         }
@@ -124,6 +147,14 @@ impl Conn for GuardedConn {
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
         loop {
             let (n, from) = self.socket.recv_from(buf).await?;
+            if !self.has_sent_to(from.ip()) {
+                // Not (yet) a peer of ours: uncharged; turn relays it only with a permission.
+                if self.shared.policy.permits(from) {
+                    return Ok((n, from));
+                }
+                Metrics::add(&self.shared.metrics.turn_refused_peer_packets_total, 1);
+                continue;
+            }
             if self.admit(from, n) {
                 return Ok((n, from));
             }
@@ -138,6 +169,7 @@ impl Conn for GuardedConn {
         if !self.admit(target, buf.len()) {
             return Ok(buf.len());
         }
+        self.remember(target.ip());
         Ok(self.socket.send_to(buf, target).await?)
     }
 
