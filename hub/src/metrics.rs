@@ -25,6 +25,8 @@ pub struct Metrics {
     pub turn_refused_peer_packets_total: AtomicU64,
     /// Bytes dropped because a user was over the bandwidth quota.
     pub turn_quota_dropped_bytes_total: AtomicU64,
+    /// Unauthenticated TURN requests dropped over the flood limit.
+    pub turn_unauthenticated_dropped_total: AtomicU64,
 }
 
 impl Metrics {
@@ -35,7 +37,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every figure.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 9] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 10] = [
             ("termcall_users_online", "gauge", "Users registered now.", &self.users_online),
             ("termcall_calls_active", "gauge", "Calls ringing or connected now.", &self.calls_active),
             ("termcall_turn_allocations_active", "gauge", "TURN allocations open now.", &self.turn_allocations_active),
@@ -45,6 +47,7 @@ impl Metrics {
             ("termcall_turn_relayed_bytes_total", "counter", "Bytes relayed between allocations and peers.", &self.turn_relayed_bytes_total),
             ("termcall_turn_refused_peer_packets_total", "counter", "Packets to or from peers outside the allowed ranges.", &self.turn_refused_peer_packets_total),
             ("termcall_turn_quota_dropped_bytes_total", "counter", "Bytes dropped over a user's bandwidth quota.", &self.turn_quota_dropped_bytes_total),
+            ("termcall_turn_unauthenticated_dropped_total", "counter", "Unauthenticated TURN requests dropped over the flood limit.", &self.turn_unauthenticated_dropped_total),
         ];
         let mut text = String::with_capacity(1536);
         for (name, kind, help, value) in rows {

@@ -183,8 +183,10 @@ fn relayed_calls(rt: &tokio::runtime::Runtime, n: usize) -> Figures {
     rt.block_on(async move {
         let mut clients = Vec::new();
         let mut relays: Vec<(Arc<dyn Conn + Send + Sync>, SocketAddr)> = Vec::new();
-        for (server, user, pass) in creds {
-            let conn = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        for (i, (server, user, pass)) in creds.into_iter().enumerate() {
+            // One loopback address per client, as users come from their own addresses (the hub
+            // limits unauthenticated requests per source).
+            let conn = Arc::new(UdpSocket::bind(format!("127.1.{}.{}:0", i / 200, i % 200 + 1)).await.unwrap());
             let c = TurnClient::new(ClientConfig {
                 stun_serv_addr: server.clone(),
                 turn_serv_addr: server,

@@ -4,12 +4,14 @@
 //!
 //! - [`credentials`]: time-limited TURN REST credentials, signed by a hub secret.
 //! - [`auth`]: the server's credential check.
+//! - [`listener`]: the TURN port, guarded against floods of unauthenticated requests.
 //! - [`relay`]: relay sockets, in a port range, guarded by the peer policy and the quotas.
 //! - [`policy`]: which peer addresses may be relayed to.
 //! - [`quota`]: allocations and bandwidth per user.
 
 pub mod auth;
 pub mod credentials;
+pub mod listener;
 pub mod policy;
 pub mod quota;
 pub mod relay;
@@ -26,6 +28,7 @@ use turn::server::Server;
 
 use crate::metrics::Metrics;
 use credentials::Credentials;
+use listener::GuardedListener;
 use policy::{OwnAddresses, PeerPolicy};
 use quota::{Limits, Quotas};
 
@@ -90,7 +93,7 @@ impl Turn {
         service_ports.push(bound.port());
         let own = OwnAddresses { ips: vec![s.public_ip, s.listen.ip()], relay_ports: Some(s.relay_ports.clone()), service_ports };
         let shared = Arc::new(Shared {
-            metrics,
+            metrics: metrics.clone(),
             quotas: Quotas::new(s.limits),
             policy: s.policy.clone().with_own(own),
             requester: Mutex::new(None),
@@ -107,7 +110,7 @@ impl Turn {
         };
         let server = Server::new(ServerConfig {
             // One socket: the server handles its requests one at a time, which `Shared::requester` relies on.
-            conn_configs: vec![ConnConfig { conn: Arc::new(socket), relay_addr_generator: Box::new(relays) }],
+            conn_configs: vec![ConnConfig { conn: Arc::new(GuardedListener::new(socket, metrics)), relay_addr_generator: Box::new(relays) }],
             realm: REALM.to_owned(),
             auth_handler: Arc::new(auth::Auth { creds: creds.clone(), shared }),
             channel_bind_timeout: Duration::ZERO,

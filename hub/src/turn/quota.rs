@@ -18,32 +18,27 @@ pub struct Limits {
     pub burst: Duration,
 }
 
-/// One user's usage, shared by all of their allocations.
+/// A token bucket kept as one atomic "theoretical arrival time" (GCRA): lock-free, and
+/// without a refill timer.
 #[derive(Debug)]
-pub struct Usage {
-    allocations: AtomicUsize,
+pub struct Gcra {
     /// Nanoseconds since `epoch` at which the bucket is empty again.
     tat_ns: AtomicU64,
     epoch: Instant,
-    ns_per_byte: f64,
+    ns_per_unit: f64,
     burst_ns: u64,
 }
 
-impl Usage {
-    fn new(limits: &Limits) -> Self {
-        Usage {
-            allocations: AtomicUsize::new(0),
-            tat_ns: AtomicU64::new(0),
-            epoch: Instant::now(),
-            ns_per_byte: 1e9 / limits.bytes_per_sec.max(1) as f64,
-            burst_ns: limits.burst.as_nanos() as u64,
-        }
+impl Gcra {
+    /// `per_sec` units a second, with `burst` worth of them at once.
+    pub fn new(per_sec: u64, burst: Duration) -> Self {
+        Gcra { tat_ns: AtomicU64::new(0), epoch: Instant::now(), ns_per_unit: 1e9 / per_sec.max(1) as f64, burst_ns: burst.as_nanos() as u64 }
     }
 
-    /// Takes `bytes` from the bucket at `now`; false (and nothing taken) when over the quota.
-    pub fn take(&self, bytes: usize, now: Instant) -> bool {
+    /// Takes `units` at `now`; false (and nothing taken) when over the rate.
+    pub fn take(&self, units: usize, now: Instant) -> bool {
         let now_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
-        let cost = (bytes as f64 * self.ns_per_byte) as u64;
+        let cost = (units as f64 * self.ns_per_unit) as u64;
         let mut tat = self.tat_ns.load(Ordering::Relaxed);
         loop {
             // GCRA: refuse while the bucket is more than a burst ahead of now.
@@ -55,6 +50,24 @@ impl Usage {
                 Err(seen) => tat = seen,
             }
         }
+    }
+}
+
+/// One user's usage, shared by all of their allocations.
+#[derive(Debug)]
+pub struct Usage {
+    allocations: AtomicUsize,
+    bandwidth: Gcra,
+}
+
+impl Usage {
+    fn new(limits: &Limits) -> Self {
+        Usage { allocations: AtomicUsize::new(0), bandwidth: Gcra::new(limits.bytes_per_sec, limits.burst) }
+    }
+
+    /// Takes `bytes` from the user's bandwidth at `now`; false when over the quota.
+    pub fn take(&self, bytes: usize, now: Instant) -> bool {
+        self.bandwidth.take(bytes, now)
     }
 
     /// Allocations held now.
