@@ -64,6 +64,30 @@ fn creds() -> Credentials {
     Credentials::new(SECRET.as_bytes().to_vec(), TTL)
 }
 
+/// A running TURN server and one user's allocation on it.
+struct Allocated {
+    metrics: Arc<Metrics>,
+    turn: Turn,
+    client: Client,
+    relay: Box<dyn Conn + Send + Sync>,
+}
+
+async fn allocated(allow_loopback: bool, name: &str) -> Allocated {
+    let metrics = Arc::new(Metrics::default());
+    let turn = Turn::start(&settings(allow_loopback, 4), metrics.clone()).await.unwrap();
+    let (user, pass) = creds().issue(name, SystemTime::now());
+    let client = client(turn.addr, &user, &pass).await;
+    let relay = Box::new(allocate(&client).await.unwrap());
+    Allocated { metrics, turn, client, relay }
+}
+
+impl Allocated {
+    async fn close(self) {
+        self.client.close().await.unwrap();
+        self.turn.close().await;
+    }
+}
+
 #[tokio::test]
 async fn good_credentials_get_a_relay_that_carries_packets() {
     let metrics = Arc::new(Metrics::default());
@@ -139,11 +163,8 @@ async fn expired_and_forged_credentials_are_refused() {
 
 #[tokio::test]
 async fn loopback_peers_are_refused_unless_allowed() {
-    let metrics = Arc::new(Metrics::default());
-    let turn = Turn::start(&settings(false, 4), metrics.clone()).await.unwrap();
-    let (user, pass) = creds().issue("mallory", SystemTime::now());
-    let c = client(turn.addr, &user, &pass).await;
-    let relay = allocate(&c).await.unwrap();
+    let a = allocated(false, "mallory").await;
+    let (metrics, relay) = (&a.metrics, &a.relay);
     let victim = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     relay.send_to(b"knock", victim.local_addr().unwrap()).await.unwrap();
     let mut buf = [0u8; 64];
@@ -151,17 +172,13 @@ async fn loopback_peers_are_refused_unless_allowed() {
     assert!(got.is_err(), "the relay reached a loopback service");
     assert!(metrics.turn_refused_peer_packets_total.load(Relaxed) >= 1);
     assert_eq!(metrics.turn_relayed_bytes_total.load(Relaxed), 0);
-    c.close().await.unwrap();
-    turn.close().await;
+    a.close().await;
 }
 
 #[tokio::test]
 async fn strangers_spraying_a_relay_port_are_not_charged_or_relayed() {
-    let metrics = Arc::new(Metrics::default());
-    let turn = Turn::start(&settings(true, 4), metrics.clone()).await.unwrap();
-    let (user, pass) = creds().issue("alice", SystemTime::now());
-    let c = client(turn.addr, &user, &pass).await;
-    let relay = allocate(&c).await.unwrap();
+    let a = allocated(true, "alice").await;
+    let (metrics, relay) = (&a.metrics, &a.relay);
     let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     for _ in 0..20 {
         stranger.send_to(&[7u8; 1000], relay.local_addr().unwrap()).await.unwrap();
@@ -170,24 +187,18 @@ async fn strangers_spraying_a_relay_port_are_not_charged_or_relayed() {
     let got = tokio::time::timeout(Duration::from_millis(500), relay.recv_from(&mut buf)).await;
     assert!(got.is_err(), "a packet from a peer without a permission was relayed");
     assert_eq!(metrics.turn_relayed_bytes_total.load(Relaxed), 0, "the stranger's bytes were charged");
-    c.close().await.unwrap();
-    turn.close().await;
+    a.close().await;
 }
 
 #[tokio::test]
 async fn relays_never_reach_the_turn_port_itself() {
-    let metrics = Arc::new(Metrics::default());
-    let turn = Turn::start(&settings(true, 4), metrics.clone()).await.unwrap();
-    let (user, pass) = creds().issue("mallory", SystemTime::now());
-    let c = client(turn.addr, &user, &pass).await;
-    let relay = allocate(&c).await.unwrap();
+    let a = allocated(true, "mallory").await;
     // Loopback is allowed here, but the hub's own TURN port is not a peer.
-    relay.send_to(b"loop", turn.addr).await.unwrap();
+    a.relay.send_to(b"loop", a.turn.addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(metrics.turn_refused_peer_packets_total.load(Relaxed) >= 1);
-    assert_eq!(metrics.turn_relayed_bytes_total.load(Relaxed), 0);
-    c.close().await.unwrap();
-    turn.close().await;
+    assert!(a.metrics.turn_refused_peer_packets_total.load(Relaxed) >= 1);
+    assert_eq!(a.metrics.turn_relayed_bytes_total.load(Relaxed), 0);
+    a.close().await;
 }
 
 #[tokio::test]

@@ -329,14 +329,12 @@ impl Call<'_> {
                 }
                 self.remote_description_set().await;
             }
-            Signal::RestartIce if self.offerer => {
-                if self.recovery.is_none() {
-                    debug!(call = self.id, "the peer lost media: restarting ICE");
-                    self.recovery = Some(Recovery { lost_at: Instant::now(), restarted_at: None });
-                }
+            Signal::RestartIce if self.offerer && self.connected => {
+                debug!(call = self.id, "the peer lost media: restarting ICE");
+                self.lose_media();
                 self.restart_ice().await;
             }
-            Signal::RestartIce => debug!(call = self.id, "ignoring a restart request: the offerer restarts"),
+            Signal::RestartIce => debug!(call = self.id, "ignoring a restart request: not the offerer, or not connected yet"),
             c @ Signal::Candidate { .. } => {
                 let Some(init) = candidate_init(c) else { return Ok(()) };
                 self.remote_relays.note(&init.candidate);
@@ -395,8 +393,7 @@ impl Call<'_> {
                         // A network change or a new firewall rule: restart ICE, which gathers
                         // afresh (the TURN relay included) and finds whatever path works now.
                         warn!(call = self.id, "media lost ({state}): restarting ICE");
-                        self.recovery = Some(Recovery { lost_at: Instant::now(), restarted_at: None });
-                        self.report(CallOut::Reconnecting);
+                        self.lose_media();
                         self.restart_ice().await;
                     }
                     RTCPeerConnectionState::Failed if !self.connected => {
@@ -421,6 +418,14 @@ impl Call<'_> {
         if path.is_some() && path != self.path {
             self.path = path;
             self.report(CallOut::Connected(path));
+        }
+    }
+
+    /// Starts recovering the media path (once), and says so.
+    fn lose_media(&mut self) {
+        if self.recovery.is_none() {
+            self.recovery = Some(Recovery { lost_at: Instant::now(), restarted_at: None });
+            self.report(CallOut::Reconnecting);
         }
     }
 

@@ -8,9 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
-use webrtc_util::Conn;
-
+use super::guarded::{Guard, GuardedSocket};
 use super::quota::Gcra;
 use crate::metrics::Metrics;
 
@@ -25,18 +23,19 @@ const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 const ATTR_MESSAGE_INTEGRITY: u16 = 0x0008;
 const METHOD_BINDING: u16 = 0x001;
 
-/// The TURN listening socket with the flood guard.
-pub struct GuardedListener {
-    socket: UdpSocket,
+/// The flood guard of the TURN listening socket.
+pub struct FloodGuard {
     per_source: Vec<Gcra>,
     global: Gcra,
     metrics: Arc<Metrics>,
 }
 
-impl GuardedListener {
-    pub fn new(socket: UdpSocket, metrics: Arc<Metrics>) -> Self {
-        GuardedListener {
-            socket,
+/// The TURN port's socket.
+pub type GuardedListener = GuardedSocket<FloodGuard>;
+
+impl FloodGuard {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        FloodGuard {
             per_source: (0..SLOTS).map(|_| Gcra::new(PER_SOURCE, Duration::from_secs(2))).collect(),
             global: Gcra::new(GLOBAL, Duration::from_secs(1)),
             metrics,
@@ -53,6 +52,12 @@ impl GuardedListener {
         }
         Metrics::add(&self.metrics.turn_unauthenticated_dropped_total, 1);
         false
+    }
+}
+
+impl Guard for FloodGuard {
+    fn inbound(&self, packet: &[u8], from: SocketAddr) -> bool {
+        self.admit(packet, from.ip())
     }
 }
 
@@ -89,50 +94,6 @@ fn slot(ip: IpAddr) -> usize {
     // Fold and multiply (Fibonacci hashing) into the table.
     let folded = (bits as u64) ^ ((bits >> 64) as u64);
     (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize % SLOTS
-}
-
-#[async_trait::async_trait]
-impl Conn for GuardedListener {
-    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
-        Ok(self.socket.connect(addr).await?)
-    }
-
-    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
-        Ok(self.recv_from(buf).await?.0)
-    }
-
-    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
-        loop {
-            let (n, from) = self.socket.recv_from(buf).await?;
-            if self.admit(&buf[..n], from.ip()) {
-                return Ok((n, from));
-            }
-        }
-    }
-
-    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
-        Ok(self.socket.send(buf).await?)
-    }
-
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        Ok(self.socket.send_to(buf, target).await?)
-    }
-
-    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
-        Ok(self.socket.local_addr()?)
-    }
-
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-
-    async fn close(&self) -> webrtc_util::Result<()> {
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
-    }
 }
 
 #[cfg(test)]
@@ -173,10 +134,7 @@ mod tests {
 
     #[test]
     fn a_flood_from_one_source_is_cut_and_others_still_pass() {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_nonblocking(true).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let g = rt.block_on(async { GuardedListener::new(UdpSocket::from_std(socket).unwrap(), Arc::default()) });
+        let g = FloodGuard::new(Arc::default());
         let request = stun(0x0003, &[]);
         let flooder: IpAddr = "203.0.113.9".parse().unwrap();
         let passed = (0..1000).filter(|_| g.admit(&request, flooder)).count();

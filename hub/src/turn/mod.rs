@@ -4,6 +4,7 @@
 //!
 //! - [`credentials`]: time-limited TURN REST credentials, signed by a hub secret.
 //! - [`auth`]: the server's credential check.
+//! - [`guarded`]: a UDP socket with a guard that filters and counts its packets.
 //! - [`listener`]: the TURN port, guarded against floods of unauthenticated requests.
 //! - [`relay`]: relay sockets, in a port range, guarded by the peer policy and the quotas.
 //! - [`policy`]: which peer addresses may be relayed to.
@@ -11,6 +12,7 @@
 
 pub mod auth;
 pub mod credentials;
+pub mod guarded;
 pub mod listener;
 pub mod policy;
 pub mod quota;
@@ -28,7 +30,7 @@ use turn::server::Server;
 
 use crate::metrics::Metrics;
 use credentials::Credentials;
-use listener::GuardedListener;
+use listener::{FloodGuard, GuardedListener};
 use policy::{OwnAddresses, PeerPolicy};
 use quota::{Limits, Quotas};
 
@@ -110,7 +112,7 @@ impl Turn {
         };
         let server = Server::new(ServerConfig {
             // One socket: the server handles its requests one at a time, which `Shared::requester` relies on.
-            conn_configs: vec![ConnConfig { conn: Arc::new(GuardedListener::new(socket, metrics)), relay_addr_generator: Box::new(relays) }],
+            conn_configs: vec![ConnConfig { conn: Arc::new(GuardedListener::new(socket, FloodGuard::new(metrics))), relay_addr_generator: Box::new(relays) }],
             realm: REALM.to_owned(),
             auth_handler: Arc::new(auth::Auth { creds: creds.clone(), shared }),
             channel_bind_timeout: Duration::ZERO,

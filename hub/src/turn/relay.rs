@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 use turn::relay::RelayAddressGenerator;
 use webrtc_util::Conn;
 
+use super::guarded::{Guard, GuardedSocket};
 use super::quota::Claim;
 use super::Shared;
 use crate::metrics::Metrics;
@@ -76,18 +77,16 @@ impl RelayAddressGenerator for RelayGen {
         Metrics::add(&m.turn_allocations_total, 1);
         Metrics::add(&m.turn_allocations_active, 1);
         tracing::debug!(%user, %relay_addr, "TURN allocation");
-        let conn = GuardedConn { socket, claim, shared: self.shared.clone(), sent_to: RwLock::new(Vec::new()) };
-        Ok((Arc::new(conn), relay_addr))
+        let guard = RelayGuard { claim, shared: self.shared.clone(), sent_to: RwLock::new(Vec::new()) };
+        Ok((Arc::new(GuardedSocket::new(socket, guard)), relay_addr))
     }
 }
 
 /// Peers one allocation remembers having sent to; more are relayed but not remembered.
 const MAX_PEERS: usize = 64;
 
-/// A relay socket that enforces the peer policy and the user's bandwidth quota.
-/// Packets it refuses are dropped silently, as a lossy network would, and counted.
-struct GuardedConn {
-    socket: UdpSocket,
+/// What guards a relay socket: the peer policy and the user's bandwidth quota.
+struct RelayGuard {
     claim: Claim,
     shared: Arc<Shared>,
     /// The peers this allocation has sent to. Only their packets are charged to the user, so
@@ -97,7 +96,7 @@ struct GuardedConn {
     sent_to: RwLock<Vec<IpAddr>>,
 }
 
-impl GuardedConn {
+impl RelayGuard {
     fn has_sent_to(&self, ip: IpAddr) -> bool {
         self.sent_to.read().unwrap_or_else(|p| p.into_inner()).contains(&ip)
     }
@@ -128,64 +127,30 @@ impl GuardedConn {
     }
 }
 
-impl Drop for GuardedConn {
+impl Drop for RelayGuard {
     fn drop(&mut self) {
         self.shared.metrics.turn_allocations_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
-#[async_trait::async_trait]
-impl Conn for GuardedConn {
-    async fn connect(&self, _addr: SocketAddr) -> webrtc_util::Result<()> {
-        Err(webrtc_util::Error::Other("a relay socket is never connected".into()))
-    }
-
-    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
-        Ok(self.recv_from(buf).await?.0)
-    }
-
-    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
-        loop {
-            let (n, from) = self.socket.recv_from(buf).await?;
-            if !self.has_sent_to(from.ip()) {
-                // Not (yet) a peer of ours: uncharged; turn relays it only with a permission.
-                if self.shared.policy.permits(from) {
-                    return Ok((n, from));
-                }
-                Metrics::add(&self.shared.metrics.turn_refused_peer_packets_total, 1);
-                continue;
-            }
-            if self.admit(from, n) {
-                return Ok((n, from));
-            }
+impl Guard for RelayGuard {
+    fn inbound(&self, packet: &[u8], from: SocketAddr) -> bool {
+        if self.has_sent_to(from.ip()) {
+            return self.admit(from, packet.len());
         }
-    }
-
-    async fn send(&self, _buf: &[u8]) -> webrtc_util::Result<usize> {
-        Err(webrtc_util::Error::Other("a relay socket sends only to a peer address".into()))
-    }
-
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        if !self.admit(target, buf.len()) {
-            return Ok(buf.len());
+        // Not (yet) a peer of ours: uncharged; turn relays it only with a permission.
+        if self.shared.policy.permits(from) {
+            return true;
         }
-        self.remember(target.ip());
-        Ok(self.socket.send_to(buf, target).await?)
+        Metrics::add(&self.shared.metrics.turn_refused_peer_packets_total, 1);
+        false
     }
 
-    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
-        Ok(self.socket.local_addr()?)
-    }
-
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-
-    async fn close(&self) -> webrtc_util::Result<()> {
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
+    fn outbound(&self, packet: &[u8], to: SocketAddr) -> bool {
+        if !self.admit(to, packet.len()) {
+            return false;
+        }
+        self.remember(to.ip());
+        true
     }
 }
