@@ -37,6 +37,25 @@ pub struct Config {
     #[arg(long = "ice-server")]
     pub ice_servers: Vec<String>,
 
+    /// Signaling messages a second one connection may send (a token bucket); more are dropped
+    /// with `rate_limited`, and a client that keeps it up is disconnected.
+    #[arg(long, default_value_t = 20)]
+    pub rate_limit: u32,
+
+    /// How many messages a connection may send at once, above the rate.
+    #[arg(long, default_value_t = 50)]
+    pub rate_burst: u32,
+
+    /// WebSocket connections the hub accepts at once; more get HTTP 503.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Web origins allowed to open the WebSocket from a browser (repeatable), e.g.
+    /// https://team.example.org. A handshake with another Origin header gets HTTP 403.
+    /// Clients that send no Origin (termcall itself) are not affected. Default: any origin.
+    #[arg(long = "allow-origin")]
+    pub allow_origins: Vec<String>,
+
     /// UDP port of the embedded STUN/TURN server, on the --listen address. 0 picks a free port.
     #[arg(long, default_value_t = 3478)]
     pub turn_port: u16,

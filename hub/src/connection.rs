@@ -1,8 +1,8 @@
-//! One WebSocket client: the hello, size limits, malformed input, and liveness.
+//! One WebSocket client: the Origin, the hello, size and rate limits, malformed input, and liveness.
 //! Errors about a client's own input are answered here without bothering the hub task.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use termcall_shared::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES};
@@ -10,15 +10,20 @@ use termcall_shared::{ClientMsg, ErrorCode, ServerMsg};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::Message;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::actor::{encode, Input, Outgoing, CLIENT_QUEUE};
 use crate::config::Config;
 use crate::core::ConnId;
+use crate::limits::{RateLimit, Verdict};
 
 /// How long a new connection may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages dropped in a row, over the rate, before the connection is closed.
+const RATE_PATIENCE: u32 = 200;
 
 /// The WebSocket limits: frames past [`MAX_FRAME_BYTES`] close the connection;
 /// messages past [`MAX_MESSAGE_BYTES`] are refused with `too_large` and the connection goes on.
@@ -28,9 +33,28 @@ pub fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_FRAME_BYTES))
 }
 
+/// Whether a browser's `Origin` may open the WebSocket: any when no allow-list is set; none
+/// but the listed ones when it is. A client that sends no Origin is not a browser page.
+pub fn origin_allowed(origin: Option<&str>, allowed: &[String]) -> bool {
+    match origin {
+        None => true,
+        Some(o) => allowed.is_empty() || allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(o)),
+    }
+}
+
 /// Serves one client until it closes, goes silent, or the hub shuts down.
 pub async fn serve(stream: TcpStream, conn: ConnId, hub: mpsc::Sender<Input>, cfg: Arc<Config>) {
-    let ws = match tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await {
+    let check_origin = |req: &Request, resp: Response| {
+        let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
+        if origin_allowed(origin, &cfg.allow_origins) {
+            return Ok(resp);
+        }
+        debug!(conn, ?origin, "WebSocket from an origin not allowed");
+        let mut refusal = ErrorResponse::new(Some(format!("origin {} is not allowed on this hub\n", origin.unwrap_or_default())));
+        *refusal.status_mut() = StatusCode::FORBIDDEN;
+        Err(refusal)
+    };
+    let ws = match tokio_tungstenite::accept_hdr_async_with_config(stream, check_origin, Some(ws_config())).await {
         Ok(ws) => ws,
         Err(e) => {
             debug!(conn, "WebSocket handshake failed: {e}");
@@ -64,6 +88,7 @@ pub async fn serve(stream: TcpStream, conn: ConnId, hub: mpsc::Sender<Input>, cf
         let _ = tx.try_send(Outgoing::Text(encode(&ServerMsg::error(code, message))));
     };
     let mut registered = false;
+    let mut rate = RateLimit::new(cfg.rate_limit, cfg.rate_burst, RATE_PATIENCE, Instant::now());
     let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     loop {
         let limit = if registered { cfg.dead_after() } else { cfg.dead_after().min(hello_deadline.saturating_duration_since(tokio::time::Instant::now())) };
@@ -85,6 +110,22 @@ pub async fn serve(stream: TcpStream, conn: ConnId, hub: mpsc::Sender<Input>, cf
             }
             Ok(Some(Ok(frame))) => frame,
         };
+        if matches!(frame, Message::Text(_) | Message::Binary(_)) {
+            match rate.check(Instant::now()) {
+                Verdict::Pass => {}
+                Verdict::Drop { tell } => {
+                    if tell {
+                        reply(ErrorCode::RateLimited, format!("over {} messages a second: dropped", cfg.rate_limit));
+                    }
+                    continue;
+                }
+                Verdict::Disconnect => {
+                    info!(conn, "flooding past the rate limit: disconnecting");
+                    reply(ErrorCode::RateLimited, "kept flooding past the rate limit: disconnected".into());
+                    break;
+                }
+            }
+        }
         let text = match frame {
             Message::Text(t) => t,
             Message::Binary(_) => {
@@ -135,4 +176,19 @@ pub async fn serve(stream: TcpStream, conn: ConnId, hub: mpsc::Sender<Input>, cf
     drop(tx);
     // Let the writer flush what is queued (a refusal, say), but not forever.
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let list = vec!["https://team.example.org".to_string()];
+        assert!(origin_allowed(None, &list), "native clients send no Origin");
+        assert!(origin_allowed(Some("https://team.example.org"), &list));
+        assert!(origin_allowed(Some("HTTPS://TEAM.example.org"), &list));
+        assert!(!origin_allowed(Some("https://evil.example"), &list));
+        assert!(origin_allowed(Some("https://anything.example"), &[]), "no list: any origin");
+    }
 }

@@ -17,6 +17,8 @@ pub enum Route {
     WebSocket,
     Health,
     Metrics,
+    /// The hub holds `--max-connections` already.
+    Full,
     NotFound(String),
     BadRequest,
 }
@@ -73,6 +75,7 @@ pub async fn respond(stream: &mut TcpStream, route: &Route, metrics: &Metrics) {
     let (status, body) = match route {
         Route::Health => ("200 OK", "ok\n".to_owned()),
         Route::Metrics => ("200 OK", metrics.render()),
+        Route::Full => ("503 Service Unavailable", "the hub is full: try again later\n".to_owned()),
         Route::NotFound(p) => ("404 Not Found", format!("no such path {p}: the WebSocket is at /ws\n")),
         Route::BadRequest | Route::WebSocket => ("400 Bad Request", "bad request\n".to_owned()),
     };

@@ -5,6 +5,7 @@
 //! - [`actor`]: the one task that owns the [`core::Hub`] and delivers what it says.
 //! - [`http`]: the first bytes of a TCP connection: `/healthz`, `/ws`, or an error page.
 //! - [`connection`]: one WebSocket client: framing, limits, liveness.
+//! - [`limits`]: the per-connection message rate limit.
 //! - [`server`]: accepting connections and shutting down cleanly.
 //! - [`turn`]: the embedded STUN/TURN server: credentials, relays, peer policy, quotas.
 //! - [`ice`]: the ICE servers (with fresh TURN credentials) each welcome carries.
@@ -16,6 +17,7 @@ pub mod connection;
 pub mod core;
 pub mod http;
 pub mod ice;
+pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod turn;

@@ -1,6 +1,6 @@
 //! Accepting TCP connections, routing them, and shutting down on SIGINT or SIGTERM.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,23 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// (the port is chosen by the system when it is 0).
 pub async fn bind(cfg: &Config) -> std::io::Result<TcpListener> {
     TcpListener::bind(cfg.listen).await
+}
+
+/// One of the `--max-connections` WebSocket connections, given back when dropped.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<ConnectionSlot> {
+        let before = open.fetch_add(1, Ordering::AcqRel);
+        let slot = ConnectionSlot(open.clone());
+        (before < max).then_some(slot)
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Starts the embedded STUN/TURN server, unless `--no-turn`. Separate from [`run`] so that
@@ -55,6 +72,7 @@ pub async fn run(
     let hub_task = tokio::spawn(actor::run(hub, hub_rx, metrics.clone()));
     let cfg = Arc::new(cfg);
     let next_conn = AtomicU64::new(1);
+    let open = Arc::new(AtomicUsize::new(0));
 
     tokio::pin!(shutdown);
     loop {
@@ -72,10 +90,15 @@ pub async fn run(
                 };
                 let _ = stream.set_nodelay(true);
                 let conn = next_conn.fetch_add(1, Ordering::Relaxed);
-                let (hub_tx, cfg, metrics) = (hub_tx.clone(), cfg.clone(), metrics.clone());
+                let (hub_tx, cfg, metrics, open) = (hub_tx.clone(), cfg.clone(), metrics.clone(), open.clone());
                 tokio::spawn(async move {
                     match http::peek_route(&stream, HEAD_TIMEOUT).await {
                         Route::WebSocket => {
+                            let Some(_slot) = ConnectionSlot::take(&open, cfg.max_connections) else {
+                                info!(conn, %peer, "refusing a connection: {} are open (--max-connections)", cfg.max_connections);
+                                http::respond(&mut stream, &Route::Full, &metrics).await;
+                                return;
+                            };
                             debug!(conn, %peer, "WebSocket connection");
                             connection::serve(stream, conn, hub_tx, cfg).await;
                         }

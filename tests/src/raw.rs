@@ -11,11 +11,25 @@ pub struct Raw {
 
 impl Raw {
     pub fn connect(url: &str) -> Raw {
-        let (ws, _) = tungstenite::connect(url).expect("connect to hub");
+        Raw::try_connect(url, None).expect("connect to hub")
+    }
+
+    /// Connects, as a browser page from `origin` would when one is given; the handshake's
+    /// error (with the HTTP status of a refusal) on failure.
+    pub fn try_connect(url: &str, origin: Option<&str>) -> Result<Raw, String> {
+        use tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        if let Some(o) = origin {
+            request.headers_mut().insert("Origin", o.parse().map_err(|_| "bad origin".to_string())?);
+        }
+        let (ws, _) = tungstenite::connect(request).map_err(|e| match e {
+            tungstenite::Error::Http(resp) => format!("HTTP {}", resp.status().as_u16()),
+            other => other.to_string(),
+        })?;
         if let MaybeTlsStream::Plain(s) = ws.get_ref() {
             s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
         }
-        Raw { ws }
+        Ok(Raw { ws })
     }
 
     /// Connects and registers as `name`; returns the welcome.

@@ -28,7 +28,8 @@ fn a_second_alice_is_refused_and_the_first_is_unaffected() {
 
 #[test]
 fn a_hostile_raw_client_gets_errors_while_a_call_keeps_chatting() {
-    let hub = Hub::start();
+    // This test wants an answer to each bad message, so the rate limit (tests/limits.rs) is raised.
+    let hub = Hub::start_with(&["--rate-limit", "10000", "--rate-burst", "10000"]);
     let mut alice = Client::ready(&hub, "alice", &[]);
     let mut bob = Client::ready(&hub, "bob", &["--auto-accept"]);
     alice.expect_roster("bob", SOON, |u| !u.is_empty());
