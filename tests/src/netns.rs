@@ -23,6 +23,15 @@ fn run(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Loads an nftables ruleset into namespace `ns`.
+fn nft(ns: &str, rules: &str) -> Result<(), String> {
+    let path = std::env::temp_dir().join(format!("termcall-nft-{ns}-{}.nft", std::process::id()));
+    std::fs::write(&path, rules).map_err(|e| e.to_string())?;
+    let result = exec(ns, &["nft", "-f", path.to_str().unwrap_or_default()]);
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
 /// Runs a command inside a namespace.
 pub fn exec(ns: &str, args: &[&str]) -> Result<(), String> {
     let mut full = vec!["ip", "netns", "exec", ns];
@@ -57,9 +66,7 @@ impl Link {
                chain output {{ type filter hook output priority 0; meta l4proto udp numgen random mod 100 < {percent} drop; }}
              }}"
         );
-        let path = std::env::temp_dir().join(format!("termcall-nft-{ns}.nft"));
-        std::fs::write(&path, rules).map_err(|e| e.to_string())?;
-        exec(ns, &["nft", "-f", path.to_str().unwrap_or_default()])
+        nft(ns, &rules)
     }
 }
 
@@ -119,11 +126,7 @@ impl Lan {
                chain output {{ type filter hook output priority 0; ip daddr {LAN_BOB} meta l4proto udp drop; }}
              }}"
         );
-        let path = std::env::temp_dir().join(format!("termcall-nft-{}.nft", self.alice));
-        std::fs::write(&path, rules).map_err(|e| e.to_string())?;
-        let result = exec(&self.alice, &["nft", "-f", path.to_str().unwrap_or_default()]);
-        let _ = std::fs::remove_file(&path);
-        result
+        nft(&self.alice, &rules)
     }
 }
 

@@ -337,8 +337,7 @@ impl Call<'_> {
             Signal::RestartIce => debug!(call = self.id, "ignoring a restart request: not the offerer, or not connected yet"),
             c @ Signal::Candidate { .. } => {
                 let Some(init) = candidate_init(c) else { return Ok(()) };
-                self.remote_relays.note(&init.candidate);
-                if self.never_relay && init.candidate.contains(" typ relay") {
+                if self.remote_relays.note(&init.candidate) && self.never_relay {
                     debug!(call = self.id, "--relay never: ignoring the peer's relay candidate");
                     return Ok(());
                 }
@@ -376,16 +375,17 @@ impl Call<'_> {
             PcEvent::State(state) => {
                 debug!(call = self.id, "peer connection {state}");
                 match state {
-                    RTCPeerConnectionState::Connected if !self.connected => {
+                    // The first time, or back after a reconnection.
+                    RTCPeerConnectionState::Connected if !self.connected || self.recovery.is_some() => {
+                        let first = !self.connected;
                         self.connected = true;
+                        self.recovery = None;
                         self.path = self.current_path().await;
+                        debug!(call = self.id, path = ?self.path, "media is up");
                         self.report(CallOut::Connected(self.path));
-                        self.start_sending().await;
-                    }
-                    RTCPeerConnectionState::Connected if self.recovery.take().is_some() => {
-                        self.path = self.current_path().await;
-                        debug!(call = self.id, path = ?self.path, "media is back");
-                        self.report(CallOut::Connected(self.path));
+                        if first {
+                            self.start_sending().await;
+                        }
                     }
                     RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed
                         if self.connected && self.recovery.is_none() =>

@@ -15,13 +15,15 @@ use super::api::Path;
 pub struct RemoteRelays(HashSet<String>);
 
 impl RemoteRelays {
-    /// Notes a signaled candidate line if it is a relay one.
-    pub fn note(&mut self, candidate: &str) {
+    /// Notes a signaled candidate line if it is a relay one; says whether it was.
+    pub fn note(&mut self, candidate: &str) -> bool {
         // candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ...
         let fields: Vec<&str> = candidate.split_whitespace().collect();
         if let (Some(addr), Some(port), Some(&"typ"), Some(&"relay")) = (fields.get(4), fields.get(5), fields.get(6), fields.get(7)) {
             self.0.insert(format!("{addr}:{port}"));
+            return true;
         }
+        false
     }
 
     fn contains(&self, address: &str, port: u16) -> bool {
@@ -59,9 +61,9 @@ mod tests {
     #[test]
     fn signaled_relay_candidates_are_remembered() {
         let mut r = RemoteRelays::default();
-        r.note("candidate:1 1 udp 16777215 198.18.1.1 50123 typ relay raddr 0.0.0.0 rport 0");
-        r.note("candidate:2 1 udp 2130706431 198.18.1.3 40000 typ host");
-        r.note("garbage");
+        assert!(r.note("candidate:1 1 udp 16777215 198.18.1.1 50123 typ relay raddr 0.0.0.0 rport 0"));
+        assert!(!r.note("candidate:2 1 udp 2130706431 198.18.1.3 40000 typ host"));
+        assert!(!r.note("garbage"));
         assert!(r.contains("198.18.1.1", 50123));
         assert!(!r.contains("198.18.1.3", 40000));
     }

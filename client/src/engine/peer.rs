@@ -2,6 +2,7 @@
 //! gathering only on the addresses we were told), and turning its callbacks into a channel.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rtc::ice::mdns::MulticastDnsMode;
 use termcall_shared::{IceServer, Signal};
@@ -13,8 +14,6 @@ use webrtc::peer_connection::{
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
     RTCPeerConnectionState, Registry, SettingEngineBuilder,
 };
-
-use std::time::Duration;
 
 /// The pace of ICE connectivity checks.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);

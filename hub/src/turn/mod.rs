@@ -61,7 +61,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub quotas: Quotas,
     pub policy: PeerPolicy,
-    /// The user whose request the server is serving now (set by [`auth::Auth`], taken by
+    /// The user whose request the server is serving now (set by [`auth::Auth`], read by
     /// [`relay::RelayGen`] when that request makes an allocation).
     requester: Mutex<Option<String>>,
 }
