@@ -29,6 +29,11 @@ pub struct Cli {
     #[arg(long, env = "TERMCALL_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 
+    /// A PEM file of certificates to trust for a wss:// hub, besides the system's: the hub's own
+    /// certificate when it is self-signed (`termcall-hub gen-cert` writes one).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ca: Option<std::path::PathBuf>,
+
     /// No terminal UI: read JSON commands on stdin, write JSON events on stdout.
     #[arg(long)]
     pub headless: bool,
@@ -130,6 +135,9 @@ impl Cli {
         if !(self.hub.starts_with("ws://") || self.hub.starts_with("wss://")) {
             return Err(format!("bad --hub {:?}: give a ws:// or wss:// URL, like ws://127.0.0.1:7878/ws", self.hub));
         }
+        if self.ca.is_some() && !self.hub.starts_with("wss://") {
+            return Err(format!("--ca is for a wss:// hub, and --hub is {}", self.hub));
+        }
         let (width, height) = parse_size(&self.video_size)?;
         let media = MediaConfig {
             video: VideoSpec::parse(&self.video)?,
@@ -141,7 +149,7 @@ impl Cli {
             speaker: !self.no_speaker,
         };
         Ok(EngineConfig {
-            login: Login { url: self.hub.clone(), name, secret: self.secret.clone() },
+            login: Login { url: self.hub.clone(), name, secret: self.secret.clone(), ca: self.ca.clone() },
             auto_accept: self.auto_accept,
             ice: IceOptions { bind: ice_bind(&self.hub, &self.ice_bind), relay: RelayMode::parse(&self.relay)? },
             media,

@@ -11,11 +11,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tracing::{debug, info, warn};
 
-use crate::core::{ConnId, Hub, Outbox, Target};
+use crate::core::{ConnId, Hub, JoinRequest, Outbox, Target};
 use crate::metrics::Metrics;
 
 /// How many messages may wait for one client's socket before the client is cut off as too slow.
 pub const CLIENT_QUEUE: usize = 1024;
+
+/// Roster changes are sent at most this often: a mass join of n users then costs each client
+/// a message per interval rather than n messages, and one change still arrives within it.
+pub const ROSTER_INTERVAL: Duration = Duration::from_millis(50);
 
 /// What a connection's writer is told to do.
 #[derive(Debug)]
@@ -30,7 +34,7 @@ pub type JoinResult = Result<(), (ErrorCode, String)>;
 
 /// What connections tell the hub task.
 pub enum Input {
-    Join { conn: ConnId, version: u32, name: String, tx: mpsc::Sender<Outgoing>, reply: oneshot::Sender<JoinResult> },
+    Join { conn: ConnId, req: JoinRequest, tx: mpsc::Sender<Outgoing>, reply: oneshot::Sender<JoinResult> },
     Msg { conn: ConnId, msg: ClientMsg },
     Leave { conn: ConnId },
     Shutdown { done: oneshot::Sender<()> },
@@ -47,13 +51,19 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<M
     let mut clients: HashMap<ConnId, mpsc::Sender<Outgoing>> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_roster = tokio::time::Instant::now();
     loop {
         let mut out = Outbox::default();
         tokio::select! {
+            _ = tokio::time::sleep_until(next_roster), if hub.roster_pending() => {
+                hub.flush_roster(&mut out);
+                next_roster = tokio::time::Instant::now() + ROSTER_INTERVAL;
+            }
             input = inputs.recv() => match input {
                 None => return,
-                Some(Input::Join { conn, version, name, tx, reply }) => {
-                    match hub.join(conn, version, &name, &mut out) {
+                Some(Input::Join { conn, req, tx, reply }) => {
+                    let name = req.name.clone();
+                    match hub.join(conn, req, &mut out) {
                         Ok(()) => {
                             info!(conn, %name, online = hub.online(), "joined");
                             clients.insert(conn, tx);
@@ -74,7 +84,7 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<M
                 }
                 Some(Input::Shutdown { done }) => {
                     hub.shutdown(&mut out);
-                    deliver(&mut hub, &mut clients, out);
+                    deliver(&mut hub, &mut clients, out, &metrics);
                     for tx in clients.values() {
                         let _ = tx.try_send(Outgoing::Close);
                     }
@@ -84,18 +94,24 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<M
             },
             _ = tick.tick() => hub.tick(Instant::now(), &mut out),
         }
-        deliver(&mut hub, &mut clients, out);
+        deliver(&mut hub, &mut clients, out, &metrics);
         metrics.users_online.store(hub.online() as u64, Relaxed);
         metrics.calls_active.store(hub.calls() as u64, Relaxed);
     }
 }
 
-/// Sends an outbox; a client whose queue is full is cut off, and its leaving is delivered too.
-fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, mpsc::Sender<Outgoing>>, mut out: Outbox) {
+/// Sends an outbox and closes the connections it drops; a client whose queue is full is cut
+/// off, and its leaving is delivered too.
+fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, mpsc::Sender<Outgoing>>, mut out: Outbox, metrics: &Metrics) {
     loop {
         let mut too_slow = Vec::new();
         for (target, msg) in out.deliveries.drain(..) {
             let text = encode(&msg);
+            let recipients = if target == Target::Everyone { clients.len() } else { 1 } as u64;
+            metrics.messages_sent.fetch_add(recipients, Relaxed);
+            if matches!(msg, ServerMsg::Roster { .. }) {
+                metrics.roster_sent.fetch_add(recipients, Relaxed);
+            }
             let mut send = |conn: ConnId, tx: &mpsc::Sender<Outgoing>| {
                 match tx.try_send(Outgoing::Text(text.clone())) {
                     Ok(()) => {}
@@ -111,6 +127,11 @@ fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, mpsc::Sender<Outgoing>>,
                     }
                 }
                 Target::Everyone => clients.iter().for_each(|(c, tx)| send(*c, tx)),
+            }
+        }
+        for conn in out.closes.drain(..) {
+            if let Some(tx) = clients.remove(&conn) {
+                let _ = tx.try_send(Outgoing::Close);
             }
         }
         if too_slow.is_empty() {

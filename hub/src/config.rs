@@ -2,9 +2,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use ipnet::IpNet;
 
 use crate::turn::policy::PeerPolicy;
@@ -13,11 +14,29 @@ use crate::turn::TurnSettings;
 
 /// termcall-hub: the roster and signaling relay for termcall.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "termcall-hub", version, about)]
+#[command(name = "termcall-hub", version, about, args_conflicts_with_subcommands = true)]
 pub struct Config {
+    #[command(subcommand)]
+    pub tool: Option<Tool>,
+
     /// Address to serve the WebSocket (/ws) and health check (/healthz) on. Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:7878")]
     pub listen: SocketAddr,
+
+    /// Serve wss:// with this certificate chain (PEM); needs --tls-key.
+    /// `termcall-hub gen-cert` makes a self-signed pair.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Let in only the users in FILE, each with its secret (made by `termcall-hub add-user`).
+    /// With it, a second login under a name replaces the first. Without it the hub is open
+    /// to anyone who can reach it, and a second login under a taken name is refused.
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<PathBuf>,
 
     /// How often the hub pings each client, in milliseconds.
     #[arg(long, default_value_t = 500)]
@@ -95,6 +114,33 @@ pub struct Config {
     /// Bandwidth one user's relays may carry, both directions together, in kbit/s.
     #[arg(long, default_value_t = 20_000)]
     pub turn_user_kbps: u64,
+}
+
+/// The hub's other jobs, run instead of serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Tool {
+    /// Give a user a new secret in the users file (made if missing) and print it once.
+    /// A running hub picks the change up at the user's next login.
+    AddUser {
+        /// The user's name, as they log in with.
+        name: String,
+        /// The users file, as given to the hub's --users.
+        #[arg(long, value_name = "FILE", default_value = "termcall-users")]
+        users: PathBuf,
+    },
+    /// Write a self-signed certificate and key for --tls-cert/--tls-key. Clients then pass
+    /// the certificate with `termcall --ca FILE`.
+    GenCert {
+        /// Where to write the certificate.
+        #[arg(long, value_name = "FILE", default_value = "termcall-hub.crt")]
+        cert: PathBuf,
+        /// Where to write the private key (readable by its owner only).
+        #[arg(long, value_name = "FILE", default_value = "termcall-hub.key")]
+        key: PathBuf,
+        /// The host names and IP addresses clients reach the hub by (repeatable).
+        #[arg(long = "host", default_values = ["localhost", "127.0.0.1", "::1"])]
+        hosts: Vec<String>,
+    },
 }
 
 fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {

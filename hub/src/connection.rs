@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use termcall_shared::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES};
 use termcall_shared::{ClientMsg, ErrorCode, ServerMsg};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -17,8 +17,10 @@ use tracing::{debug, info};
 
 use crate::actor::{encode, Input, Outgoing, CLIENT_QUEUE};
 use crate::config::Config;
-use crate::core::ConnId;
+use crate::core::{ConnId, JoinRequest};
 use crate::limits::{RateLimit, Verdict};
+use crate::metrics::Metrics;
+use crate::users::Users;
 
 /// How long a new connection may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,7 +45,14 @@ pub fn origin_allowed(origin: Option<&str>, allowed: &[String]) -> bool {
 }
 
 /// Serves one client until it closes, goes silent, or the hub shuts down.
-pub async fn serve(stream: TcpStream, conn: ConnId, hub: mpsc::Sender<Input>, cfg: Arc<Config>) {
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    conn: ConnId,
+    hub: mpsc::Sender<Input>,
+    cfg: Arc<Config>,
+    users: Option<Arc<Users>>,
+    metrics: Arc<Metrics>,
+) {
     let check_origin = |req: &Request, resp: Response| {
         let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
         if origin_allowed(origin, &cfg.allow_origins) {
@@ -152,12 +161,21 @@ pub async fn serve(stream: TcpStream, conn: ConnId, hub: mpsc::Sender<Input>, cf
             }
             continue;
         }
-        let ClientMsg::Hello { version, name, secret: _ } = msg else {
+        let ClientMsg::Hello { version, name, secret, in_call_with } = msg else {
             reply(ErrorCode::NotRegistered, "the first message must be a hello".into());
             continue;
         };
+        if let Some(users) = &users {
+            if let Err(why) = users.check(&name, secret.as_deref()) {
+                info!(conn, %name, "login refused: {why}");
+                crate::metrics::Metrics::add(&metrics.logins_refused, 1);
+                reply(ErrorCode::Unauthorized, why);
+                break;
+            }
+        }
+        let req = JoinRequest { version, name, authenticated: users.is_some(), in_call_with };
         let (done, answer) = oneshot::channel();
-        if hub.send(Input::Join { conn, version, name, tx: tx.clone(), reply: done }).await.is_err() {
+        if hub.send(Input::Join { conn, req, tx: tx.clone(), reply: done }).await.is_err() {
             break;
         }
         match answer.await {

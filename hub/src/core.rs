@@ -23,10 +23,13 @@ pub enum Target {
     Everyone,
 }
 
-/// What an input produced: messages to deliver, in order.
+/// What an input produced: messages to deliver, in order, and connections to close after them.
 #[derive(Debug, Default)]
 pub struct Outbox {
     pub deliveries: Vec<(Target, ServerMsg)>,
+    /// Connections the hub has dropped (replaced by a newer login): close them once their
+    /// messages are sent.
+    pub closes: Vec<ConnId>,
 }
 
 impl Outbox {
@@ -44,6 +47,20 @@ impl Outbox {
 struct Member {
     name: String,
     call: Option<CallId>,
+    /// The peer this member says it still has a connected call with, after a hub restart.
+    resume: Option<String>,
+}
+
+/// A hello the connection has already checked (size, secret): what the hub decides on.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub version: u32,
+    pub name: String,
+    /// The hub has access control and the secret was right: a login under a name that is
+    /// online replaces the older connection instead of being refused.
+    pub authenticated: bool,
+    /// The hello's `in_call_with`.
+    pub in_call_with: Option<String>,
 }
 
 struct Call {
@@ -67,6 +84,10 @@ pub struct Hub {
     next_call: CallId,
     ice: IceDirectory,
     ring_timeout: Duration,
+    /// Roster changes not yet announced, by name: the newest state, or `None` for gone.
+    /// Sent as one message by [`Hub::flush_roster`], so that a mass join costs each client
+    /// a few messages rather than one per joiner.
+    roster_delta: BTreeMap<String, Option<UserState>>,
 }
 
 impl Hub {
@@ -79,6 +100,7 @@ impl Hub {
             next_call: 1,
             ice,
             ring_timeout,
+            roster_delta: BTreeMap::new(),
         }
     }
 
@@ -94,32 +116,60 @@ impl Hub {
 
     /// Registers a connection under a name. On refusal returns the code and a message;
     /// the caller sends them and closes the connection.
-    pub fn join(&mut self, conn: ConnId, version: u32, name: &str, out: &mut Outbox) -> Result<(), (ErrorCode, String)> {
+    pub fn join(&mut self, conn: ConnId, req: JoinRequest, out: &mut Outbox) -> Result<(), (ErrorCode, String)> {
+        let JoinRequest { version, name, authenticated, in_call_with } = req;
         if version != PROTOCOL_VERSION {
             return Err((ErrorCode::BadVersion, format!("this hub speaks protocol {PROTOCOL_VERSION}, not {version}")));
         }
-        validate_name(name).map_err(|why| (ErrorCode::BadName, why))?;
-        if self.by_name.contains_key(name) {
-            return Err((ErrorCode::NameTaken, format!("{name} is already online")));
-        }
+        validate_name(&name).map_err(|why| (ErrorCode::BadName, why))?;
         if self.members.contains_key(&conn) {
             return Err((ErrorCode::BadMessage, "this connection is already registered".into()));
         }
+        if let Some(&older) = self.by_name.get(&name) {
+            if !authenticated {
+                return Err((ErrorCode::NameTaken, format!("{name} is already online")));
+            }
+            out.error(older, ErrorCode::Replaced, format!("{name} logged in again elsewhere; this connection is closed"), None);
+            out.closes.push(older);
+            self.leave(older, out);
+        }
         let users = self.by_name.keys().map(|n| self.info_by_name(n)).collect();
-        self.members.insert(conn, Member { name: name.to_owned(), call: None });
-        self.by_name.insert(name.to_owned(), conn);
+        let resume = in_call_with.filter(|peer| *peer != name);
+        self.members.insert(conn, Member { name: name.clone(), call: None, resume });
+        self.by_name.insert(name.clone(), conn);
         out.to(conn, ServerMsg::Welcome {
             version: PROTOCOL_VERSION,
-            name: name.to_owned(),
-            ice_servers: self.ice.for_user(name),
+            ice_servers: self.ice.for_user(&name),
+            name: name.clone(),
             users,
         });
-        out.everyone(ServerMsg::Roster {
-            joined: vec![UserInfo { name: name.to_owned(), state: UserState::Idle }],
-            left: vec![],
-            changed: vec![],
-        });
+        let state = self.info_by_name(&name).state;
+        self.roster_delta.insert(name, Some(state));
+        self.try_resume(conn, out);
         Ok(())
+    }
+
+    /// Adopts a call that outlived a hub restart, once both of its parties have named each other.
+    fn try_resume(&mut self, conn: ConnId, out: &mut Outbox) {
+        let Some(me) = self.members.get(&conn) else { return };
+        let Some(peer) = me.resume.clone() else { return };
+        let Some(&other) = self.by_name.get(&peer) else { return };
+        let mutual = self.members.get(&other).is_some_and(|m| m.call.is_none() && m.resume.as_deref() == Some(me.name.as_str()));
+        if !mutual {
+            return;
+        }
+        let call_id = self.next_call;
+        self.next_call += 1;
+        self.calls.insert(call_id, Call { caller: other, callee: conn, accepted: true, rang_at: Instant::now() });
+        for party in [conn, other] {
+            if let Some(m) = self.members.get_mut(&party) {
+                m.call = Some(call_id);
+                m.resume = None;
+            }
+        }
+        out.to(conn, ServerMsg::Resumed { call_id, peer });
+        out.to(other, ServerMsg::Resumed { call_id, peer: self.name_of(conn) });
+        self.announce_states(&[conn, other]);
     }
 
     /// A connection closed or stopped answering: end its call and drop it from the roster.
@@ -130,8 +180,29 @@ impl Hub {
         }
         if let Some(member) = self.members.remove(&conn) {
             self.by_name.remove(&member.name);
-            out.everyone(ServerMsg::Roster { joined: vec![], left: vec![member.name], changed: vec![] });
+            self.roster_delta.insert(member.name, None);
         }
+    }
+
+    /// Sends the roster changes gathered since the last flush as one message to everyone.
+    /// The actor calls it when its input queue runs dry, and at least every few tens of ms.
+    pub fn flush_roster(&mut self, out: &mut Outbox) {
+        if self.roster_delta.is_empty() {
+            return;
+        }
+        let (mut joined, mut left) = (Vec::new(), Vec::new());
+        for (name, state) in std::mem::take(&mut self.roster_delta) {
+            match state {
+                Some(state) => joined.push(UserInfo { name, state }),
+                None => left.push(name),
+            }
+        }
+        out.everyone(ServerMsg::Roster { joined, left, changed: vec![] });
+    }
+
+    /// Whether roster changes are waiting for [`Hub::flush_roster`].
+    pub fn roster_pending(&self) -> bool {
+        !self.roster_delta.is_empty()
     }
 
     /// The hub is stopping: everyone in a call is told so.
@@ -197,7 +268,7 @@ impl Hub {
                 let caller_name = self.name_of(caller);
                 out.to(callee, ServerMsg::CallEnded { call_id: id, peer: caller_name, reason: CallEndReason::Timeout });
                 out.to(caller, ServerMsg::CallEnded { call_id: id, peer: callee_name, reason: CallEndReason::Timeout });
-                self.remove_call(id, out);
+                self.remove_call(id);
             }
         }
     }
@@ -218,19 +289,20 @@ impl Hub {
         if callee == conn {
             return refuse(out, CallEndReason::SelfCall);
         }
-        if self.members[&callee].call.is_some() {
+        if self.members[&callee].call.is_some() || self.members[&callee].resume.is_some() {
             return refuse(out, CallEndReason::Busy);
         }
         self.calls.insert(call_id, Call { caller: conn, callee, accepted: false, rang_at: Instant::now() });
         for party in [conn, callee] {
             if let Some(m) = self.members.get_mut(&party) {
                 m.call = Some(call_id);
+                m.resume = None;
             }
         }
         let from = self.name_of(conn);
         out.to(callee, ServerMsg::Incoming { call_id, from });
         out.to(conn, ServerMsg::Ringing { call_id, to: to.to_owned() });
-        self.announce_states(&[conn, callee], out);
+        self.announce_states(&[conn, callee]);
     }
 
     fn accept(&mut self, conn: ConnId, call_id: CallId, out: &mut Outbox) {
@@ -244,7 +316,7 @@ impl Hub {
         let (caller_name, callee_name) = (self.name_of(caller), self.name_of(conn));
         out.to(caller, ServerMsg::Accepted { call_id, peer: callee_name, offerer: true });
         out.to(conn, ServerMsg::Accepted { call_id, peer: caller_name, offerer: false });
-        self.announce_states(&[caller, conn], out);
+        self.announce_states(&[caller, conn]);
     }
 
     /// Ends a call because `by` did something (or vanished): the other party is told `reason`.
@@ -253,10 +325,10 @@ impl Hub {
         let other = call.other(by);
         let peer = self.name_of(by);
         out.to(other, ServerMsg::CallEnded { call_id, peer, reason });
-        self.remove_call(call_id, out);
+        self.remove_call(call_id);
     }
 
-    fn remove_call(&mut self, call_id: CallId, out: &mut Outbox) {
+    fn remove_call(&mut self, call_id: CallId) {
         if let Some(call) = self.calls.remove(&call_id) {
             let mut parties = Vec::with_capacity(2);
             for party in [call.caller, call.callee] {
@@ -265,18 +337,17 @@ impl Hub {
                     parties.push(party);
                 }
             }
-            self.announce_states(&parties, out);
+            self.announce_states(&parties);
         }
     }
 
-    fn announce_states(&self, parties: &[ConnId], out: &mut Outbox) {
-        let changed: Vec<UserInfo> = parties
-            .iter()
-            .filter_map(|c| self.members.get(c))
-            .map(|m| self.info_by_name(&m.name))
-            .collect();
-        if !changed.is_empty() {
-            out.everyone(ServerMsg::Roster { joined: vec![], left: vec![], changed });
+    /// Queues the parties' new states for the next roster message.
+    fn announce_states(&mut self, parties: &[ConnId]) {
+        for c in parties {
+            if let Some(m) = self.members.get(c) {
+                let info = self.info_by_name(&m.name);
+                self.roster_delta.insert(info.name, Some(info.state));
+            }
         }
     }
 
@@ -289,13 +360,14 @@ impl Hub {
     }
 
     fn info_by_name(&self, name: &str) -> UserInfo {
-        let state = self
-            .by_name
-            .get(name)
-            .and_then(|c| self.members.get(c))
-            .and_then(|m| m.call)
-            .and_then(|id| self.calls.get(&id))
-            .map_or(UserState::Idle, |c| if c.accepted { UserState::InCall } else { UserState::Ringing });
+        let member = self.by_name.get(name).and_then(|c| self.members.get(c));
+        let state = match member.and_then(|m| m.call).and_then(|id| self.calls.get(&id)) {
+            Some(c) if c.accepted => UserState::InCall,
+            Some(_) => UserState::Ringing,
+            // Back after a hub restart, in a call the hub has not adopted again yet.
+            None if member.is_some_and(|m| m.resume.is_some()) => UserState::InCall,
+            None => UserState::Idle,
+        };
         UserInfo { name: name.to_owned(), state }
     }
 }

@@ -1,10 +1,12 @@
-//! Routing a new TCP connection by its HTTP request line, before any WebSocket handshake:
-//! `/healthz` and `/metrics` are answered here; `/ws` goes on to the WebSocket handshake.
+//! Routing a new connection by its HTTP request line, before any WebSocket handshake:
+//! `/healthz` and `/metrics` are answered here; `/ws` goes on to the WebSocket handshake,
+//! which reads the same head again from a [`Replay`]. Works the same over TCP and over TLS.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::metrics::Metrics;
 
@@ -23,32 +25,62 @@ pub enum Route {
     BadRequest,
 }
 
-/// Reads (without consuming) the request head and decides the route; the WebSocket handshake
-/// then reads the same bytes again.
-pub async fn peek_route(stream: &TcpStream, timeout: Duration) -> Route {
-    let mut buf = vec![0u8; MAX_HEAD];
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut seen = 0;
-    loop {
-        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
-            Ok(Ok(n)) => n,
-            _ => return Route::BadRequest,
-        };
-        if n == 0 {
-            return Route::BadRequest;
+/// A stream whose first bytes, already read for routing, are read again before the rest.
+pub struct Replay<S> {
+    head: Vec<u8>,
+    at: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let me = &mut *self;
+        if me.at < me.head.len() {
+            let n = (me.head.len() - me.at).min(buf.remaining());
+            buf.put_slice(&me.head[me.at..me.at + n]);
+            me.at += n;
+            if me.at == me.head.len() {
+                me.head = Vec::new();
+                me.at = 0;
+            }
+            return Poll::Ready(Ok(()));
         }
-        if let Some(route) = route_of(&buf[..n]) {
-            return route;
-        }
-        if n == buf.len() {
-            return Route::BadRequest;
-        }
-        if n == seen {
-            // peek returns what is buffered at once; wait a moment for more to arrive.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        seen = n;
+        Pin::new(&mut me.inner).poll_read(cx, buf)
     }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Reads the request head (within `timeout`) and decides the route; the stream comes back
+/// ready to read the head again.
+pub async fn read_route<S: AsyncRead + Unpin>(mut stream: S, timeout: Duration) -> (Route, Replay<S>) {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + timeout;
+    let route = loop {
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => break Route::BadRequest,
+        };
+        head.extend_from_slice(&chunk[..n]);
+        if let Some(route) = route_of(&head) {
+            break route;
+        }
+        if head.len() >= MAX_HEAD {
+            break Route::BadRequest;
+        }
+    };
+    (route, Replay { head, at: 0, inner: stream })
 }
 
 /// The route of a complete request head, or `None` while the head is incomplete.
@@ -71,7 +103,7 @@ fn route_of(head: &[u8]) -> Option<Route> {
 }
 
 /// Answers a plain HTTP request and closes.
-pub async fn respond(stream: &mut TcpStream, route: &Route, metrics: &Metrics) {
+pub async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, route: &Route, metrics: &Metrics) {
     let (status, body) = match route {
         Route::Health => ("200 OK", "ok\n".to_owned()),
         Route::Metrics => ("200 OK", metrics.render()),
@@ -100,5 +132,17 @@ mod tests {
         assert_eq!(route_of(b"POST /ws HTTP/1.1\r\n\r\n"), Some(Route::BadRequest));
         assert_eq!(route_of(b"GET /ws HTTP/1.1\r\nHost: x\r\n"), None);
         assert_eq!(route_of(b"\xff\xfe"), None);
+    }
+
+    #[tokio::test]
+    async fn the_head_is_read_again_after_routing() {
+        let (mut client, server) = tokio::io::duplex(64);
+        client.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\nAFTER").await.unwrap();
+        drop(client);
+        let (route, mut replay) = read_route(server, Duration::from_secs(1)).await;
+        assert_eq!(route, Route::WebSocket);
+        let mut all = String::new();
+        replay.read_to_string(&mut all).await.unwrap();
+        assert_eq!(all, "GET /ws HTTP/1.1\r\nHost: x\r\n\r\nAFTER");
     }
 }

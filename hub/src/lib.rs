@@ -6,6 +6,8 @@
 //! - [`http`]: the first bytes of a TCP connection: `/healthz`, `/ws`, or an error page.
 //! - [`connection`]: one WebSocket client: framing, limits, liveness.
 //! - [`limits`]: the per-connection message rate limit.
+//! - [`users`]: access control: the `--users` file of salted secret hashes, and `add-user`.
+//! - [`tls`]: `wss://` from `--tls-cert`/`--tls-key`, and `gen-cert`'s self-signed pair.
 //! - [`server`]: accepting connections and shutting down cleanly.
 //! - [`turn`]: the embedded STUN/TURN server: credentials, relays, peer policy, quotas.
 //! - [`ice`]: the ICE servers (with fresh TURN credentials) each welcome carries.
@@ -20,4 +22,6 @@ pub mod ice;
 pub mod limits;
 pub mod metrics;
 pub mod server;
+pub mod tls;
 pub mod turn;
+pub mod users;

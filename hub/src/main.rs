@@ -1,7 +1,8 @@
 //! The `termcall-hub` binary: parses the command line, sets up logging, serves until a signal.
 
 use clap::Parser;
-use termcall_hub::{config::Config, server};
+use termcall_hub::config::{Config, Tool};
+use termcall_hub::server::{self, Security};
 use tracing::{error, info};
 
 #[tokio::main]
@@ -13,6 +14,16 @@ async fn main() -> std::process::ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    if let Some(tool) = &cfg.tool {
+        return run_tool(tool);
+    }
+    let security = match Security::load(&cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("termcall-hub: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
 
     let listener = match server::bind(&cfg).await {
         Ok(l) => l,
@@ -33,20 +44,48 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    if !cfg.listen.ip().is_loopback() {
-        tracing::warn!("listening on a non-loopback address without access control: anyone who can reach {addr} can join");
+    if !cfg.listen.ip().is_loopback() && security.users.is_none() {
+        tracing::warn!("listening on a non-loopback address without access control: anyone who can reach {addr} can join (see --users)");
+    }
+    if let Some(users) = &security.users {
+        info!("access control: {} users", users.len());
     }
     info!("listening on {addr}");
 
     // One line on stdout for scripts and tests: where to connect.
-    println!("termcall-hub listening on ws://{addr}/ws");
+    let scheme = if security.tls.is_some() { "wss" } else { "ws" };
+    println!("termcall-hub listening on {scheme}://{addr}/ws");
     match &turn {
         Some(t) => info!("STUN/TURN on udp {}", t.addr),
         None => info!("no STUN/TURN server (--no-turn)"),
     }
-    server::run(listener, cfg, turn, metrics, shutdown_signal()).await;
+    server::run(listener, cfg, turn, security, metrics, shutdown_signal()).await;
     info!("stopped");
     std::process::ExitCode::SUCCESS
+}
+
+/// `add-user` and `gen-cert`.
+fn run_tool(tool: &Tool) -> std::process::ExitCode {
+    let result = match tool {
+        Tool::AddUser { name, users } => termcall_hub::users::add_user(users, name).map(|(secret, replaced)| {
+            let what = if replaced { "has a new secret (the old one no longer works)" } else { "added" };
+            eprintln!("{name} {what} in {}. Their secret, shown only this once:", users.display());
+            println!("{secret}");
+            eprintln!("They log in with: termcall --name {name} --secret <that secret>  (or TERMCALL_SECRET)");
+        }),
+        Tool::GenCert { cert, key, hosts } => termcall_hub::tls::write_self_signed(cert, key, hosts).map(|()| {
+            eprintln!("wrote {} and {} for {}", cert.display(), key.display(), hosts.join(", "));
+            eprintln!("serve with: termcall-hub --tls-cert {} --tls-key {}", cert.display(), key.display());
+            eprintln!("clients:    termcall --hub wss://HOST:7878/ws --ca {}", cert.display());
+        }),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("termcall-hub: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }
 
 async fn shutdown_signal() {

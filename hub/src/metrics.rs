@@ -11,6 +11,12 @@ pub struct Metrics {
     pub users_online: AtomicU64,
     /// Calls ringing or connected now.
     pub calls_active: AtomicU64,
+    /// Signaling messages sent to clients, one per recipient.
+    pub messages_sent: AtomicU64,
+    /// Of those, roster updates: how a mass join's cost is seen.
+    pub roster_sent: AtomicU64,
+    /// Hellos refused for a missing or wrong secret.
+    pub logins_refused: AtomicU64,
     /// TURN allocations open now.
     pub turn_allocations_active: AtomicU64,
     /// TURN allocations ever made.
@@ -37,9 +43,12 @@ impl Metrics {
 
     /// The Prometheus text exposition of every figure.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 10] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 13] = [
             ("termcall_users_online", "gauge", "Users registered now.", &self.users_online),
             ("termcall_calls_active", "gauge", "Calls ringing or connected now.", &self.calls_active),
+            ("termcall_messages_sent_total", "counter", "Signaling messages sent, one per recipient.", &self.messages_sent),
+            ("termcall_roster_sent_total", "counter", "Roster updates sent, one per recipient.", &self.roster_sent),
+            ("termcall_logins_refused_total", "counter", "Hellos refused for a missing or wrong secret.", &self.logins_refused),
             ("termcall_turn_allocations_active", "gauge", "TURN allocations open now.", &self.turn_allocations_active),
             ("termcall_turn_allocations_total", "counter", "TURN allocations made.", &self.turn_allocations_total),
             ("termcall_turn_allocations_refused_total", "counter", "TURN allocations refused (quota, ports, user).", &self.turn_allocations_refused_total),

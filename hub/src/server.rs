@@ -4,7 +4,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
@@ -18,9 +20,40 @@ use crate::http::{self, Route};
 use crate::ice::IceDirectory;
 use crate::metrics::Metrics;
 use crate::turn::Turn;
+use crate::users::Users;
 
 /// How long a client may take to send its HTTP request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Who may connect and how: TLS (`--tls-cert`/`--tls-key`) and the users (`--users`).
+/// Loaded before the hub listens, so that a bad file stops it at once.
+#[derive(Clone, Default)]
+pub struct Security {
+    pub tls: Option<TlsAcceptor>,
+    pub users: Option<Arc<Users>>,
+}
+
+impl Security {
+    /// Reads the files the options name, or says what is wrong with them.
+    pub fn load(cfg: &Config) -> Result<Security, String> {
+        let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        let users = match &cfg.users {
+            Some(path) => {
+                let users = Users::load(path)?;
+                if users.is_empty() {
+                    tracing::warn!("{} holds no users: no one can log in; add one with `termcall-hub add-user NAME --users {}`", path.display(), path.display());
+                }
+                Some(Arc::new(users))
+            }
+            None => None,
+        };
+        Ok(Security { tls, users })
+    }
+}
 
 /// Binds the listener. Separate from [`run`] so that the caller can print the real address
 /// (the port is chosen by the system when it is 0).
@@ -59,6 +92,7 @@ pub async fn run(
     listener: TcpListener,
     cfg: Config,
     turn: Option<Arc<Turn>>,
+    security: Security,
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -79,7 +113,7 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
-                let (mut stream, peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: wait a little instead of spinning.
@@ -90,19 +124,16 @@ pub async fn run(
                 };
                 let _ = stream.set_nodelay(true);
                 let conn = next_conn.fetch_add(1, Ordering::Relaxed);
-                let (hub_tx, cfg, metrics, open) = (hub_tx.clone(), cfg.clone(), metrics.clone(), open.clone());
+                let accept = Accept { conn, hub: hub_tx.clone(), cfg: cfg.clone(), metrics: metrics.clone(), open: open.clone(), users: security.users.clone() };
+                let tls = security.tls.clone();
                 tokio::spawn(async move {
-                    match http::peek_route(&stream, HEAD_TIMEOUT).await {
-                        Route::WebSocket => {
-                            let Some(_slot) = ConnectionSlot::take(&open, cfg.max_connections) else {
-                                info!(conn, %peer, "refusing a connection: {} are open (--max-connections)", cfg.max_connections);
-                                http::respond(&mut stream, &Route::Full, &metrics).await;
-                                return;
-                            };
-                            debug!(conn, %peer, "WebSocket connection");
-                            connection::serve(stream, conn, hub_tx, cfg).await;
-                        }
-                        route => http::respond(&mut stream, &route, &metrics).await,
+                    match tls {
+                        None => accept.serve(stream).await,
+                        Some(tls) => match tokio::time::timeout(HEAD_TIMEOUT, tls.accept(stream)).await {
+                            Ok(Ok(stream)) => accept.serve(stream).await,
+                            Ok(Err(e)) => debug!(conn, %peer, "TLS handshake failed: {e}"),
+                            Err(_) => debug!(conn, %peer, "TLS handshake timed out"),
+                        },
                     }
                 });
             }
@@ -119,4 +150,33 @@ pub async fn run(
     }
     // Give writers a moment to flush the goodbyes.
     tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+/// What a new connection needs to be served.
+struct Accept {
+    conn: u64,
+    hub: mpsc::Sender<Input>,
+    cfg: Arc<Config>,
+    metrics: Arc<Metrics>,
+    open: Arc<AtomicUsize>,
+    users: Option<Arc<Users>>,
+}
+
+impl Accept {
+    /// Routes the request, then answers it or serves the WebSocket (in a connection slot).
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S) {
+        let (route, mut stream) = http::read_route(stream, HEAD_TIMEOUT).await;
+        match route {
+            Route::WebSocket => {
+                let Some(_slot) = ConnectionSlot::take(&self.open, self.cfg.max_connections) else {
+                    info!(conn = self.conn, "refusing a connection: {} are open (--max-connections)", self.cfg.max_connections);
+                    http::respond(&mut stream, &Route::Full, &self.metrics).await;
+                    return;
+                };
+                debug!(conn = self.conn, "WebSocket connection");
+                connection::serve(stream, self.conn, self.hub, self.cfg, self.users, self.metrics).await;
+            }
+            route => http::respond(&mut stream, &route, &self.metrics).await,
+        }
+    }
 }

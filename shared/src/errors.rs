@@ -31,6 +31,8 @@ pub enum ErrorCode {
     ShuttingDown,
     /// Missing or wrong credentials.
     Unauthorized,
+    /// The same user logged in again elsewhere; this older connection is closed.
+    Replaced,
     /// Too many messages too fast.
     RateLimited,
     /// Something failed inside; the message says what.
@@ -53,6 +55,7 @@ impl ErrorCode {
             ErrorCode::NotInCall => "not_in_call",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Replaced => "replaced",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }

@@ -15,6 +15,11 @@ pub enum ClientMsg {
         /// The user's secret, for a hub with access control.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
+        /// The peer of a connected call this client already has, sent when it comes back after
+        /// losing the hub. When both parties name each other, the hub adopts the call again
+        /// ([`ServerMsg::Resumed`]), so that hangups and ICE restarts reach the peer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_call_with: Option<String>,
     },
     /// Ring a user. The hub answers [`ServerMsg::Ringing`] or [`ServerMsg::CallEnded`].
     Call { to: String },
@@ -102,6 +107,9 @@ pub enum ServerMsg {
     Ringing { call_id: CallId, to: String },
     /// The callee accepted: negotiate now. The `offerer` side sends the offer.
     Accepted { call_id: CallId, peer: String, offerer: bool },
+    /// Both parties of a call that outlived a hub restart named each other in their hello:
+    /// the hub knows the call again, under this new id.
+    Resumed { call_id: CallId, peer: String },
     /// Negotiation from the other party; `from` is stamped by the hub.
     Signal { call_id: CallId, from: String, signal: Signal },
     /// The call is over, for the reason given.
@@ -145,7 +153,7 @@ mod tests {
 
     #[test]
     fn hello_has_the_documented_form() {
-        let m = ClientMsg::Hello { version: 1, name: "alice".into(), secret: None };
+        let m = ClientMsg::Hello { version: 1, name: "alice".into(), secret: None, in_call_with: None };
         assert_eq!(serde_json::to_value(&m).unwrap(), json!({"type":"hello","version":1,"name":"alice"}));
     }
 

@@ -49,13 +49,35 @@ impl Hub {
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("hub stdout");
         let url = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
-        assert!(url.starts_with("ws://"), "hub said {line:?}; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
-        let addr = url.trim_start_matches("ws://").trim_end_matches("/ws").to_owned();
+        assert!(url.starts_with("ws://") || url.starts_with("wss://"), "hub said {line:?}; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        let addr = url.split("://").nth(1).unwrap_or_default().trim_end_matches("/ws").to_owned();
         Hub { child, url, addr, log }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Runs one of `termcall-hub`'s tools (`add-user`, `gen-cert`) to the end: (status, stdout, stderr).
+    pub fn tool(args: &[&str]) -> (bool, String, String) {
+        let out = std::process::Command::new(bin("termcall-hub")).args(args).output().expect("run termcall-hub");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// Open file descriptors of the hub process.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
+    }
+
+    /// The hub's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Sends SIGTERM and waits for the exit status, at most `within`.

@@ -3,6 +3,7 @@
 //!
 //! - [`api`]: the commands and events (their serde form is the headless protocol).
 //! - [`signaling`]: the hub connection, with reconnect.
+//! - [`connect`]: opening it: `ws://`, or `wss://` with certificate checks.
 //! - [`call`]: one call's peer connection and chat channel, in a task of its own.
 //! - [`peer`]: how a peer connection is built.
 //! - [`path`]: p2p or relay, from the selected candidate pair.
@@ -10,6 +11,7 @@
 
 pub mod api;
 pub mod call;
+pub mod connect;
 pub mod path;
 pub mod peer;
 pub mod signaling;
@@ -92,6 +94,8 @@ struct State {
     video_muted: bool,
     /// Commands given before the first welcome, replayed once registered.
     early: Vec<Command>,
+    /// The peer of our connected call, which the next hello names (see [`ClientMsg::Hello`]).
+    in_call_with: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// How many commands may wait for the first connection to the hub.
@@ -100,7 +104,8 @@ const EARLY_COMMANDS: usize = 256;
 async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<Event>, pictures: Arc<Pictures>) {
     let (to_hub, hub_outbox) = mpsc::channel(256);
     let (hub_tx, mut hub_rx) = mpsc::unbounded_channel();
-    let signaling = tokio::spawn(signaling::run(cfg.login.clone(), hub_outbox, hub_tx));
+    let (in_call_with, claim) = tokio::sync::watch::channel(None);
+    let signaling = tokio::spawn(signaling::run(cfg.login.clone(), claim, hub_outbox, hub_tx));
     let (media_tx, mut media_rx) = mpsc::unbounded_channel();
     let mut st = State {
         cfg,
@@ -117,6 +122,7 @@ async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, 
         audio_muted: false,
         video_muted: false,
         early: Vec::new(),
+        in_call_with,
     };
     loop {
         tokio::select! {
@@ -127,13 +133,14 @@ async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, 
             h = hub_rx.recv() => match h {
                 None => break,
                 Some(HubEvent::Refused { code, message }) => {
-                    st.emit(Event::Error { code: code.to_string(), message, fatal: true });
+                    st.emit(Event::Error { code, message, fatal: true });
                     break;
                 }
                 Some(h) => st.on_hub(h).await,
             },
             Some((id, m)) = media_rx.recv() => st.on_media(id, m).await,
         }
+        st.sync_claim();
     }
     if st.call.is_some() {
         st.hangup("hangup").await;
@@ -144,6 +151,16 @@ async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, 
 }
 
 impl State {
+    /// Keeps the hello's `in_call_with` in step with the call.
+    fn sync_claim(&self) {
+        let claim = self.call.as_ref().filter(|c| c.state == CallState::Connected).map(|c| c.peer.clone());
+        self.in_call_with.send_if_modified(|old| {
+            let changed = *old != claim;
+            *old = claim;
+            changed
+        });
+    }
+
     fn emit(&self, e: Event) {
         let _ = self.events.send(e);
     }
@@ -371,6 +388,15 @@ impl State {
                 };
                 if let Some(message) = explain {
                     self.emit(Event::error(reason.as_str(), message));
+                }
+            }
+            ServerMsg::Resumed { call_id, peer } => {
+                if let Some(c) = self.call.as_mut().filter(|c| c.peer == peer && c.media.is_some()) {
+                    tracing::info!(call_id, %peer, "the hub adopted our call again");
+                    c.id = Some(call_id);
+                } else {
+                    // Our side of it is over: tell the hub, so that the peer hears too.
+                    self.send_hub(ClientMsg::Hangup { call_id }).await;
                 }
             }
             ServerMsg::Error { code, message, .. } => self.emit(Event::error(code.as_str(), message)),

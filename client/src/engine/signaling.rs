@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use termcall_shared::{ClientMsg, ErrorCode, ServerMsg, PROTOCOL_VERSION};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, warn};
+
+use super::connect::{self, ConnectError};
 
 /// What the signaling task tells the engine.
 #[derive(Debug)]
@@ -18,8 +20,9 @@ pub enum HubEvent {
     Msg(ServerMsg),
     /// The hub connection is down; the task is retrying.
     Down { why: String, retry_in: Duration },
-    /// The hub refused us for good (name taken, bad version, unauthorized): no retry.
-    Refused { code: ErrorCode, message: String },
+    /// The hub refused us for good (name taken, bad version, unauthorized, replaced by a newer
+    /// login, an untrusted certificate): no retry.
+    Refused { code: String, message: String },
 }
 
 /// Where and who.
@@ -28,19 +31,34 @@ pub struct Login {
     pub url: String,
     pub name: String,
     pub secret: Option<String>,
+    /// Extra trusted certificates (PEM) for a `wss://` hub, e.g. a self-signed one.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// The hub pings every half second; this much silence means it is gone.
 const HUB_SILENCE: Duration = Duration::from_secs(4);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long connecting (TCP, TLS and the WebSocket handshake) may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(8);
 
-/// Runs until the engine drops its sender or the hub refuses us.
-pub async fn run(login: Login, mut outbox: mpsc::Receiver<ClientMsg>, events: mpsc::UnboundedSender<HubEvent>) {
+/// Runs until the engine drops its sender or the hub refuses us. `in_call_with` is the peer
+/// of the engine's connected call, named in each hello so that a restarted hub adopts the call.
+pub async fn run(login: Login, in_call_with: watch::Receiver<Option<String>>, mut outbox: mpsc::Receiver<ClientMsg>, events: mpsc::UnboundedSender<HubEvent>) {
+    let tls = if login.url.starts_with("wss://") {
+        match connect::tls_config(login.ca.as_deref()) {
+            Ok(c) => Some(c),
+            Err(message) => {
+                let _ = events.send(HubEvent::Refused { code: "bad_certificate".into(), message });
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let mut backoff = BACKOFF_MIN;
     loop {
-        let why = match session(&login, &mut outbox, &events).await {
+        let why = match session(&login, tls.as_ref(), &in_call_with, &mut outbox, &events).await {
             Session::EngineGone => return,
             Session::Refused(code, message) => {
                 let _ = events.send(HubEvent::Refused { code, message });
@@ -72,21 +90,31 @@ pub async fn run(login: Login, mut outbox: mpsc::Receiver<ClientMsg>, events: mp
 
 enum Session {
     EngineGone,
-    Refused(ErrorCode, String),
+    Refused(String, String),
     Lost { why: String, was_up: bool },
 }
 
-async fn session(login: &Login, outbox: &mut mpsc::Receiver<ClientMsg>, events: &mpsc::UnboundedSender<HubEvent>) -> Session {
-    let lost = |why: String| Session::Lost { why, was_up: false };
-    let ws = match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(login.url.as_str())).await {
-        Err(_) => return lost(format!("no answer from {} within {CONNECT_TIMEOUT:?}", login.url)),
-        Ok(Err(e)) => return lost(format!("cannot connect to {}: {e}", login.url)),
-        Ok(Ok((ws, _))) => ws,
+async fn session(
+    login: &Login,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    in_call_with: &watch::Receiver<Option<String>>,
+    outbox: &mut mpsc::Receiver<ClientMsg>,
+    events: &mpsc::UnboundedSender<HubEvent>,
+) -> Session {
+    let ws = match connect::connect(&login.url, tls).await {
+        Ok(ws) => ws,
+        Err(ConnectError::Retry(why)) => return Session::Lost { why, was_up: false },
+        Err(ConnectError::Fatal { code, message }) => return Session::Refused(code.into(), message),
     };
     let (mut sink, mut source) = ws.split();
-    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, name: login.name.clone(), secret: login.secret.clone() };
+    let hello = ClientMsg::Hello {
+        version: PROTOCOL_VERSION,
+        name: login.name.clone(),
+        secret: login.secret.clone(),
+        in_call_with: in_call_with.borrow().clone(),
+    };
     if let Err(e) = sink.send(Message::Text(to_json(&hello).into())).await {
-        return lost(format!("hub closed during hello: {e}"));
+        return Session::Lost { why: format!("hub closed during hello: {e}"), was_up: false };
     }
     let mut up = false;
     loop {
@@ -126,10 +154,13 @@ async fn session(login: &Login, outbox: &mut mpsc::Receiver<ClientMsg>, events: 
                                 return Session::EngineGone;
                             }
                         }
-                        ServerMsg::Error { code, message, .. } if is_final(code) => return Session::Refused(code, message),
+                        ServerMsg::Error { code, message, .. } if is_final(code) => return Session::Refused(code.to_string(), message),
                         other => debug!("before welcome: {other:?}"),
                     }
                     continue;
+                }
+                if let ServerMsg::Error { code: ErrorCode::Replaced, message, .. } = msg {
+                    return Session::Refused(ErrorCode::Replaced.to_string(), message);
                 }
                 if events.send(HubEvent::Msg(msg)).is_err() {
                     return Session::EngineGone;
@@ -141,7 +172,7 @@ async fn session(login: &Login, outbox: &mut mpsc::Receiver<ClientMsg>, events: 
 
 /// Refusals that retrying cannot fix.
 fn is_final(code: ErrorCode) -> bool {
-    matches!(code, ErrorCode::NameTaken | ErrorCode::BadName | ErrorCode::BadVersion | ErrorCode::Unauthorized)
+    matches!(code, ErrorCode::NameTaken | ErrorCode::BadName | ErrorCode::BadVersion | ErrorCode::Unauthorized | ErrorCode::Replaced)
 }
 
 fn to_json(m: &ClientMsg) -> String {

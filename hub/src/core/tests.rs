@@ -5,9 +5,15 @@ fn hub() -> Hub {
     Hub::new(Default::default(), Duration::from_secs(30))
 }
 
+fn req(name: &str) -> JoinRequest {
+    JoinRequest { version: PROTOCOL_VERSION, name: name.into(), authenticated: false, in_call_with: None }
+}
+
+/// Joins and flushes the roster, as the actor would once its queue runs dry.
 fn join(h: &mut Hub, conn: ConnId, name: &str) -> Outbox {
     let mut out = Outbox::default();
-    h.join(conn, PROTOCOL_VERSION, name, &mut out).expect("join");
+    h.join(conn, req(name), &mut out).expect("join");
+    h.flush_roster(&mut out);
     out
 }
 
@@ -46,7 +52,7 @@ fn a_taken_name_is_refused_and_the_first_keeps_it() {
     let mut h = hub();
     join(&mut h, 1, "alice");
     let mut out = Outbox::default();
-    let err = h.join(2, PROTOCOL_VERSION, "alice", &mut out).unwrap_err();
+    let err = h.join(2, req("alice"), &mut out).unwrap_err();
     assert_eq!(err.0, ErrorCode::NameTaken);
     assert_eq!(h.online(), 1);
     assert!(out.deliveries.is_empty());
@@ -56,8 +62,8 @@ fn a_taken_name_is_refused_and_the_first_keeps_it() {
 fn wrong_version_and_bad_name_are_refused() {
     let mut h = hub();
     let mut out = Outbox::default();
-    assert_eq!(h.join(1, 99, "alice", &mut out).unwrap_err().0, ErrorCode::BadVersion);
-    assert_eq!(h.join(1, PROTOCOL_VERSION, "a b", &mut out).unwrap_err().0, ErrorCode::BadName);
+    assert_eq!(h.join(1, JoinRequest { version: 99, ..req("alice") }, &mut out).unwrap_err().0, ErrorCode::BadVersion);
+    assert_eq!(h.join(1, req("a b"), &mut out).unwrap_err().0, ErrorCode::BadName);
 }
 
 #[test]
@@ -138,6 +144,7 @@ fn leaving_ends_the_call_and_the_roster_entry() {
     h.handle(2, ClientMsg::Accept { call_id: id }, &mut Outbox::default());
     let mut out = Outbox::default();
     h.leave(2, &mut out);
+    h.flush_roster(&mut out);
     assert!(matches!(to(&out, 1)[0], ServerMsg::CallEnded { reason: CallEndReason::PeerGone, .. }));
     assert!(out.deliveries.iter().any(|(_, m)| matches!(m, ServerMsg::Roster { left, .. } if left == &vec!["bob".to_string()])));
     assert_eq!((h.online(), h.calls()), (1, 0));
@@ -169,4 +176,79 @@ fn states_follow_the_call() {
     assert_eq!(h.info_by_name("bob").state, UserState::InCall);
     h.handle(1, ClientMsg::Hangup { call_id: id }, &mut Outbox::default());
     assert_eq!(h.info_by_name("bob").state, UserState::Idle);
+}
+
+#[test]
+fn with_access_control_a_second_login_replaces_the_first() {
+    let mut h = hub();
+    join(&mut h, 1, "alice");
+    join(&mut h, 2, "bob");
+    let (id, _) = ring(&mut h, 1, "bob");
+    h.handle(2, ClientMsg::Accept { call_id: id }, &mut Outbox::default());
+    let mut out = Outbox::default();
+    h.join(3, JoinRequest { authenticated: true, ..req("alice") }, &mut out).expect("replaces");
+    assert!(matches!(to(&out, 1)[0], ServerMsg::Error { code: ErrorCode::Replaced, .. }));
+    assert_eq!(out.closes, vec![1]);
+    assert!(matches!(to(&out, 2)[0], ServerMsg::CallEnded { reason: CallEndReason::PeerGone, .. }), "the old login's call ends");
+    assert!(matches!(to(&out, 3)[0], ServerMsg::Welcome { .. }));
+    assert_eq!((h.online(), h.calls()), (2, 0));
+    // The roster's net change for alice is "online and idle", not "left".
+    h.flush_roster(&mut out);
+    let roster = out.deliveries.iter().find_map(|(_, m)| match m { ServerMsg::Roster { joined, left, .. } => Some((joined, left)), _ => None }).unwrap();
+    assert!(roster.1.is_empty(), "{roster:?}");
+    assert!(roster.0.iter().any(|u| u.name == "alice" && u.state == UserState::Idle));
+}
+
+#[test]
+fn a_mass_join_is_one_roster_message() {
+    let mut h = hub();
+    let mut out = Outbox::default();
+    for i in 0..100 {
+        h.join(i, req(&format!("user{i}")), &mut out).unwrap();
+    }
+    h.leave(7, &mut out);
+    h.flush_roster(&mut out);
+    let rosters: Vec<_> = out.deliveries.iter().filter(|(_, m)| matches!(m, ServerMsg::Roster { .. })).collect();
+    assert_eq!(rosters.len(), 1);
+    match &rosters[0].1 {
+        ServerMsg::Roster { joined, left, .. } => assert_eq!((joined.len(), left.clone()), (99, vec!["user7".to_string()])),
+        _ => unreachable!(),
+    }
+    assert!(!h.roster_pending());
+}
+
+#[test]
+fn a_call_is_resumed_when_both_parties_name_each_other() {
+    let mut h = hub();
+    let mut out = Outbox::default();
+    h.join(1, JoinRequest { in_call_with: Some("bob".into()), ..req("alice") }, &mut out).unwrap();
+    assert_eq!(h.info_by_name("alice").state, UserState::InCall, "shown busy while waiting for bob");
+    join(&mut h, 3, "carol");
+    let (_, refused) = ring(&mut h, 3, "alice");
+    assert!(matches!(to(&refused, 3)[0], ServerMsg::CallEnded { reason: CallEndReason::Busy, .. }));
+    let mut out = Outbox::default();
+    h.join(2, JoinRequest { in_call_with: Some("alice".into()), ..req("bob") }, &mut out).unwrap();
+    let id = match to(&out, 1)[0] {
+        ServerMsg::Resumed { call_id, peer } if peer == "bob" => *call_id,
+        m => panic!("{m:?}"),
+    };
+    assert!(to(&out, 2).iter().any(|m| matches!(m, ServerMsg::Resumed { peer, .. } if peer == "alice")));
+    // The resumed call carries signals and hangups like any accepted call.
+    let mut out = Outbox::default();
+    h.handle(1, ClientMsg::Signal { call_id: id, signal: Signal::RestartIce }, &mut out);
+    assert!(matches!(to(&out, 2)[0], ServerMsg::Signal { .. }));
+    let mut out = Outbox::default();
+    h.handle(2, ClientMsg::Hangup { call_id: id }, &mut out);
+    assert!(matches!(to(&out, 1)[0], ServerMsg::CallEnded { reason: CallEndReason::PeerHangup, .. }));
+}
+
+#[test]
+fn a_one_sided_resume_claim_makes_no_call() {
+    let mut h = hub();
+    let mut out = Outbox::default();
+    h.join(1, JoinRequest { in_call_with: Some("bob".into()), ..req("mallory") }, &mut out).unwrap();
+    h.join(2, req("bob"), &mut out).unwrap();
+    h.join(3, JoinRequest { in_call_with: Some("bob".into()), ..req("eve") }, &mut out).unwrap();
+    assert_eq!(h.calls(), 0);
+    assert!(!out.deliveries.iter().any(|(_, m)| matches!(m, ServerMsg::Resumed { .. })));
 }
