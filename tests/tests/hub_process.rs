@@ -55,3 +55,86 @@ fn clients_come_back_after_a_hub_restart() {
     alice.expect_roster("bob back in the roster", SOON, |u| u.iter().any(|x| x["name"] == "bob"));
     drop(hub);
 }
+
+/// The fault test: `kill -9` the hub during a p2p call and start it again 3 s later.
+/// The call never notices: chat flows throughout with nothing lost, video keeps arriving, both
+/// are back in the roster within 5 s of the restart, and the restarted hub knows their call
+/// again, so a hangup reaches the other side.
+#[test]
+fn a_p2p_call_survives_a_hub_kill_and_restart() {
+    let mut hub = Hub::start();
+    let addr = hub.addr.clone();
+    let small = ["--video-size", "320x240", "--audio", "none"];
+    let mut alice = Client::ready(&hub, "alice", &small);
+    let mut bob = Client::ready(&hub, "bob", &[&small[..], &["--auto-accept"]].concat());
+    alice.expect_roster("bob", SOON, |u| !u.is_empty());
+    alice.send(json!({"cmd":"call","to":"bob"}));
+    alice.expect_call("connected", SOON);
+    bob.expect_call("connected", SOON);
+
+    let decoded = |c: &Client| {
+        c.seen.iter().rev().find(|e| e["event"] == "stats").and_then(|e| e["video"]["frames_decoded"].as_u64()).unwrap_or(0)
+    };
+    let mut restarted = None;
+    let mut hub_back = [None, None];
+    let mut decoded_at_kill = 0;
+    let lines = 60;
+    for i in 0..lines {
+        alice.send(json!({"cmd":"chat","text": format!("a{i}")}));
+        bob.send(json!({"cmd":"chat","text": format!("b{i}")}));
+        alice.idle(Duration::from_millis(100));
+        bob.idle(Duration::from_millis(100));
+        if i == 10 {
+            hub.kill9();
+            decoded_at_kill = decoded(&bob);
+        }
+        if i == 25 {
+            // 15 rounds of 200 ms: 3 s after the kill.
+            hub = Hub::start_on(&addr, &[]);
+            restarted = Some(std::time::Instant::now());
+        }
+        if let Some(at) = restarted {
+            for (k, c) in [&alice, &bob].into_iter().enumerate() {
+                let back = c.seen.iter().filter(|e| e["event"] == "hub").last().is_some_and(|e| e["state"] == "connected");
+                if back && hub_back[k].is_none() {
+                    hub_back[k] = Some(at.elapsed());
+                }
+            }
+        }
+    }
+    let restarted = restarted.unwrap();
+    eprintln!("back after the restart: alice {:?}, bob {:?}", hub_back[0], hub_back[1]);
+    for (k, c) in [&alice, &bob].into_iter().enumerate() {
+        assert!(c.seen.iter().any(|e| e["event"] == "hub" && e["state"] == "disconnected"), "{} noticed the hub going", c.name);
+        let back = hub_back[k].unwrap_or_else(|| panic!("{} never came back to the hub", c.name));
+        assert!(back <= Duration::from_secs(5), "{} came back {back:?} after the restart", c.name);
+    }
+    // Both in each other's roster, shown in a call: the hub adopted the call again.
+    for (c, other) in [(&mut alice, "bob"), (&mut bob, "alice")] {
+        c.expect_seen(&format!("{other} in a call again"), SOON, |e| {
+            e["event"] == "roster" && e["users"].as_array().is_some_and(|u| u.iter().any(|x| x["name"] == other && x["state"] == "in_call"))
+        });
+        assert!(restarted.elapsed() < Duration::from_secs(20));
+    }
+
+    // Every line arrived, in order, and the call never left `connected`.
+    for (rx, prefix) in [(&mut bob, "a"), (&mut alice, "b")] {
+        let last = format!("{prefix}{}", lines - 1);
+        rx.expect_seen("the last line", SOON, |e| e["event"] == "chat" && e["text"] == last.as_str());
+        let got: Vec<String> = rx.seen.iter().filter(|e| e["event"] == "chat").map(|e| e["text"].as_str().unwrap().to_owned()).collect();
+        let want: Vec<String> = (0..lines).map(|i| format!("{prefix}{i}")).collect();
+        assert_eq!(got, want, "{}'s chat", rx.name);
+        let states: Vec<&str> = rx.seen.iter().filter(|e| e["event"] == "call").filter_map(|e| e["state"].as_str()).collect();
+        assert_eq!(states.last(), Some(&"connected"), "{}: {states:?}", rx.name);
+        assert!(!states.contains(&"ended") && !states.contains(&"reconnecting"), "{}: {states:?}", rx.name);
+    }
+    let after = decoded(&bob);
+    eprintln!("bob decoded {decoded_at_kill} frames before the kill, {after} by the end");
+    assert!(after >= decoded_at_kill + 60, "video went on while the hub was away: {decoded_at_kill} -> {after}");
+
+    // The call is the hub's again: a hangup reaches bob through it.
+    alice.send(json!({"cmd":"hangup"}));
+    let ended = bob.expect_call("ended", SOON);
+    assert_eq!(ended["reason"], "peer_hangup", "{ended}");
+    drop(hub);
+}

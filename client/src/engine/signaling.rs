@@ -40,7 +40,8 @@ const HUB_SILENCE: Duration = Duration::from_secs(4);
 /// How long connecting (TCP, TLS and the WebSocket handshake) may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(8);
+/// Short enough that clients are back within about 3 s of a hub restart, however long it was down.
+const BACKOFF_MAX: Duration = Duration::from_secs(3);
 
 /// Runs until the engine drops its sender or the hub refuses us. `in_call_with` is the peer
 /// of the engine's connected call, named in each hello so that a restarted hub adopts the call.
