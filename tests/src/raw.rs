@@ -73,6 +73,35 @@ impl Raw {
         panic!("no expected message within {within:?}; saw {seen:?}")
     }
 
+    /// Closes the WebSocket politely (a close frame), as a well-behaved client leaves.
+    pub fn close(mut self) {
+        let _ = self.ws.close(None);
+        let _ = self.ws.flush();
+        let _ = self.ws.read();
+    }
+
+    /// The next JSON message, if one comes within `within` (and the connection is open).
+    pub fn try_next(&mut self, within: Duration) -> Option<Value> {
+        let set = |ws: &WebSocket<MaybeTlsStream<TcpStream>>, t: Duration| {
+            if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+                let _ = s.set_read_timeout(Some(t.max(Duration::from_millis(1))));
+            }
+        };
+        set(&self.ws, within);
+        let until = std::time::Instant::now() + within;
+        let mut got = None;
+        while got.is_none() && std::time::Instant::now() < until {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => got = serde_json::from_str(&t).ok(),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+        }
+        set(&self.ws, Duration::from_millis(200));
+        got
+    }
+
     /// Reads until the hub closes the connection; true if it did within `within`.
     pub fn closed_within(&mut self, within: Duration) -> bool {
         let until = std::time::Instant::now() + within;
