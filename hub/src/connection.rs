@@ -29,8 +29,11 @@ const RATE_PATIENCE: u32 = 200;
 
 /// The WebSocket limits: frames past [`MAX_FRAME_BYTES`] close the connection;
 /// messages past [`MAX_MESSAGE_BYTES`] are refused with `too_large` and the connection goes on.
+/// The read buffer starts at 4 KiB rather than tungstenite's 128 KiB: signaling messages are
+/// small, and a hub holds thousands of idle connections (it grows when a message needs it).
 pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES))
 }

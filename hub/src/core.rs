@@ -12,6 +12,9 @@ use termcall_shared::{
     PROTOCOL_VERSION,
 };
 
+/// Users listed in one welcome (or one of the roster messages that complete it).
+pub const WELCOME_CHUNK: usize = 200;
+
 /// One WebSocket connection, numbered by the server as it accepts it.
 pub type ConnId = u64;
 
@@ -133,7 +136,14 @@ impl Hub {
             out.closes.push(older);
             self.leave(older, out);
         }
-        let users = self.by_name.keys().map(|n| self.info_by_name(n)).collect();
+        let mut users: Vec<UserInfo> = self.by_name.keys().map(|n| self.info_by_name(n)).collect();
+        // A welcome lists at most WELCOME_CHUNK users; the rest follow as roster messages of the
+        // same size, so that no message (and no connection's write buffer) grows with the team.
+        let rest: Vec<Vec<UserInfo>> = if users.len() > WELCOME_CHUNK {
+            users.split_off(WELCOME_CHUNK).chunks(WELCOME_CHUNK).map(<[UserInfo]>::to_vec).collect()
+        } else {
+            Vec::new()
+        };
         let resume = in_call_with.filter(|peer| *peer != name);
         self.members.insert(conn, Member { name: name.clone(), call: None, resume });
         self.by_name.insert(name.clone(), conn);
@@ -143,6 +153,9 @@ impl Hub {
             name: name.clone(),
             users,
         });
+        for joined in rest {
+            out.to(conn, ServerMsg::Roster { joined, left: vec![], changed: vec![] });
+        }
         let state = self.info_by_name(&name).state;
         self.roster_delta.insert(name, Some(state));
         self.try_resume(conn, out);
@@ -349,6 +362,42 @@ impl Hub {
                 self.roster_delta.insert(info.name, Some(info.state));
             }
         }
+    }
+
+    /// Checks that the roster and the calls agree with each other; the reason if they do not.
+    /// For the unit tests and the fuzzer, after every input.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.members.len() != self.by_name.len() {
+            return Err(format!("{} members but {} names", self.members.len(), self.by_name.len()));
+        }
+        for (name, conn) in &self.by_name {
+            match self.members.get(conn) {
+                Some(m) if m.name == *name => {}
+                _ => return Err(format!("{name} maps to connection {conn}, which is not registered under it")),
+            }
+        }
+        for (conn, m) in &self.members {
+            if let Some(id) = m.call {
+                match self.calls.get(&id) {
+                    Some(c) if c.caller == *conn || c.callee == *conn => {}
+                    _ => return Err(format!("{} is in call {id}, which does not have them", m.name)),
+                }
+                if m.resume.is_some() {
+                    return Err(format!("{} is in a call and waiting to resume one", m.name));
+                }
+            }
+        }
+        for (id, c) in &self.calls {
+            if c.caller == c.callee {
+                return Err(format!("call {id} is with oneself"));
+            }
+            for party in [c.caller, c.callee] {
+                if self.members.get(&party).and_then(|m| m.call) != Some(*id) {
+                    return Err(format!("call {id}'s party {party} is not in it"));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn party_call(&self, conn: ConnId, call_id: CallId) -> Option<&Call> {

@@ -12,11 +12,13 @@
 //! - [`turn`]: the embedded STUN/TURN server: credentials, relays, peer policy, quotas.
 //! - [`ice`]: the ICE servers (with fresh TURN credentials) each welcome carries.
 //! - [`metrics`]: counters served at `/metrics`.
+//! - [`fuzzing`]: what the fuzz targets in `fuzz/` run (and the unit tests replay).
 
 pub mod actor;
 pub mod config;
 pub mod connection;
 pub mod core;
+pub mod fuzzing;
 pub mod http;
 pub mod ice;
 pub mod limits;

@@ -17,6 +17,7 @@ async fn main() -> std::process::ExitCode {
     if let Some(tool) = &cfg.tool {
         return run_tool(tool);
     }
+    raise_fd_limit(cfg.max_connections);
     let security = match Security::load(&cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -62,6 +63,28 @@ async fn main() -> std::process::ExitCode {
     server::run(listener, cfg, turn, security, metrics, shutdown_signal()).await;
     info!("stopped");
     std::process::ExitCode::SUCCESS
+}
+
+/// Each connection is a file descriptor: lift the soft limit to the hard one, and say so when
+/// even that is below --max-connections.
+fn raise_fd_limit(max_connections: usize) {
+    // SAFETY: getrlimit/setrlimit only read and write the struct given.
+    let soft = unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return;
+            }
+        }
+        lim.rlim_cur
+    };
+    if (soft as usize) < max_connections + 64 {
+        tracing::warn!("the file descriptor limit ({soft}) is below --max-connections ({max_connections}): raise it (ulimit -n) or lower the option");
+    }
 }
 
 /// `add-user` and `gen-cert`.

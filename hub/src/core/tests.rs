@@ -252,3 +252,25 @@ fn a_one_sided_resume_claim_makes_no_call() {
     assert_eq!(h.calls(), 0);
     assert!(!out.deliveries.iter().any(|(_, m)| matches!(m, ServerMsg::Resumed { .. })));
 }
+
+#[test]
+fn a_long_roster_comes_in_chunks_after_the_welcome() {
+    let mut h = hub();
+    let mut out = Outbox::default();
+    for i in 0..(WELCOME_CHUNK * 2 + 5) as ConnId {
+        h.join(i, req(&format!("user{i}")), &mut out).unwrap();
+    }
+    let mut out = Outbox::default();
+    h.join(9999, req("late"), &mut out).unwrap();
+    let mine = to(&out, 9999);
+    let mut listed = 0;
+    for m in &mine {
+        match m {
+            ServerMsg::Welcome { users, .. } => listed += users.len(),
+            ServerMsg::Roster { joined, .. } => listed += joined.len(),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(mine[0], ServerMsg::Welcome { users, .. } if users.len() == WELCOME_CHUNK));
+    assert_eq!((mine.len(), listed), (3, WELCOME_CHUNK * 2 + 5));
+}
