@@ -35,6 +35,16 @@ fn ring(h: &mut Hub, from: ConnId, to_name: &str) -> (CallId, Outbox) {
     (id, out)
 }
 
+/// alice (1) called bob (2), who accepted: the hub and the call's id.
+fn alice_and_bob_in_a_call() -> (Hub, CallId) {
+    let mut h = hub();
+    join(&mut h, 1, "alice");
+    join(&mut h, 2, "bob");
+    let (id, _) = ring(&mut h, 1, "bob");
+    h.handle(2, ClientMsg::Accept { call_id: id }, &mut Outbox::default());
+    (h, id)
+}
+
 #[test]
 fn welcome_lists_the_others_and_joins_are_announced() {
     let mut h = hub();
@@ -137,11 +147,7 @@ fn busy_unknown_self_and_decline() {
 
 #[test]
 fn leaving_ends_the_call_and_the_roster_entry() {
-    let mut h = hub();
-    join(&mut h, 1, "alice");
-    join(&mut h, 2, "bob");
-    let (id, _) = ring(&mut h, 1, "bob");
-    h.handle(2, ClientMsg::Accept { call_id: id }, &mut Outbox::default());
+    let (mut h, _) = alice_and_bob_in_a_call();
     let mut out = Outbox::default();
     h.leave(2, &mut out);
     h.flush_roster(&mut out);
@@ -180,11 +186,7 @@ fn states_follow_the_call() {
 
 #[test]
 fn with_access_control_a_second_login_replaces_the_first() {
-    let mut h = hub();
-    join(&mut h, 1, "alice");
-    join(&mut h, 2, "bob");
-    let (id, _) = ring(&mut h, 1, "bob");
-    h.handle(2, ClientMsg::Accept { call_id: id }, &mut Outbox::default());
+    let (mut h, _) = alice_and_bob_in_a_call();
     let mut out = Outbox::default();
     h.join(3, JoinRequest { authenticated: true, ..req("alice") }, &mut out).expect("replaces");
     assert!(matches!(to(&out, 1)[0], ServerMsg::Error { code: ErrorCode::Replaced, .. }));
