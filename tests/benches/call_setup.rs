@@ -27,7 +27,7 @@ fn main() {
         alice.send(json!({"cmd":"hangup"}));
         alice.expect_call("ended", SOON);
         bob.expect_call("ended", SOON);
-        alice.expect_roster("bob idle", SOON, |u| u[0]["state"] == "idle");
+        alice.expect_roster_now("bob idle", SOON, |u| u[0]["state"] == "idle");
         if i % 10 == 9 {
             eprintln!("{} calls done", i + 1);
         }

@@ -45,7 +45,7 @@ fn main() {
         first.push(t.elapsed().as_secs_f64() * 1e3);
         alice.send(json!({"cmd":"hangup"}));
         bob.expect_call("ended", SOON);
-        alice.expect_roster("bob idle", SOON, |u| u[0]["state"] == "idle");
+        alice.expect_roster_now("bob idle", SOON, |u| u[0]["state"] == "idle");
     }
 
     // Latency, CPU and memory in one long call.

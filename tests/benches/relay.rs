@@ -245,7 +245,7 @@ fn connect_time_when_blocked() {
         alice.send(json!({"cmd":"hangup"}));
         alice.expect_call("ended", SOON);
         bob.expect_call("ended", SOON);
-        alice.expect_roster("bob idle", SOON, |u| u[0]["state"] == "idle");
+        alice.expect_roster_now("bob idle", SOON, |u| u[0]["state"] == "idle");
     }
     samples.sort_unstable();
     println!(

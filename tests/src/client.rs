@@ -163,6 +163,23 @@ impl Client {
         self.expect(&format!("call {state}"), within, |e| e["event"] == "call" && e["state"] == state)
     }
 
+    /// Waits until the newest roster event (seen before the cursor too) satisfies `pred`: the
+    /// client's roster as it is now. The hub batches roster changes, so a state that changed and
+    /// changed back within one batch never shows up as an event of its own.
+    pub fn expect_roster_now(&mut self, what: &str, within: Duration, pred: impl Fn(&[Value]) -> bool) {
+        let until = Instant::now() + within;
+        loop {
+            let newest = self.seen.iter().rev().find(|e| e["event"] == "roster");
+            if newest.and_then(|e| e["users"].as_array()).is_some_and(|u| pred(u)) {
+                return;
+            }
+            if Instant::now() >= until {
+                panic!("{}: the roster never showed {what} within {within:?}; newest: {newest:?}", self.name);
+            }
+            self.pump(until);
+        }
+    }
+
     /// Waits for a roster event that satisfies `pred` on its user list.
     pub fn expect_roster(&mut self, what: &str, within: Duration, pred: impl Fn(&[Value]) -> bool) -> Value {
         self.expect(what, within, |e| e["event"] == "roster" && e["users"].as_array().is_some_and(|u| pred(u)))

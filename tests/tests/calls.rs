@@ -49,7 +49,7 @@ fn decline_ends_the_call_on_both_sides() {
     assert_eq!(ended["reason"], "declined");
     assert_eq!(bob.expect_call("ended", SOON)["reason"], "declined");
     // Both are free again: bob can call alice.
-    alice.expect_roster("bob idle", SOON, |u| u[0]["state"] == "idle");
+    alice.expect_roster_now("bob idle", SOON, |u| u[0]["state"] == "idle");
     bob.send(json!({"cmd":"call","to":"alice"}));
     alice.expect("incoming from bob", SOON, |e| e["event"] == "incoming" && e["from"] == "bob");
 }
@@ -98,7 +98,7 @@ fn hangup_by_either_side_ends_the_call_on_the_other_within_two_seconds() {
         let ended = other.expect_call("ended", Duration::from_secs(2));
         assert_eq!(ended["reason"], "peer_hangup");
         eprintln!("round {round}: hangup reached the other side in {} ms", t.elapsed().as_millis());
-        alice.expect_roster("idle again", SOON, |u| u[0]["state"] == "idle");
+        alice.expect_roster_now("idle again", SOON, |u| u[0]["state"] == "idle");
     }
 }
 
