@@ -29,12 +29,20 @@ pub enum Outgoing {
     Close,
 }
 
+/// A registered connection, as the hub task reaches it.
+pub struct Link {
+    /// Its outgoing queue.
+    pub tx: mpsc::Sender<Outgoing>,
+    /// Ends the connection even when its queue is full (replaced, or too slow).
+    pub kick: oneshot::Sender<()>,
+}
+
 /// The answer to a join: `Ok` or the refusal to send before closing.
 pub type JoinResult = Result<(), (ErrorCode, String)>;
 
 /// What connections tell the hub task.
 pub enum Input {
-    Join { conn: ConnId, req: JoinRequest, tx: mpsc::Sender<Outgoing>, reply: oneshot::Sender<JoinResult> },
+    Join { conn: ConnId, req: JoinRequest, link: Link, reply: oneshot::Sender<JoinResult> },
     Msg { conn: ConnId, msg: ClientMsg },
     Leave { conn: ConnId },
     Shutdown { done: oneshot::Sender<()> },
@@ -48,7 +56,7 @@ pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
 
 /// Runs the hub until a [`Input::Shutdown`] arrives or every sender is gone.
 pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<Metrics>) {
-    let mut clients: HashMap<ConnId, mpsc::Sender<Outgoing>> = HashMap::new();
+    let mut clients: HashMap<ConnId, Link> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_roster = tokio::time::Instant::now();
@@ -61,12 +69,12 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<M
             }
             input = inputs.recv() => match input {
                 None => return,
-                Some(Input::Join { conn, req, tx, reply }) => {
+                Some(Input::Join { conn, req, link, reply }) => {
                     let name = req.name.clone();
                     match hub.join(conn, req, &mut out) {
                         Ok(()) => {
                             info!(conn, %name, online = hub.online(), "joined");
-                            clients.insert(conn, tx);
+                            clients.insert(conn, link);
                             let _ = reply.send(Ok(()));
                         }
                         Err(refusal) => {
@@ -85,8 +93,8 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<M
                 Some(Input::Shutdown { done }) => {
                     hub.shutdown(&mut out);
                     deliver(&mut hub, &mut clients, out, &metrics);
-                    for tx in clients.values() {
-                        let _ = tx.try_send(Outgoing::Close);
+                    for link in clients.values() {
+                        let _ = link.tx.try_send(Outgoing::Close);
                     }
                     let _ = done.send(());
                     return;
@@ -102,7 +110,7 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<M
 
 /// Sends an outbox and closes the connections it drops; a client whose queue is full is cut
 /// off, and its leaving is delivered too.
-fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, mpsc::Sender<Outgoing>>, mut out: Outbox, metrics: &Metrics) {
+fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, Link>, mut out: Outbox, metrics: &Metrics) {
     loop {
         let mut too_slow = Vec::new();
         for (target, msg) in out.deliveries.drain(..) {
@@ -122,23 +130,26 @@ fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, mpsc::Sender<Outgoing>>,
             };
             match target {
                 Target::One(conn) => {
-                    if let Some(tx) = clients.get(&conn) {
-                        send(conn, tx);
+                    if let Some(link) = clients.get(&conn) {
+                        send(conn, &link.tx);
                     }
                 }
-                Target::Everyone => clients.iter().for_each(|(c, tx)| send(*c, tx)),
+                Target::Everyone => clients.iter().for_each(|(c, link)| send(*c, &link.tx)),
             }
         }
         for conn in out.closes.drain(..) {
-            if let Some(tx) = clients.remove(&conn) {
-                let _ = tx.try_send(Outgoing::Close);
+            if let Some(link) = clients.remove(&conn) {
+                // The `replaced` error is queued just before; if the queue is full, the kick still ends it.
+                let _ = link.tx.try_send(Outgoing::Close);
+                let _ = link.kick.send(());
             }
         }
         if too_slow.is_empty() {
             return;
         }
         for conn in too_slow {
-            if clients.remove(&conn).is_some() {
+            if let Some(link) = clients.remove(&conn) {
+                let _ = link.kick.send(());
                 warn!(conn, "client too slow to read its messages: disconnecting it");
                 hub.leave(conn, &mut out);
             }

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info};
 
-use crate::actor::{encode, Input, Outgoing, CLIENT_QUEUE};
+use crate::actor::{encode, Input, Link, Outgoing, CLIENT_QUEUE};
 use crate::config::Config;
 use crate::core::{ConnId, JoinRequest};
 use crate::limits::{RateLimit, Verdict};
@@ -102,9 +102,20 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let mut registered = false;
     let mut rate = RateLimit::new(cfg.rate_limit, cfg.rate_burst, RATE_PATIENCE, Instant::now());
     let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
+    // Fired by the hub task when it drops this connection (replaced, or too slow to read).
+    let (kick, mut kicked) = oneshot::channel::<()>();
+    let mut kick = Some(kick);
     loop {
         let limit = if registered { cfg.dead_after() } else { cfg.dead_after().min(hello_deadline.saturating_duration_since(tokio::time::Instant::now())) };
-        let frame = match tokio::time::timeout(limit, source.next()).await {
+        let next = tokio::select! {
+            r = tokio::time::timeout(limit, source.next()) => r,
+            _ = &mut kicked, if registered => {
+                debug!(conn, "dropped by the hub");
+                registered = false;
+                break;
+            }
+        };
+        let frame = match next {
             Err(_) => {
                 debug!(conn, registered, "silent too long: dropping");
                 if !registered {
@@ -178,7 +189,8 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         }
         let req = JoinRequest { version, name, authenticated: users.is_some(), in_call_with };
         let (done, answer) = oneshot::channel();
-        if hub.send(Input::Join { conn, req, tx: tx.clone(), reply: done }).await.is_err() {
+        let Some(kick) = kick.take() else { break };
+        if hub.send(Input::Join { conn, req, link: Link { tx: tx.clone(), kick }, reply: done }).await.is_err() {
             break;
         }
         match answer.await {
@@ -196,7 +208,10 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let _ = tx.try_send(Outgoing::Close);
     drop(tx);
     // Let the writer flush what is queued (a refusal, say), but not forever.
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    let mut writer = writer;
+    if tokio::time::timeout(Duration::from_secs(2), &mut writer).await.is_err() {
+        writer.abort();
+    }
 }
 
 #[cfg(test)]

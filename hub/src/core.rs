@@ -8,9 +8,17 @@ use termcall_shared::names::validate_name;
 
 use crate::ice::IceDirectory;
 use termcall_shared::{
-    CallEndReason, CallId, ClientMsg, ErrorCode, ServerMsg, UserInfo, UserState,
+    CallClaim, CallEndReason, CallId, ClientMsg, ErrorCode, ServerMsg, UserInfo, UserState,
     PROTOCOL_VERSION,
 };
+
+/// How long a claim to a call that outlived a hub restart waits for the other party.
+pub const RESUME_WAIT: Duration = Duration::from_secs(30);
+
+/// A fresh secret for a call, given only to its two parties.
+fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
 
 /// Users listed in one welcome (or one of the roster messages that complete it).
 pub const WELCOME_CHUNK: usize = 200;
@@ -50,8 +58,8 @@ impl Outbox {
 struct Member {
     name: String,
     call: Option<CallId>,
-    /// The peer this member says it still has a connected call with, after a hub restart.
-    resume: Option<String>,
+    /// The call this member says it still has, after a hub restart, and since when.
+    resume: Option<(CallClaim, Instant)>,
 }
 
 /// A hello the connection has already checked (size, secret): what the hub decides on.
@@ -63,7 +71,7 @@ pub struct JoinRequest {
     /// online replaces the older connection instead of being refused.
     pub authenticated: bool,
     /// The hello's `in_call_with`.
-    pub in_call_with: Option<String>,
+    pub in_call_with: Option<CallClaim>,
 }
 
 struct Call {
@@ -71,6 +79,8 @@ struct Call {
     callee: ConnId,
     accepted: bool,
     rang_at: Instant,
+    /// The resume token the parties got with `accepted` or `resumed`.
+    token: String,
 }
 
 impl Call {
@@ -94,6 +104,13 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// Numbers calls from `first` on; the server starts from the clock, so that a restarted
+    /// hub does not hand out the ids its clients still hold for calls it has forgotten.
+    pub fn first_call_id(mut self, first: CallId) -> Self {
+        self.next_call = first.max(1);
+        self
+    }
+
     /// A hub that tells every client its ICE servers from `ice` and gives up ringing after `ring_timeout`.
     pub fn new(ice: IceDirectory, ring_timeout: Duration) -> Self {
         Hub {
@@ -128,13 +145,17 @@ impl Hub {
         if self.members.contains_key(&conn) {
             return Err((ErrorCode::BadMessage, "this connection is already registered".into()));
         }
+        let mut handed_over = None;
         if let Some(&older) = self.by_name.get(&name) {
             if !authenticated {
                 return Err((ErrorCode::NameTaken, format!("{name} is already online")));
             }
             out.error(older, ErrorCode::Replaced, format!("{name} logged in again elsewhere; this connection is closed"), None);
             out.closes.push(older);
-            self.leave(older, out);
+            handed_over = self.hand_over(older, conn, in_call_with.as_ref());
+            if handed_over.is_none() {
+                self.leave(older, out);
+            }
         }
         let mut users: Vec<UserInfo> = self.by_name.keys().map(|n| self.info_by_name(n)).collect();
         // A welcome lists at most WELCOME_CHUNK users; the rest follow as roster messages of the
@@ -144,8 +165,10 @@ impl Hub {
         } else {
             Vec::new()
         };
-        let resume = in_call_with.filter(|peer| *peer != name);
-        self.members.insert(conn, Member { name: name.clone(), call: None, resume });
+        if !self.members.contains_key(&conn) {
+            let resume = in_call_with.filter(|c| c.peer != name && !c.token.is_empty()).map(|c| (c, Instant::now()));
+            self.members.insert(conn, Member { name: name.clone(), call: None, resume });
+        }
         self.by_name.insert(name.clone(), conn);
         out.to(conn, ServerMsg::Welcome {
             version: PROTOCOL_VERSION,
@@ -156,33 +179,68 @@ impl Hub {
         for joined in rest {
             out.to(conn, ServerMsg::Roster { joined, left: vec![], changed: vec![] });
         }
+        if let Some(resumed) = handed_over {
+            out.to(conn, resumed);
+        }
         let state = self.info_by_name(&name).state;
         self.roster_delta.insert(name, Some(state));
         self.try_resume(conn, out);
         Ok(())
     }
 
-    /// Adopts a call that outlived a hub restart, once both of its parties have named each other.
+    /// A login replacing `older` that names the call `older` is in takes that call over, so
+    /// that a client coming back before the hub noticed its old socket die keeps its call.
+    /// The peer notices nothing. Returns the `resumed` to send after the welcome if it did.
+    fn hand_over(&mut self, older: ConnId, newer: ConnId, claim: Option<&CallClaim>) -> Option<ServerMsg> {
+        let claim = claim?;
+        let call_id = self.members.get(&older)?.call?;
+        let call = self.calls.get_mut(&call_id)?;
+        if !call.accepted || call.token != claim.token {
+            return None;
+        }
+        let peer_conn = call.other(older);
+        if call.caller == older { call.caller = newer } else { call.callee = newer }
+        let token = call.token.clone();
+        let mut member = self.members.remove(&older)?;
+        member.resume = None;
+        self.members.insert(newer, member);
+        Some(ServerMsg::Resumed { call_id, peer: self.name_of(peer_conn), resume_token: token })
+    }
+
+    /// Adopts a call that outlived a hub restart, once both of its parties have named each
+    /// other with the same token.
     fn try_resume(&mut self, conn: ConnId, out: &mut Outbox) {
         let Some(me) = self.members.get(&conn) else { return };
-        let Some(peer) = me.resume.clone() else { return };
-        let Some(&other) = self.by_name.get(&peer) else { return };
-        let mutual = self.members.get(&other).is_some_and(|m| m.call.is_none() && m.resume.as_deref() == Some(me.name.as_str()));
+        let Some((claim, _)) = me.resume.clone() else { return };
+        let Some(&other) = self.by_name.get(&claim.peer) else { return };
+        let mutual = self.members.get(&other).is_some_and(|m| {
+            m.call.is_none() && m.resume.as_ref().is_some_and(|(c, _)| c.peer == me.name && c.token == claim.token)
+        });
         if !mutual {
             return;
         }
         let call_id = self.next_call;
         self.next_call += 1;
-        self.calls.insert(call_id, Call { caller: other, callee: conn, accepted: true, rang_at: Instant::now() });
+        let token = new_token();
+        self.calls.insert(call_id, Call { caller: other, callee: conn, accepted: true, rang_at: Instant::now(), token: token.clone() });
         for party in [conn, other] {
             if let Some(m) = self.members.get_mut(&party) {
                 m.call = Some(call_id);
                 m.resume = None;
             }
         }
-        out.to(conn, ServerMsg::Resumed { call_id, peer });
-        out.to(other, ServerMsg::Resumed { call_id, peer: self.name_of(conn) });
+        out.to(conn, ServerMsg::Resumed { call_id, peer: claim.peer, resume_token: token.clone() });
+        out.to(other, ServerMsg::Resumed { call_id, peer: self.name_of(conn), resume_token: token });
         self.announce_states(&[conn, other]);
+    }
+
+    /// Drops a member's claim to a call (it hung up, or the other party never came back).
+    fn drop_claim(&mut self, conn: ConnId) {
+        if let Some(m) = self.members.get_mut(&conn) {
+            if m.resume.take().is_some() {
+                self.announce_states(&[conn]);
+            }
+        }
     }
 
     /// A connection closed or stopped answering: end its call and drop it from the roster.
@@ -253,6 +311,8 @@ impl Hub {
             },
             ClientMsg::Hangup { call_id } => match self.party_call(conn, call_id) {
                 Some(_) => self.end_call(call_id, conn, CallEndReason::PeerHangup, out),
+                // The call it claimed after a hub restart is over on its side.
+                None if self.members.get(&conn).is_some_and(|m| m.resume.is_some()) => self.drop_claim(conn),
                 None => out.error(conn, ErrorCode::NotInCall, "you are not in that call", Some(call_id)),
             },
             ClientMsg::Signal { call_id, signal } => match self.party_call(conn, call_id) {
@@ -266,8 +326,18 @@ impl Hub {
         }
     }
 
-    /// Ends calls that rang too long. Call it about once a second.
+    /// Ends calls that rang too long, and drops claims whose other party never came back.
+    /// Call it about once a second.
     pub fn tick(&mut self, now: Instant, out: &mut Outbox) {
+        let stale: Vec<ConnId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.resume.as_ref().is_some_and(|(_, since)| now.duration_since(*since) >= RESUME_WAIT))
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in stale {
+            self.drop_claim(conn);
+        }
         let expired: Vec<(CallId, ConnId)> = self
             .calls
             .iter()
@@ -305,7 +375,7 @@ impl Hub {
         if self.members[&callee].call.is_some() || self.members[&callee].resume.is_some() {
             return refuse(out, CallEndReason::Busy);
         }
-        self.calls.insert(call_id, Call { caller: conn, callee, accepted: false, rang_at: Instant::now() });
+        self.calls.insert(call_id, Call { caller: conn, callee, accepted: false, rang_at: Instant::now(), token: new_token() });
         for party in [conn, callee] {
             if let Some(m) = self.members.get_mut(&party) {
                 m.call = Some(call_id);
@@ -319,16 +389,16 @@ impl Hub {
     }
 
     fn accept(&mut self, conn: ConnId, call_id: CallId, out: &mut Outbox) {
-        let caller = match self.calls.get_mut(&call_id) {
+        let (caller, token) = match self.calls.get_mut(&call_id) {
             Some(call) if call.callee == conn && !call.accepted => {
                 call.accepted = true;
-                call.caller
+                (call.caller, call.token.clone())
             }
             _ => return out.error(conn, ErrorCode::NotInCall, "no call of yours is ringing with that id", Some(call_id)),
         };
         let (caller_name, callee_name) = (self.name_of(caller), self.name_of(conn));
-        out.to(caller, ServerMsg::Accepted { call_id, peer: callee_name, offerer: true });
-        out.to(conn, ServerMsg::Accepted { call_id, peer: caller_name, offerer: false });
+        out.to(caller, ServerMsg::Accepted { call_id, peer: callee_name, offerer: true, resume_token: token.clone() });
+        out.to(conn, ServerMsg::Accepted { call_id, peer: caller_name, offerer: false, resume_token: token });
         self.announce_states(&[caller, conn]);
     }
 

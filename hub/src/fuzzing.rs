@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use termcall_shared::{ClientMsg, ServerMsg, Signal, PROTOCOL_VERSION};
+use termcall_shared::{CallClaim, ClientMsg, ServerMsg, Signal, PROTOCOL_VERSION};
 
 use crate::core::{ConnId, Hub, JoinRequest, Outbox, Target};
 use crate::ice::IceDirectory;
@@ -50,7 +50,7 @@ pub fn hub(data: &[u8]) {
                     version: if arg & 0x80 != 0 { 7 } else { PROTOCOL_VERSION },
                     name: name.to_owned(),
                     authenticated: arg & 0x40 != 0,
-                    in_call_with: (arg & 0x20 != 0).then(|| NAMES[call_id as usize % NAMES.len()].to_owned()),
+                    in_call_with: (arg & 0x20 != 0).then(|| CallClaim { peer: NAMES[call_id as usize % NAMES.len()].to_owned(), token: "t".into() }),
                 };
                 if hub.join(conn, req, &mut out).is_ok() {
                     names.retain(|_, n| *n != name);

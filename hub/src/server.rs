@@ -23,7 +23,11 @@ use crate::turn::Turn;
 use crate::users::Users;
 
 /// How long a client may take to send its HTTP request head.
+/// How long a client may take for its TLS handshake and HTTP request head together.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections past --max-connections that are still read, to be answered 503; more are
+/// closed at once, so that a connection flood cannot use up the file descriptors.
+const REFUSALS_AT_ONCE: usize = 64;
 
 /// Who may connect and how: TLS (`--tls-cert`/`--tls-key`) and the users (`--users`).
 /// Loaded before the hub listens, so that a bad file stops it at once.
@@ -101,12 +105,16 @@ pub async fn run(
     } else {
         vec![IceServer { urls: cfg.ice_servers.clone(), username: None, credential: None }]
     };
-    let hub = Hub::new(IceDirectory::new(fixed, turn.clone()), cfg.ring_timeout());
+    // Call ids start at the clock in milliseconds: a restarted hub then never reuses an id its
+    // clients still hold (and stays below 2^53, exact in JavaScript).
+    let first_call = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_millis() as u64);
+    let hub = Hub::new(IceDirectory::new(fixed, turn.clone()), cfg.ring_timeout()).first_call_id(first_call);
     let (hub_tx, hub_rx) = mpsc::channel::<Input>(4096);
     let hub_task = tokio::spawn(actor::run(hub, hub_rx, metrics.clone()));
     let cfg = Arc::new(cfg);
     let next_conn = AtomicU64::new(1);
     let open = Arc::new(AtomicUsize::new(0));
+    let refusing = Arc::new(AtomicUsize::new(0));
 
     tokio::pin!(shutdown);
     loop {
@@ -124,12 +132,24 @@ pub async fn run(
                 };
                 let _ = stream.set_nodelay(true);
                 let conn = next_conn.fetch_add(1, Ordering::Relaxed);
-                let accept = Accept { conn, hub: hub_tx.clone(), cfg: cfg.clone(), metrics: metrics.clone(), open: open.clone(), users: security.users.clone() };
+                // Every connection holds a slot from the start, handshakes and HTTP included.
+                let slot = match ConnectionSlot::take(&open, cfg.max_connections) {
+                    Some(slot) => Ok(slot),
+                    None => match ConnectionSlot::take(&refusing, REFUSALS_AT_ONCE) {
+                        Some(refusal) => Err(refusal),
+                        None => {
+                            debug!(conn, %peer, "over --max-connections and busy refusing: closed at once");
+                            continue;
+                        }
+                    },
+                };
+                let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
+                let accept = Accept { conn, hub: hub_tx.clone(), cfg: cfg.clone(), metrics: metrics.clone(), slot, deadline, users: security.users.clone() };
                 let tls = security.tls.clone();
                 tokio::spawn(async move {
                     match tls {
                         None => accept.serve(stream).await,
-                        Some(tls) => match tokio::time::timeout(HEAD_TIMEOUT, tls.accept(stream)).await {
+                        Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
                             Ok(Ok(stream)) => accept.serve(stream).await,
                             Ok(Err(e)) => debug!(conn, %peer, "TLS handshake failed: {e}"),
                             Err(_) => debug!(conn, %peer, "TLS handshake timed out"),
@@ -158,17 +178,20 @@ struct Accept {
     hub: mpsc::Sender<Input>,
     cfg: Arc<Config>,
     metrics: Arc<Metrics>,
-    open: Arc<AtomicUsize>,
+    /// Its place under --max-connections, or (over it) under the refusals being answered.
+    slot: Result<ConnectionSlot, ConnectionSlot>,
+    /// When the TLS handshake and the request head must be done by.
+    deadline: tokio::time::Instant,
     users: Option<Arc<Users>>,
 }
 
 impl Accept {
     /// Routes the request, then answers it or serves the WebSocket (in a connection slot).
     async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S) {
-        let (route, mut stream) = http::read_route(stream, HEAD_TIMEOUT).await;
+        let (route, mut stream) = http::read_route(stream, self.deadline.saturating_duration_since(tokio::time::Instant::now())).await;
         match route {
             Route::WebSocket => {
-                let Some(_slot) = ConnectionSlot::take(&self.open, self.cfg.max_connections) else {
+                let Ok(_slot) = self.slot else {
                     info!(conn = self.conn, "refusing a connection: {} are open (--max-connections)", self.cfg.max_connections);
                     http::respond(&mut stream, &Route::Full, &self.metrics).await;
                     return;

@@ -13,6 +13,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+/// What tells a changed users file: its mtime, size and inode (`add-user` renames a new file
+/// into place, so the inode changes even within one mtime tick).
+type Stamp = Option<(SystemTime, u64, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some((m.modified().ok()?, m.len(), ino))
+}
+
 use sha2::{Digest, Sha256};
 use termcall_shared::names::validate_name;
 
@@ -96,7 +109,7 @@ pub struct Users {
 
 #[derive(Debug)]
 struct Cache {
-    modified: Option<SystemTime>,
+    modified: Stamp,
     users: HashMap<String, Entry>,
 }
 
@@ -122,7 +135,7 @@ impl Users {
     /// unreadable or malformed keeps the users it had, with a warning.
     pub fn check(&self, name: &str, secret: Option<&str>) -> Result<(), String> {
         let Ok(mut cache) = self.cache.lock() else { return Err("the users table is unavailable".into()) };
-        let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        let modified = stamp(&self.path);
         if modified != cache.modified {
             match read(&self.path) {
                 Ok((modified, users)) => {
@@ -144,9 +157,10 @@ impl Users {
     }
 }
 
-fn read(path: &Path) -> Result<(Option<SystemTime>, HashMap<String, Entry>), String> {
+fn read(path: &Path) -> Result<(Stamp, HashMap<String, Entry>), String> {
+    // The stamp is taken first: a change while reading is then seen at the next check.
+    let modified = stamp(path);
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read users file {}: {e}", path.display()))?;
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let users = parse(&text).map_err(|e| format!("users file {}: {e}", path.display()))?;
     Ok((modified, users))
 }
@@ -217,8 +231,7 @@ mod tests {
         assert!(users.check("alice", Some(&bob)).is_err(), "bob's secret is not alice's");
         assert!(users.check("carol", Some(&alice)).is_err());
         assert!(users.check("alice", None).unwrap_err().contains("--secret"));
-        // A new secret for alice replaces the old one, and the running table sees it.
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // A new secret for alice replaces the old one, and the running table sees it at once.
         let (alice2, replaced) = add_user(&path, "alice").unwrap();
         assert!(replaced);
         assert!(users.check("alice", Some(&alice2)).is_ok());

@@ -126,7 +126,7 @@ pub async fn run(url: String, idx: usize, name: String, tally: Arc<Tally>, watch
                         tally.roster.fetch_add(1, Relaxed);
                         if !seen_watched {
                             let watched = watch_for.borrow().clone();
-                            if let Some(w) = watched {
+                            if let Some(w) = watched.filter(|w| *w != name) {
                                 if text.contains(&format!("\"name\":\"{w}\"")) {
                                     seen_watched = true;
                                     let _ = reports.send(Report::Saw { at: Instant::now() });

@@ -22,7 +22,7 @@ pub mod signal;
 
 pub use chat::ChatWire;
 pub use errors::ErrorCode;
-pub use messages::{CallEndReason, ClientMsg, IceServer, ServerMsg};
+pub use messages::{CallClaim, CallEndReason, ClientMsg, IceServer, ServerMsg};
 pub use roster::{UserInfo, UserState};
 pub use signal::Signal;
 

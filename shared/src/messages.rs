@@ -15,11 +15,11 @@ pub enum ClientMsg {
         /// The user's secret, for a hub with access control.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
-        /// The peer of a connected call this client already has, sent when it comes back after
-        /// losing the hub. When both parties name each other, the hub adopts the call again
-        /// ([`ServerMsg::Resumed`]), so that hangups and ICE restarts reach the peer.
+        /// The connected call this client already has, sent when it comes back after losing
+        /// the hub. When both parties name each other with the same token, the hub adopts the
+        /// call again ([`ServerMsg::Resumed`]), so that hangups and ICE restarts reach the peer.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        in_call_with: Option<String>,
+        in_call_with: Option<CallClaim>,
     },
     /// Ring a user. The hub answers [`ServerMsg::Ringing`] or [`ServerMsg::CallEnded`].
     Call { to: String },
@@ -31,6 +31,15 @@ pub enum ClientMsg {
     Hangup { call_id: CallId },
     /// Negotiation for an accepted call, relayed to the other party.
     Signal { call_id: CallId, signal: Signal },
+}
+
+/// A client's claim to a call that outlived its hub connection: the peer, and the call's
+/// resume token, which the hub gave only to the two parties.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallClaim {
+    pub peer: String,
+    pub token: String,
 }
 
 /// Why a call ended, as the hub tells it to a party.
@@ -105,11 +114,23 @@ pub enum ServerMsg {
     Incoming { call_id: CallId, from: String },
     /// Your call is ringing at the callee.
     Ringing { call_id: CallId, to: String },
-    /// The callee accepted: negotiate now. The `offerer` side sends the offer.
-    Accepted { call_id: CallId, peer: String, offerer: bool },
+    /// The callee accepted: negotiate now. The `offerer` side sends the offer. `resume_token`
+    /// is a secret of the two parties, for [`CallClaim`] after a hub restart.
+    Accepted {
+        call_id: CallId,
+        peer: String,
+        offerer: bool,
+        #[serde(default)]
+        resume_token: String,
+    },
     /// Both parties of a call that outlived a hub restart named each other in their hello:
     /// the hub knows the call again, under this new id.
-    Resumed { call_id: CallId, peer: String },
+    Resumed {
+        call_id: CallId,
+        peer: String,
+        #[serde(default)]
+        resume_token: String,
+    },
     /// Negotiation from the other party; `from` is stamped by the hub.
     Signal { call_id: CallId, from: String, signal: Signal },
     /// The call is over, for the reason given.

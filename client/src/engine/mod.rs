@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use termcall_shared::limits::MAX_CHAT_BYTES;
-use termcall_shared::{CallEndReason, CallId, ClientMsg, ErrorCode, IceServer, ServerMsg, UserInfo, UserState};
+use termcall_shared::{CallClaim, CallEndReason, CallId, ClientMsg, ErrorCode, IceServer, ServerMsg, UserInfo, UserState};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -67,8 +67,13 @@ pub fn start(cfg: EngineConfig) -> Engine {
 
 /// The call in progress, from the first ring to the end.
 struct Active {
-    /// Unknown until the hub answers an outgoing call.
+    /// Unknown until the hub answers an outgoing call. A hub that restarted and adopted the
+    /// call again gives it a new one.
     id: Option<CallId>,
+    /// The id the media task was started with, which its reports carry.
+    media_id: Option<CallId>,
+    /// The call's resume token, for the hello after a hub restart.
+    token: String,
     peer: String,
     incoming: bool,
     state: CallState,
@@ -95,7 +100,7 @@ struct State {
     /// Commands given before the first welcome, replayed once registered.
     early: Vec<Command>,
     /// The peer of our connected call, which the next hello names (see [`ClientMsg::Hello`]).
-    in_call_with: tokio::sync::watch::Sender<Option<String>>,
+    in_call_with: tokio::sync::watch::Sender<Option<CallClaim>>,
 }
 
 /// How many commands may wait for the first connection to the hub.
@@ -153,7 +158,11 @@ async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, 
 impl State {
     /// Keeps the hello's `in_call_with` in step with the call.
     fn sync_claim(&self) {
-        let claim = self.call.as_ref().filter(|c| c.state == CallState::Connected).map(|c| c.peer.clone());
+        let claim = self
+            .call
+            .as_ref()
+            .filter(|c| c.state == CallState::Connected && !c.token.is_empty())
+            .map(|c| CallClaim { peer: c.peer.clone(), token: c.token.clone() });
         self.in_call_with.send_if_modified(|old| {
             let changed = *old != claim;
             *old = claim;
@@ -219,7 +228,7 @@ impl State {
                 if self.me.as_deref() == Some(to.as_str()) {
                     return self.emit(Event::error(ErrorCode::SelfCall.as_str(), "you cannot call yourself"));
                 }
-                self.call = Some(Active { id: None, peer: to.clone(), incoming: false, state: CallState::Ringing, path: None, media: None, controls: None });
+                self.call = Some(Active { id: None, media_id: None, token: String::new(), peer: to.clone(), incoming: false, state: CallState::Ringing, path: None, media: None, controls: None });
                 self.send_hub(ClientMsg::Call { to }).await;
             }
             Command::Accept => match &self.call {
@@ -324,7 +333,7 @@ impl State {
                 if self.call.is_some() {
                     return self.send_hub(ClientMsg::Decline { call_id }).await;
                 }
-                self.call = Some(Active { id: Some(call_id), peer: from.clone(), incoming: true, state: CallState::Ringing, path: None, media: None, controls: None });
+                self.call = Some(Active { id: Some(call_id), media_id: None, token: String::new(), peer: from.clone(), incoming: true, state: CallState::Ringing, path: None, media: None, controls: None });
                 self.emit(Event::Incoming { from });
                 self.emit_call();
                 if self.cfg.auto_accept {
@@ -341,11 +350,13 @@ impl State {
                     self.emit_call();
                 }
             }
-            ServerMsg::Accepted { call_id, peer, offerer } => {
+            ServerMsg::Accepted { call_id, peer, offerer, resume_token } => {
                 let Some(c) = self.call.as_mut().filter(|c| c.id == Some(call_id)) else {
                     return self.send_hub(ClientMsg::Hangup { call_id }).await;
                 };
                 c.state = CallState::Connecting;
+                c.media_id = Some(call_id);
+                c.token = resume_token;
                 // No picture from an earlier call.
                 self.pictures.remote.send_replace(None);
                 self.pictures.local.send_replace(None);
@@ -390,10 +401,11 @@ impl State {
                     self.emit(Event::error(reason.as_str(), message));
                 }
             }
-            ServerMsg::Resumed { call_id, peer } => {
+            ServerMsg::Resumed { call_id, peer, resume_token } => {
                 if let Some(c) = self.call.as_mut().filter(|c| c.peer == peer && c.media.is_some()) {
                     tracing::info!(call_id, %peer, "the hub adopted our call again");
                     c.id = Some(call_id);
+                    c.token = resume_token;
                 } else {
                     // Our side of it is over: tell the hub, so that the peer hears too.
                     self.send_hub(ClientMsg::Hangup { call_id }).await;
@@ -405,11 +417,11 @@ impl State {
     }
 
     async fn on_media(&mut self, id: CallId, m: CallOut) {
-        if self.call.as_ref().and_then(|c| c.id) != Some(id) {
+        let Some(call_id) = self.call.as_ref().filter(|c| c.media_id == Some(id)).and_then(|c| c.id) else {
             return; // a report from a call that is already over
-        }
+        };
         match m {
-            CallOut::Signal(signal) => self.send_hub(ClientMsg::Signal { call_id: id, signal }).await,
+            CallOut::Signal(signal) => self.send_hub(ClientMsg::Signal { call_id, signal }).await,
             CallOut::Connected(path) => {
                 if let Some(c) = self.call.as_mut() {
                     c.state = CallState::Connected;

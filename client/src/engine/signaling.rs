@@ -45,7 +45,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(3);
 
 /// Runs until the engine drops its sender or the hub refuses us. `in_call_with` is the peer
 /// of the engine's connected call, named in each hello so that a restarted hub adopts the call.
-pub async fn run(login: Login, in_call_with: watch::Receiver<Option<String>>, mut outbox: mpsc::Receiver<ClientMsg>, events: mpsc::UnboundedSender<HubEvent>) {
+pub async fn run(login: Login, in_call_with: watch::Receiver<Option<termcall_shared::CallClaim>>, mut outbox: mpsc::Receiver<ClientMsg>, events: mpsc::UnboundedSender<HubEvent>) {
     let tls = if login.url.starts_with("wss://") {
         match connect::tls_config(login.ca.as_deref()) {
             Ok(c) => Some(c),
@@ -98,7 +98,7 @@ enum Session {
 async fn session(
     login: &Login,
     tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
-    in_call_with: &watch::Receiver<Option<String>>,
+    in_call_with: &watch::Receiver<Option<termcall_shared::CallClaim>>,
     outbox: &mut mpsc::Receiver<ClientMsg>,
     events: &mpsc::UnboundedSender<HubEvent>,
 ) -> Session {

@@ -5,6 +5,10 @@ fn hub() -> Hub {
     Hub::new(Default::default(), Duration::from_secs(30))
 }
 
+fn claim(peer: &str, token: &str) -> Option<CallClaim> {
+    Some(CallClaim { peer: peer.into(), token: token.into() })
+}
+
 fn req(name: &str) -> JoinRequest {
     JoinRequest { version: PROTOCOL_VERSION, name: name.into(), authenticated: false, in_call_with: None }
 }
@@ -223,15 +227,15 @@ fn a_mass_join_is_one_roster_message() {
 fn a_call_is_resumed_when_both_parties_name_each_other() {
     let mut h = hub();
     let mut out = Outbox::default();
-    h.join(1, JoinRequest { in_call_with: Some("bob".into()), ..req("alice") }, &mut out).unwrap();
+    h.join(1, JoinRequest { in_call_with: claim("bob", "t1"), ..req("alice") }, &mut out).unwrap();
     assert_eq!(h.info_by_name("alice").state, UserState::InCall, "shown busy while waiting for bob");
     join(&mut h, 3, "carol");
     let (_, refused) = ring(&mut h, 3, "alice");
     assert!(matches!(to(&refused, 3)[0], ServerMsg::CallEnded { reason: CallEndReason::Busy, .. }));
     let mut out = Outbox::default();
-    h.join(2, JoinRequest { in_call_with: Some("alice".into()), ..req("bob") }, &mut out).unwrap();
+    h.join(2, JoinRequest { in_call_with: claim("alice", "t1"), ..req("bob") }, &mut out).unwrap();
     let id = match to(&out, 1)[0] {
-        ServerMsg::Resumed { call_id, peer } if peer == "bob" => *call_id,
+        ServerMsg::Resumed { call_id, peer, .. } if peer == "bob" => *call_id,
         m => panic!("{m:?}"),
     };
     assert!(to(&out, 2).iter().any(|m| matches!(m, ServerMsg::Resumed { peer, .. } if peer == "alice")));
@@ -248,9 +252,12 @@ fn a_call_is_resumed_when_both_parties_name_each_other() {
 fn a_one_sided_resume_claim_makes_no_call() {
     let mut h = hub();
     let mut out = Outbox::default();
-    h.join(1, JoinRequest { in_call_with: Some("bob".into()), ..req("mallory") }, &mut out).unwrap();
+    h.join(1, JoinRequest { in_call_with: claim("bob", "t1"), ..req("mallory") }, &mut out).unwrap();
     h.join(2, req("bob"), &mut out).unwrap();
-    h.join(3, JoinRequest { in_call_with: Some("bob".into()), ..req("eve") }, &mut out).unwrap();
+    h.join(3, JoinRequest { in_call_with: claim("bob", "t1"), ..req("eve") }, &mut out).unwrap();
+    // Names that match but tokens that do not: no call either.
+    h.join(4, JoinRequest { in_call_with: claim("dave", "t2"), ..req("carol") }, &mut out).unwrap();
+    h.join(5, JoinRequest { in_call_with: claim("carol", "guess"), ..req("dave") }, &mut out).unwrap();
     assert_eq!(h.calls(), 0);
     assert!(!out.deliveries.iter().any(|(_, m)| matches!(m, ServerMsg::Resumed { .. })));
 }
@@ -275,4 +282,42 @@ fn a_long_roster_comes_in_chunks_after_the_welcome() {
     }
     assert!(matches!(mine[0], ServerMsg::Welcome { users, .. } if users.len() == WELCOME_CHUNK));
     assert_eq!((mine.len(), listed), (3, WELCOME_CHUNK * 2 + 5));
+}
+
+#[test]
+fn a_claim_expires_or_is_dropped_by_a_hangup() {
+    let mut h = hub();
+    let mut out = Outbox::default();
+    h.join(1, JoinRequest { in_call_with: claim("bob", "t"), ..req("alice") }, &mut out).unwrap();
+    h.join(2, JoinRequest { in_call_with: claim("bob", "t"), ..req("carol") }, &mut out).unwrap();
+    let mut out = Outbox::default();
+    h.handle(1, ClientMsg::Hangup { call_id: 77 }, &mut out);
+    assert!(to(&out, 1).is_empty(), "a hangup of the claimed call is not an error");
+    assert_eq!(h.info_by_name("alice").state, UserState::Idle);
+    h.tick(Instant::now() + RESUME_WAIT, &mut Outbox::default());
+    assert_eq!(h.info_by_name("carol").state, UserState::Idle, "the claim expired");
+}
+
+#[test]
+fn a_replacing_login_that_names_its_call_keeps_it() {
+    let mut h = hub();
+    join(&mut h, 1, "alice");
+    join(&mut h, 2, "bob");
+    let (id, _) = ring(&mut h, 1, "bob");
+    let mut out = Outbox::default();
+    h.handle(2, ClientMsg::Accept { call_id: id }, &mut out);
+    let token = match to(&out, 1)[0] {
+        ServerMsg::Accepted { resume_token, .. } => resume_token.clone(),
+        m => panic!("{m:?}"),
+    };
+    let mut out = Outbox::default();
+    h.join(3, JoinRequest { authenticated: true, in_call_with: claim("bob", &token), ..req("alice") }, &mut out).unwrap();
+    let mine = to(&out, 3);
+    assert!(matches!(mine[0], ServerMsg::Welcome { .. }));
+    assert!(matches!(mine[1], ServerMsg::Resumed { call_id, peer, .. } if *call_id == id && peer == "bob"));
+    assert!(to(&out, 2).is_empty(), "bob notices nothing");
+    h.check_invariants().unwrap();
+    let mut out = Outbox::default();
+    h.handle(2, ClientMsg::Hangup { call_id: id }, &mut out);
+    assert!(matches!(to(&out, 3)[0], ServerMsg::CallEnded { reason: CallEndReason::PeerHangup, .. }));
 }
