@@ -93,7 +93,7 @@ impl Turn {
         let bound = socket.local_addr()?;
         let mut service_ports = s.service_ports.clone();
         service_ports.push(bound.port());
-        let own = OwnAddresses { ips: vec![s.public_ip, s.listen.ip()], relay_ports: Some(s.relay_ports.clone()), service_ports };
+        let own = OwnAddresses { ips: vec![s.public_ip, s.listen.ip()], relays: Default::default(), service_ports };
         let shared = Arc::new(Shared {
             metrics: metrics.clone(),
             quotas: Quotas::new(s.limits),

@@ -1,11 +1,12 @@
 //! Which peers the TURN server relays to. A TURN server that relays anywhere is an open door
 //! into the network it sits in, so loopback, private, link-local and other special ranges are
 //! refused unless the operator allows them with `--allow-peer CIDR`. The hub's own addresses
-//! are a case of their own: other relays there are fine (relay to relay), the hub's own
-//! services (its TURN and WebSocket ports) never, anything else only where allowed.
+//! are a case of their own: other relays open there now are fine (relay to relay), the hub's
+//! own services (its TURN and WebSocket ports) never, anything else only where allowed.
 
 use std::net::{IpAddr, SocketAddr};
-use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -16,12 +17,39 @@ pub struct PeerPolicy {
     own: OwnAddresses,
 }
 
+/// The ports of the relays open now, as a bitset: the policy asks on every packet, so it is
+/// lock-free and a lookup is one atomic load.
+#[derive(Debug)]
+pub struct LivePorts(Vec<AtomicU64>);
+
+impl Default for LivePorts {
+    fn default() -> Self {
+        LivePorts((0..1024).map(|_| AtomicU64::new(0)).collect())
+    }
+}
+
+impl LivePorts {
+    /// A relay was opened on `port`.
+    pub fn open(&self, port: u16) {
+        self.0[usize::from(port / 64)].fetch_or(1 << (port % 64), Ordering::Relaxed);
+    }
+    /// The relay on `port` closed.
+    pub fn close(&self, port: u16) {
+        self.0[usize::from(port / 64)].fetch_and(!(1 << (port % 64)), Ordering::Relaxed);
+    }
+    /// Whether a relay is open on `port`.
+    pub fn contains(&self, port: u16) -> bool {
+        self.0[usize::from(port / 64)].load(Ordering::Relaxed) & (1 << (port % 64)) != 0
+    }
+}
+
 /// The hub's own addresses and what listens there.
 #[derive(Debug, Clone, Default)]
 pub struct OwnAddresses {
     pub ips: Vec<IpAddr>,
-    /// Where relays are made: relay to relay is allowed.
-    pub relay_ports: Option<RangeInclusive<u16>>,
+    /// The relays open now: relay to relay is allowed, and nothing else in the relay range
+    /// (another service on a port of that range stays out of reach).
+    pub relays: Arc<LivePorts>,
     /// The hub's TURN and WebSocket ports: never a peer.
     pub service_ports: Vec<u16>,
 }
@@ -54,6 +82,11 @@ impl PeerPolicy {
         PeerPolicy { allowed, own: OwnAddresses::default() }
     }
 
+    /// The relays open now on the hub's own addresses.
+    pub fn relays(&self) -> &LivePorts {
+        &self.own.relays
+    }
+
     /// The same, knowing the hub's own addresses and ports.
     pub fn with_own(mut self, own: OwnAddresses) -> Self {
         self.own = own;
@@ -65,7 +98,7 @@ impl PeerPolicy {
         let (ip, port) = (peer.ip(), peer.port());
         let explicitly_allowed = self.allowed.iter().any(|n| n.contains(&ip));
         if self.own.ips.contains(&ip) {
-            if self.own.relay_ports.as_ref().is_some_and(|r| r.contains(&port)) {
+            if self.own.relays.contains(port) {
                 return true;
             }
             return explicitly_allowed && !self.own.service_ports.contains(&port);
@@ -110,12 +143,18 @@ mod tests {
 
     #[test]
     fn the_hubs_own_address_is_open_only_to_relays() {
-        let own = OwnAddresses { ips: vec!["203.0.113.5".parse().unwrap()], relay_ports: Some(49152..=65535), service_ports: vec![3478, 7878] };
+        let own = OwnAddresses { ips: vec!["203.0.113.5".parse().unwrap()], relays: Arc::default(), service_ports: vec![3478, 7878] };
+        own.relays.open(50000);
         let at = |port: u16| SocketAddr::new("203.0.113.5".parse().unwrap(), port);
         let p = PeerPolicy::default().with_own(own.clone());
         assert!(p.permits(at(50000)), "relay to relay");
         assert!(!p.permits(at(3478)), "the TURN port itself");
         assert!(!p.permits(at(53)), "another service on the hub");
+        assert!(!p.permits(at(50001)), "a port in the relay range where no relay is open");
+        own.relays.open(50001);
+        assert!(p.permits(at(50001)));
+        own.relays.close(50001);
+        assert!(!p.permits(at(50001)), "a relay that closed");
         // Allowing the range opens other ports, never the hub's own services.
         let p = PeerPolicy::new(vec!["203.0.113.0/24".parse().unwrap()]).with_own(own);
         assert!(p.permits(at(53)));

@@ -77,7 +77,9 @@ impl RelayAddressGenerator for RelayGen {
         Metrics::add(&m.turn_allocations_total, 1);
         Metrics::add(&m.turn_allocations_active, 1);
         tracing::debug!(%user, %relay_addr, "TURN allocation");
-        let guard = RelayGuard { claim, shared: self.shared.clone(), sent_to: RwLock::new(Vec::new()) };
+        let port = relay_addr.port();
+        self.shared.policy.relays().open(port);
+        let guard = RelayGuard { claim, shared: self.shared.clone(), sent_to: RwLock::new(Vec::new()), port };
         Ok((Arc::new(GuardedSocket::new(socket, guard)), relay_addr))
     }
 }
@@ -94,6 +96,8 @@ struct RelayGuard {
     /// drops packets from peers without a permission after `recv_from`). Read on every packet
     /// (an uncontended read lock), written once per new peer.
     sent_to: RwLock<Vec<IpAddr>>,
+    /// Its port, open to other relays while it lives.
+    port: u16,
 }
 
 impl RelayGuard {
@@ -129,6 +133,7 @@ impl RelayGuard {
 
 impl Drop for RelayGuard {
     fn drop(&mut self) {
+        self.shared.policy.relays().close(self.port);
         self.shared.metrics.turn_allocations_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
