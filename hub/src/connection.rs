@@ -182,7 +182,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         if let Some(users) = &users {
             if let Err(why) = users.check(&name, secret.as_deref()) {
                 info!(conn, %name, "login refused: {why}");
-                crate::metrics::Metrics::add(&metrics.logins_refused, 1);
+                Metrics::add(&metrics.logins_refused, 1);
                 reply(ErrorCode::Unauthorized, why);
                 break;
             }

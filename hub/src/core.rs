@@ -157,7 +157,8 @@ impl Hub {
                 self.leave(older, out);
             }
         }
-        let mut users: Vec<UserInfo> = self.by_name.keys().map(|n| self.info_by_name(n)).collect();
+        // Everyone else: after a hand-over the name is still mapped to the older connection.
+        let mut users: Vec<UserInfo> = self.by_name.keys().filter(|n| **n != name).map(|n| self.info_by_name(n)).collect();
         // A welcome lists at most WELCOME_CHUNK users; the rest follow as roster messages of the
         // same size, so that no message (and no connection's write buffer) grows with the team.
         let rest: Vec<Vec<UserInfo>> = if users.len() > WELCOME_CHUNK {
@@ -182,8 +183,7 @@ impl Hub {
         if let Some(resumed) = handed_over {
             out.to(conn, resumed);
         }
-        let state = self.info_by_name(&name).state;
-        self.roster_delta.insert(name, Some(state));
+        self.announce_states(&[conn]);
         self.try_resume(conn, out);
         Ok(())
     }
@@ -256,7 +256,7 @@ impl Hub {
     }
 
     /// Sends the roster changes gathered since the last flush as one message to everyone.
-    /// The actor calls it when its input queue runs dry, and at least every few tens of ms.
+    /// The actor calls it while changes are pending, at most every [`crate::actor::ROSTER_INTERVAL`].
     pub fn flush_roster(&mut self, out: &mut Outbox) {
         if self.roster_delta.is_empty() {
             return;

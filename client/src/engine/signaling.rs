@@ -1,10 +1,11 @@
 //! The hub connection: connect, say hello, relay messages both ways, notice when the hub goes
 //! silent, and reconnect with exponential backoff and jitter.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use termcall_shared::{ClientMsg, ErrorCode, ServerMsg, PROTOCOL_VERSION};
+use termcall_shared::{CallClaim, ClientMsg, ErrorCode, ServerMsg, PROTOCOL_VERSION};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, warn};
@@ -45,7 +46,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(3);
 
 /// Runs until the engine drops its sender or the hub refuses us. `in_call_with` is the peer
 /// of the engine's connected call, named in each hello so that a restarted hub adopts the call.
-pub async fn run(login: Login, in_call_with: watch::Receiver<Option<termcall_shared::CallClaim>>, mut outbox: mpsc::Receiver<ClientMsg>, events: mpsc::UnboundedSender<HubEvent>) {
+pub async fn run(login: Login, in_call_with: watch::Receiver<Option<CallClaim>>, mut outbox: mpsc::Receiver<ClientMsg>, events: mpsc::UnboundedSender<HubEvent>) {
     let tls = if login.url.starts_with("wss://") {
         match connect::tls_config(login.ca.as_deref()) {
             Ok(c) => Some(c),
@@ -97,8 +98,8 @@ enum Session {
 
 async fn session(
     login: &Login,
-    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
-    in_call_with: &watch::Receiver<Option<termcall_shared::CallClaim>>,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    in_call_with: &watch::Receiver<Option<CallClaim>>,
     outbox: &mut mpsc::Receiver<ClientMsg>,
     events: &mpsc::UnboundedSender<HubEvent>,
 ) -> Session {
