@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::core::{ConnId, Hub, JoinRequest, Outbox, Target};
 use crate::metrics::Metrics;
+use crate::sfu::{Sfu, SfuOut};
 
 /// How many messages may wait for one client's socket before the client is cut off as too slow.
 pub const CLIENT_QUEUE: usize = 1024;
@@ -54,8 +55,10 @@ pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
     Utf8Bytes::from(serde_json::to_string(msg).unwrap_or_default())
 }
 
-/// Runs the hub until a [`Input::Shutdown`] arrives or every sender is gone.
-pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<Metrics>) {
+/// Runs the hub until a [`Input::Shutdown`] arrives or every sender is gone. The media
+/// endpoint's negotiation comes back on `sfu_signals`, and goes out only to participants the
+/// core still has in that call.
+pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, mut sfu_signals: mpsc::UnboundedReceiver<SfuOut>, metrics: Arc<Metrics>) {
     let mut clients: HashMap<ConnId, Link> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -92,7 +95,7 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<M
                 }
                 Some(Input::Shutdown { done }) => {
                     hub.shutdown(&mut out);
-                    deliver(&mut hub, &mut clients, out, &metrics);
+                    deliver(&mut hub, &mut clients, &mut sfu, out, &metrics);
                     for link in clients.values() {
                         let _ = link.tx.try_send(Outgoing::Close);
                     }
@@ -100,9 +103,10 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<M
                     return;
                 }
             },
+            Some(SfuOut { call_id, conn, signal }) = sfu_signals.recv() => hub.media_signal(call_id, conn, signal, &mut out),
             _ = tick.tick() => hub.tick(Instant::now(), &mut out),
         }
-        deliver(&mut hub, &mut clients, out, &metrics);
+        deliver(&mut hub, &mut clients, &mut sfu, out, &metrics);
         metrics.users_online.store(hub.online() as u64, Relaxed);
         metrics.calls_active.store(hub.calls() as u64, Relaxed);
     }
@@ -110,8 +114,11 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, metrics: Arc<M
 
 /// Sends an outbox and closes the connections it drops; a client whose queue is full is cut
 /// off, and its leaving is delivered too.
-fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, Link>, mut out: Outbox, metrics: &Metrics) {
+fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, Link>, sfu: &mut Sfu, mut out: Outbox, metrics: &Metrics) {
     loop {
+        for cmd in out.media.drain(..) {
+            sfu.apply(cmd);
+        }
         let mut too_slow = Vec::new();
         for (target, msg) in out.deliveries.drain(..) {
             let text = encode(&msg);

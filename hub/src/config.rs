@@ -114,6 +114,11 @@ pub struct Config {
     /// Bandwidth one user's relays may carry, both directions together, in kbit/s.
     #[arg(long, default_value_t = 20_000)]
     pub turn_user_kbps: u64,
+
+    /// The most people in one group call (at least 2). The hub forwards each one's media to
+    /// all the others, so its upload grows with the square of this.
+    #[arg(long, default_value_t = crate::core::DEFAULT_MAX_GROUP)]
+    pub max_group: usize,
 }
 
 /// The hub's other jobs, run instead of serving.
@@ -162,6 +167,12 @@ impl Config {
     }
     pub fn ring_timeout(&self) -> Duration {
         Duration::from_secs(self.ring_timeout_secs)
+    }
+
+    /// Where the media endpoint (group calls, echo) gathers candidates: on the --listen
+    /// address, announcing --public-ip instead when given.
+    pub fn sfu(&self) -> crate::sfu::SfuSettings {
+        crate::sfu::SfuSettings { bind_ip: self.listen.ip(), public_ip: self.public_ip }
     }
 
     /// The embedded STUN/TURN server's settings, `Ok(None)` with --no-turn, or why the

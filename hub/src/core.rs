@@ -7,10 +7,18 @@ use std::time::{Duration, Instant};
 use termcall_shared::names::validate_name;
 
 use crate::ice::IceDirectory;
+use termcall_shared::names::ECHO_USER;
 use termcall_shared::{
-    CallClaim, CallEndReason, CallId, ClientMsg, ErrorCode, ServerMsg, UserInfo, UserState,
+    CallClaim, CallEndReason, Callees, CallId, ClientMsg, ErrorCode, ServerMsg, UserInfo, UserState,
     PROTOCOL_VERSION,
 };
+
+mod room;
+pub use room::MediaCmd;
+use room::Room;
+
+/// The most people in a group call unless the hub is told otherwise (`--max-group`).
+pub const DEFAULT_MAX_GROUP: usize = 8;
 
 /// How long a claim to a call that outlived a hub restart waits for the other party.
 pub const RESUME_WAIT: Duration = Duration::from_secs(30);
@@ -41,6 +49,8 @@ pub struct Outbox {
     /// Connections the hub has dropped (replaced by a newer login): close them once their
     /// messages are sent.
     pub closes: Vec<ConnId>,
+    /// Work for the hub's media endpoint (group calls and `echo`), in order.
+    pub media: Vec<MediaCmd>,
 }
 
 impl Outbox {
@@ -94,13 +104,17 @@ pub struct Hub {
     members: HashMap<ConnId, Member>,
     by_name: BTreeMap<String, ConnId>,
     calls: HashMap<CallId, Call>,
+    /// Calls whose media the hub carries: group calls and calls to `echo`.
+    rooms: HashMap<CallId, Room>,
+    /// The most people in one group call.
+    max_group: usize,
     next_call: CallId,
     ice: IceDirectory,
     ring_timeout: Duration,
     /// Roster changes not yet announced, by name: the newest state, or `None` for gone.
     /// Sent as one message by [`Hub::flush_roster`], so that a mass join costs each client
     /// a few messages rather than one per joiner.
-    roster_delta: BTreeMap<String, Option<UserState>>,
+    roster_delta: BTreeMap<String, Option<UserInfo>>,
 }
 
 impl Hub {
@@ -111,12 +125,20 @@ impl Hub {
         self
     }
 
+    /// Allows group calls of up to `n` people (at least 2).
+    pub fn max_group(mut self, n: usize) -> Self {
+        self.max_group = n.max(2);
+        self
+    }
+
     /// A hub that tells every client its ICE servers from `ice` and gives up ringing after `ring_timeout`.
     pub fn new(ice: IceDirectory, ring_timeout: Duration) -> Self {
         Hub {
             members: HashMap::new(),
             by_name: BTreeMap::new(),
             calls: HashMap::new(),
+            rooms: HashMap::new(),
+            max_group: DEFAULT_MAX_GROUP,
             next_call: 1,
             ice,
             ring_timeout,
@@ -129,9 +151,9 @@ impl Hub {
         self.members.len()
     }
 
-    /// How many calls are ringing or connected.
+    /// How many calls are ringing or connected, group calls included.
     pub fn calls(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.rooms.len()
     }
 
     /// Registers a connection under a name. On refusal returns the code and a message;
@@ -247,7 +269,11 @@ impl Hub {
     pub fn leave(&mut self, conn: ConnId, out: &mut Outbox) {
         let Some(member) = self.members.get(&conn) else { return };
         if let Some(call_id) = member.call {
-            self.end_call(call_id, conn, CallEndReason::PeerGone, out);
+            if self.rooms.contains_key(&call_id) {
+                self.leave_room(conn, call_id, CallEndReason::PeerGone, out);
+            } else {
+                self.end_call(call_id, conn, CallEndReason::PeerGone, out);
+            }
         }
         if let Some(member) = self.members.remove(&conn) {
             self.by_name.remove(&member.name);
@@ -262,9 +288,9 @@ impl Hub {
             return;
         }
         let (mut joined, mut left) = (Vec::new(), Vec::new());
-        for (name, state) in std::mem::take(&mut self.roster_delta) {
-            match state {
-                Some(state) => joined.push(UserInfo { name, state }),
+        for (name, info) in std::mem::take(&mut self.roster_delta) {
+            match info {
+                Some(info) => joined.push(info),
                 None => left.push(name),
             }
         }
@@ -287,6 +313,10 @@ impl Hub {
                 }
             }
         }
+        let rooms: Vec<CallId> = self.rooms.keys().copied().collect();
+        for id in rooms {
+            self.end_room(id, "", CallEndReason::HubShutdown, out);
+        }
         let everyone: Vec<ConnId> = self.members.keys().copied().collect();
         for conn in everyone {
             out.error(conn, ErrorCode::ShuttingDown, "the hub is shutting down", None);
@@ -301,8 +331,26 @@ impl Hub {
         }
         match msg {
             ClientMsg::Hello { .. } => out.error(conn, ErrorCode::BadMessage, "already registered; hello comes once", None),
-            ClientMsg::Call { to } => self.call(conn, &to, out),
+            ClientMsg::Call { to } => {
+                if self.members[&conn].call.is_some() {
+                    return out.error(conn, ErrorCode::Busy, "you are already in a call; hang up first", None);
+                }
+                match to {
+                    Callees::One(name) if name == ECHO_USER => self.call_echo(conn, out),
+                    Callees::One(name) => self.call(conn, &name, out),
+                    Callees::Group(names) => self.call_group(conn, &names, out),
+                }
+            }
+            ClientMsg::Invite { call_id, to } => self.invite(conn, call_id, &to, out),
+            ClientMsg::Accept { call_id } if self.rooms.contains_key(&call_id) => self.accept_room(conn, call_id, out),
             ClientMsg::Accept { call_id } => self.accept(conn, call_id, out),
+            ClientMsg::Decline { call_id } | ClientMsg::Hangup { call_id }
+                if self.rooms.get(&call_id).is_some_and(|r| r.has(conn)) =>
+            {
+                let reason = if matches!(msg, ClientMsg::Decline { .. }) { CallEndReason::Declined } else { CallEndReason::PeerHangup };
+                self.leave_room(conn, call_id, reason, out);
+            }
+            ClientMsg::Signal { call_id, signal } if self.rooms.contains_key(&call_id) => self.signal_room(conn, call_id, signal, out),
             ClientMsg::Decline { call_id } => match self.party_call(conn, call_id) {
                 Some(call) if call.callee == conn && !call.accepted => {
                     self.end_call(call_id, conn, CallEndReason::Declined, out)
@@ -338,6 +386,7 @@ impl Hub {
         for conn in stale {
             self.drop_claim(conn);
         }
+        self.expire_invitations(now, out);
         let expired: Vec<(CallId, ConnId)> = self
             .calls
             .iter()
@@ -362,10 +411,6 @@ impl Hub {
         let refuse = |out: &mut Outbox, reason| {
             out.to(conn, ServerMsg::CallEnded { call_id, peer: to.to_owned(), reason });
         };
-        if self.members[&conn].call.is_some() {
-            out.error(conn, ErrorCode::Busy, "you are already in a call; hang up first", None);
-            return;
-        }
         let Some(&callee) = self.by_name.get(to) else {
             return refuse(out, CallEndReason::UnknownUser);
         };
@@ -383,7 +428,7 @@ impl Hub {
             }
         }
         let from = self.name_of(conn);
-        out.to(callee, ServerMsg::Incoming { call_id, from });
+        out.to(callee, ServerMsg::Incoming { call_id, from, group: None });
         out.to(conn, ServerMsg::Ringing { call_id, to: to.to_owned() });
         self.announce_states(&[conn, callee]);
     }
@@ -397,8 +442,8 @@ impl Hub {
             _ => return out.error(conn, ErrorCode::NotInCall, "no call of yours is ringing with that id", Some(call_id)),
         };
         let (caller_name, callee_name) = (self.name_of(caller), self.name_of(conn));
-        out.to(caller, ServerMsg::Accepted { call_id, peer: callee_name, offerer: true, resume_token: token.clone() });
-        out.to(conn, ServerMsg::Accepted { call_id, peer: caller_name, offerer: false, resume_token: token });
+        out.to(caller, ServerMsg::Accepted { call_id, peer: callee_name, offerer: true, resume_token: token.clone(), sfu: false });
+        out.to(conn, ServerMsg::Accepted { call_id, peer: caller_name, offerer: false, resume_token: token, sfu: false });
         self.announce_states(&[caller, conn]);
     }
 
@@ -429,7 +474,7 @@ impl Hub {
         for c in parties {
             if let Some(m) = self.members.get(c) {
                 let info = self.info_by_name(&m.name);
-                self.roster_delta.insert(info.name, Some(info.state));
+                self.roster_delta.insert(info.name.clone(), Some(info));
             }
         }
     }
@@ -450,6 +495,7 @@ impl Hub {
             if let Some(id) = m.call {
                 match self.calls.get(&id) {
                     Some(c) if c.caller == *conn || c.callee == *conn => {}
+                    None if self.rooms.get(&id).is_some_and(|r| r.has(*conn)) => {}
                     _ => return Err(format!("{} is in call {id}, which does not have them", m.name)),
                 }
                 if m.resume.is_some() {
@@ -457,6 +503,7 @@ impl Hub {
                 }
             }
         }
+        self.check_rooms()?;
         for (id, c) in &self.calls {
             if c.caller == c.callee {
                 return Err(format!("call {id} is with oneself"));
@@ -479,15 +526,22 @@ impl Hub {
     }
 
     fn info_by_name(&self, name: &str) -> UserInfo {
-        let member = self.by_name.get(name).and_then(|c| self.members.get(c));
-        let state = match member.and_then(|m| m.call).and_then(|id| self.calls.get(&id)) {
+        let conn = self.by_name.get(name).copied();
+        let member = conn.and_then(|c| self.members.get(&c));
+        let call = member.and_then(|m| m.call);
+        if let Some((id, room)) = call.and_then(|id| self.rooms.get(&id).map(|r| (id, r))) {
+            let joined = conn.is_some_and(|c| room.is_joined(c));
+            let state = if joined { UserState::InCall } else { UserState::Ringing };
+            return UserInfo { name: name.to_owned(), state, call: (!room.echo).then_some(id) };
+        }
+        let state = match call.and_then(|id| self.calls.get(&id)) {
             Some(c) if c.accepted => UserState::InCall,
             Some(_) => UserState::Ringing,
             // Back after a hub restart, in a call the hub has not adopted again yet.
             None if member.is_some_and(|m| m.resume.is_some()) => UserState::InCall,
             None => UserState::Idle,
         };
-        UserInfo { name: name.to_owned(), state }
+        UserInfo::new(name, state)
     }
 }
 

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use termcall_shared::{CallClaim, ClientMsg, ServerMsg, Signal, PROTOCOL_VERSION};
+use termcall_shared::{CallClaim, Callees, ClientMsg, ServerMsg, Signal, PROTOCOL_VERSION};
 
 use crate::core::{ConnId, Hub, JoinRequest, Outbox, Target};
 use crate::ice::IceDirectory;
@@ -33,7 +33,7 @@ const NAMES: [&str; 6] = ["alice", "bob", "carol", "dave", "eve", "not a name"];
 
 /// The state-machine target.
 pub fn hub(data: &[u8]) {
-    let mut hub = Hub::new(IceDirectory::default(), Duration::from_secs(30));
+    let mut hub = Hub::new(IceDirectory::default(), Duration::from_secs(30)).max_group(4);
     let mut now = Instant::now();
     let mut names: HashMap<ConnId, &str> = HashMap::new();
     let mut bytes = data.iter().copied();
@@ -44,7 +44,8 @@ pub fn hub(data: &[u8]) {
         let call_id = u64::from(next() % 8);
         let name = NAMES[usize::from(arg) % NAMES.len()];
         let mut out = Outbox::default();
-        let msg = match op % 10 {
+        let mut from_hub = false;
+        let msg = match op % 13 {
             0 => {
                 let req = JoinRequest {
                     version: if arg & 0x80 != 0 { 7 } else { PROTOCOL_VERSION },
@@ -58,7 +59,8 @@ pub fn hub(data: &[u8]) {
                 }
                 None
             }
-            1 => Some(ClientMsg::Call { to: name.to_owned() }),
+            1 if arg & 0x80 != 0 => Some(ClientMsg::Call { to: "echo".into() }),
+            1 => Some(ClientMsg::Call { to: name.into() }),
             2 => Some(ClientMsg::Accept { call_id }),
             3 => Some(ClientMsg::Decline { call_id }),
             4 => Some(ClientMsg::Hangup { call_id }),
@@ -72,6 +74,16 @@ pub fn hub(data: &[u8]) {
             8 => {
                 now += Duration::from_millis(u64::from(arg) * 500);
                 hub.tick(now, &mut out);
+                None
+            }
+            10 => {
+                let second = NAMES[usize::from(arg >> 3) % NAMES.len()];
+                Some(ClientMsg::Call { to: Callees::Group(vec![name.to_owned(), second.to_owned()]) })
+            }
+            11 => Some(ClientMsg::Invite { call_id, to: name.to_owned() }),
+            12 => {
+                from_hub = true;
+                hub.media_signal(call_id, conn, signal(arg), &mut out);
                 None
             }
             _ => {
@@ -88,6 +100,10 @@ pub fn hub(data: &[u8]) {
         }
         for (target, m) in &out.deliveries {
             if let ServerMsg::Signal { from, .. } = m {
+                if from_hub {
+                    assert_eq!((from.as_str(), *target), ("hub", Target::One(conn)), "the media endpoint's signal went astray");
+                    continue;
+                }
                 assert!(signal_sent, "a signal out of nowhere");
                 assert_eq!(Some(&from.as_str()), names.get(&conn), "a signal stamped with someone else's name");
                 assert_ne!(*target, Target::One(conn), "a signal echoed to its sender");

@@ -9,6 +9,8 @@
 //! - [`users`]: access control: the `--users` file of salted secret hashes, and `add-user`.
 //! - [`tls`]: `wss://` from `--tls-cert`/`--tls-key`, and `gen-cert`'s self-signed pair.
 //! - [`server`]: accepting connections and shutting down cleanly.
+//! - [`sfu`]: the media endpoint of group calls and `echo`: forwards RTP, keyframe requests
+//!   and chat between participants, never decoding.
 //! - [`turn`]: the embedded STUN/TURN server: credentials, relays, peer policy, quotas.
 //! - [`ice`]: the ICE servers (with fresh TURN credentials) each welcome carries.
 //! - [`metrics`]: counters served at `/metrics`.
@@ -24,6 +26,7 @@ pub mod ice;
 pub mod limits;
 pub mod metrics;
 pub mod server;
+pub mod sfu;
 pub mod tls;
 pub mod turn;
 pub mod users;

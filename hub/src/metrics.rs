@@ -33,6 +33,50 @@ pub struct Metrics {
     pub turn_quota_dropped_bytes_total: AtomicU64,
     /// Unauthenticated TURN requests dropped over the flood limit.
     pub turn_unauthenticated_dropped_total: AtomicU64,
+    /// Peer connections of the hub's media endpoint (group calls, echo) open now.
+    pub sfu_peers: AtomicU64,
+    /// RTP packets the hub forwarded, one per receiving participant.
+    pub sfu_rtp_forwarded_total: AtomicU64,
+    /// Keyframe requests passed on to a sender.
+    pub sfu_pli_forwarded_total: AtomicU64,
+    /// Keyframe requests held back because one went to that sender less than 500 ms before.
+    pub sfu_pli_throttled_total: AtomicU64,
+    /// Chat messages forwarded, one per receiving participant.
+    pub sfu_chat_forwarded_total: AtomicU64,
+    /// How long the hub holds a packet: from its arrival to its hand-over for every receiver.
+    pub sfu_forward_us: Histogram,
+}
+
+/// Upper bounds of [`Histogram`]'s buckets, in microseconds.
+pub const FORWARD_BUCKETS_US: [u64; 14] = [25, 50, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000];
+
+/// A latency histogram in the Prometheus style, lock-free: one atomic add per observation.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations at or under each bound of [`FORWARD_BUCKETS_US`] (not cumulative), then over all.
+    buckets: [AtomicU64; FORWARD_BUCKETS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    #[inline]
+    pub fn observe(&self, us: u64) {
+        let i = FORWARD_BUCKETS_US.iter().position(|b| us <= *b).unwrap_or(FORWARD_BUCKETS_US.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    fn render(&self, name: &str, help: &str, text: &mut String) {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut total = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            total += b.load(Relaxed);
+            let le = FORWARD_BUCKETS_US.get(i).map_or("+Inf".to_owned(), |us| format!("{}", *us as f64 / 1e6));
+            let _ = writeln!(text, "{name}_bucket{{le=\"{le}\"}} {total}");
+        }
+        let _ = writeln!(text, "{name}_sum {}\n{name}_count {total}", self.sum_us.load(Relaxed) as f64 / 1e6);
+    }
 }
 
 impl Metrics {
@@ -43,7 +87,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every figure.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 13] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 18] = [
             ("termcall_users_online", "gauge", "Users registered now.", &self.users_online),
             ("termcall_calls_active", "gauge", "Calls ringing or connected now.", &self.calls_active),
             ("termcall_messages_sent_total", "counter", "Signaling messages sent, one per recipient.", &self.messages_sent),
@@ -57,11 +101,17 @@ impl Metrics {
             ("termcall_turn_refused_peer_packets_total", "counter", "Packets to or from peers outside the allowed ranges.", &self.turn_refused_peer_packets_total),
             ("termcall_turn_quota_dropped_bytes_total", "counter", "Bytes dropped over a user's bandwidth quota.", &self.turn_quota_dropped_bytes_total),
             ("termcall_turn_unauthenticated_dropped_total", "counter", "Unauthenticated TURN requests dropped over the flood limit.", &self.turn_unauthenticated_dropped_total),
+            ("termcall_sfu_peers", "gauge", "Media peer connections (group calls, echo) open now.", &self.sfu_peers),
+            ("termcall_sfu_rtp_forwarded_total", "counter", "RTP packets forwarded, one per receiver.", &self.sfu_rtp_forwarded_total),
+            ("termcall_sfu_pli_forwarded_total", "counter", "Keyframe requests passed on to a sender.", &self.sfu_pli_forwarded_total),
+            ("termcall_sfu_pli_throttled_total", "counter", "Keyframe requests held back (one per 500 ms per stream).", &self.sfu_pli_throttled_total),
+            ("termcall_sfu_chat_forwarded_total", "counter", "Chat messages forwarded, one per receiver.", &self.sfu_chat_forwarded_total),
         ];
         let mut text = String::with_capacity(1536);
         for (name, kind, help, value) in rows {
             let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", value.load(Relaxed));
         }
+        self.sfu_forward_us.render("termcall_sfu_forward_seconds", "Time from a packet's arrival to its hand-over for every receiver.", &mut text);
         text
     }
 }
@@ -78,5 +128,19 @@ mod tests {
         let text = m.render();
         assert!(text.contains("\ntermcall_turn_relayed_bytes_total 1200\n"), "{text}");
         assert!(text.contains("# TYPE termcall_users_online gauge\ntermcall_users_online 3\n"), "{text}");
+    }
+
+    #[test]
+    fn the_histogram_counts_cumulatively() {
+        let m = Metrics::default();
+        for us in [10, 40, 40, 900, 20_000] {
+            m.sfu_forward_us.observe(us);
+        }
+        let text = m.render();
+        assert!(text.contains("termcall_sfu_forward_seconds_bucket{le=\"0.000025\"} 1\n"), "{text}");
+        assert!(text.contains("termcall_sfu_forward_seconds_bucket{le=\"0.00005\"} 3\n"), "{text}");
+        assert!(text.contains("termcall_sfu_forward_seconds_bucket{le=\"0.001\"} 4\n"), "{text}");
+        assert!(text.contains("termcall_sfu_forward_seconds_bucket{le=\"+Inf\"} 5\n"), "{text}");
+        assert!(text.contains("termcall_sfu_forward_seconds_count 5\n"), "{text}");
     }
 }

@@ -12,6 +12,7 @@ use tracing::{debug, info};
 
 use termcall_shared::IceServer;
 
+use crate::sfu::Sfu;
 use crate::actor::{self, Input};
 use crate::config::Config;
 use crate::connection;
@@ -108,9 +109,10 @@ pub async fn run(
     // Call ids start at the clock in milliseconds: a restarted hub then never reuses an id its
     // clients still hold (and stays below 2^53, exact in JavaScript).
     let first_call = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_millis() as u64);
-    let hub = Hub::new(IceDirectory::new(fixed, turn.clone()), cfg.ring_timeout()).first_call_id(first_call);
+    let hub = Hub::new(IceDirectory::new(fixed, turn.clone()), cfg.ring_timeout()).first_call_id(first_call).max_group(cfg.max_group);
     let (hub_tx, hub_rx) = mpsc::channel::<Input>(4096);
-    let hub_task = tokio::spawn(actor::run(hub, hub_rx, metrics.clone()));
+    let (sfu, sfu_rx) = Sfu::new(cfg.sfu(), metrics.clone());
+    let hub_task = tokio::spawn(actor::run(hub, hub_rx, sfu, sfu_rx, metrics.clone()));
     let cfg = Arc::new(cfg);
     let next_conn = AtomicU64::new(1);
     let open = Arc::new(AtomicUsize::new(0));

@@ -96,7 +96,7 @@ pub async fn run(url: String, idx: usize, name: String, tally: Arc<Tally>, watch
                     Order::Leave => break,
                     Order::Call(to) => {
                         calling = Some(Instant::now());
-                        let _ = tx.send(send(&ClientMsg::Call { to })).await;
+                        let _ = tx.send(send(&ClientMsg::Call { to: to.as_str().into() })).await;
                     }
                 }
             }

@@ -35,6 +35,10 @@ pub enum ErrorCode {
     Replaced,
     /// Too many messages too fast.
     RateLimited,
+    /// A group call already has as many participants as the hub allows.
+    CallFull,
+    /// Invitations go to group calls; a one-to-one call cannot take a third party.
+    NotGroup,
     /// Something failed inside; the message says what.
     Internal,
 }
@@ -57,6 +61,8 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Replaced => "replaced",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::CallFull => "call_full",
+            ErrorCode::NotGroup => "not_group",
             ErrorCode::Internal => "internal",
         }
     }

@@ -11,10 +11,14 @@
 //! - [`chat`]: the chat message carried on the data channel, peer to peer.
 //! - [`names`]: what a user name may be.
 //! - [`limits`]: sizes both sides must agree on.
+//! - `media` (feature `media`): the codecs and the RTCP tap both WebRTC endpoints (the client
+//!   and the hub's SFU) must agree on.
 
 pub mod chat;
 pub mod errors;
 pub mod limits;
+#[cfg(feature = "media")]
+pub mod media;
 pub mod messages;
 pub mod names;
 pub mod roster;
@@ -22,13 +26,14 @@ pub mod signal;
 
 pub use chat::ChatWire;
 pub use errors::ErrorCode;
-pub use messages::{CallClaim, CallEndReason, ClientMsg, IceServer, ServerMsg};
+pub use messages::{CallClaim, CallEndReason, Callees, ClientMsg, IceServer, ServerMsg};
 pub use roster::{UserInfo, UserState};
 pub use signal::Signal;
 
 /// The version a client announces in its hello; the hub refuses any other with `bad_version`.
 /// Bump it on any change that an older peer would misread.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2 added group calls, `echo`, and calls whose media goes through the hub.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A call's identifier, chosen by the hub. Opaque to clients.
 pub type CallId = u64;

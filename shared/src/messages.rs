@@ -21,8 +21,13 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         in_call_with: Option<CallClaim>,
     },
-    /// Ring a user. The hub answers [`ServerMsg::Ringing`] or [`ServerMsg::CallEnded`].
-    Call { to: String },
+    /// Ring a user (`"to":"bob"`), or start a group call (`"to":["bob","carol"]`).
+    /// A one-to-one call gets [`ServerMsg::Ringing`] or [`ServerMsg::CallEnded`]. A group call,
+    /// and a call to [`crate::names::ECHO_USER`], is accepted at once with its media through
+    /// the hub; who joins shows in [`ServerMsg::Group`] and [`ServerMsg::Left`].
+    Call { to: Callees },
+    /// Ring one more user into the group call you are in.
+    Invite { call_id: CallId, to: String },
     /// Take the incoming call.
     Accept { call_id: CallId },
     /// Refuse the incoming call.
@@ -31,6 +36,37 @@ pub enum ClientMsg {
     Hangup { call_id: CallId },
     /// Negotiation for an accepted call, relayed to the other party.
     Signal { call_id: CallId, signal: Signal },
+}
+
+/// Whom a call rings: one user (a one-to-one call, peer to peer when it can be), or a list
+/// (a group call, whose media goes through the hub; a list of one is a group call of two,
+/// which others can be invited into).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Callees {
+    One(String),
+    Group(Vec<String>),
+}
+
+impl Callees {
+    /// The names, in order.
+    pub fn names(&self) -> &[String] {
+        match self {
+            Callees::One(n) => std::slice::from_ref(n),
+            Callees::Group(v) => v,
+        }
+    }
+
+    /// How the call is shown before anyone answers: the names, comma-separated.
+    pub fn label(&self) -> String {
+        self.names().join(", ")
+    }
+}
+
+impl From<&str> for Callees {
+    fn from(name: &str) -> Self {
+        Callees::One(name.to_owned())
+    }
 }
 
 /// A client's claim to a call that outlived its hub connection: the peer, and the call's
@@ -110,19 +146,34 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         changed: Vec<UserInfo>,
     },
-    /// Someone is ringing you.
-    Incoming { call_id: CallId, from: String },
+    /// Someone is ringing you. In a group call, `group` lists the others already in it or
+    /// being rung (not you, not `from`); it is absent for a one-to-one call.
+    Incoming {
+        call_id: CallId,
+        from: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<Vec<String>>,
+    },
     /// Your call is ringing at the callee.
     Ringing { call_id: CallId, to: String },
     /// The callee accepted: negotiate now. The `offerer` side sends the offer. `resume_token`
     /// is a secret of the two parties, for [`CallClaim`] after a hub restart.
+    /// With `sfu`, the media goes to the hub instead (a group call, or `echo`): the hub sends
+    /// the offers, signed [`crate::names::HUB_PEER`], and renegotiates as people come and go.
+    /// The other participants' streams carry their names as media stream ids.
     Accepted {
         call_id: CallId,
         peer: String,
         offerer: bool,
         #[serde(default)]
         resume_token: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        sfu: bool,
     },
+    /// Who is in a group call now: sent to its participants whenever that changes.
+    Group { call_id: CallId, joined: Vec<String>, ringing: Vec<String> },
+    /// Someone left a group call, or will not join it (declined, busy, unknown, no answer).
+    Left { call_id: CallId, name: String, reason: CallEndReason },
     /// Both parties of a call that outlived a hub restart named each other in their hello:
     /// the hub knows the call again, under this new id.
     Resumed {
@@ -155,7 +206,7 @@ impl ServerMsg {
         ServerMsg::Roster {
             joined: Vec::new(),
             left: Vec::new(),
-            changed: vec![UserInfo { name: name.to_owned(), state }],
+            changed: vec![UserInfo::new(name, state)],
         }
     }
 }
@@ -200,6 +251,18 @@ mod tests {
     }
 
     #[test]
+    fn a_call_names_one_user_or_a_group() {
+        let one = ClientMsg::parse(r#"{"type":"call","to":"bob"}"#).unwrap();
+        assert_eq!(one, ClientMsg::Call { to: Callees::One("bob".into()) });
+        let group = ClientMsg::parse(r#"{"type":"call","to":["bob","carol"]}"#).unwrap();
+        assert_eq!(group, ClientMsg::Call { to: Callees::Group(vec!["bob".into(), "carol".into()]) });
+        assert!(ClientMsg::parse(r#"{"type":"call","to":7}"#).is_err());
+        assert!(ClientMsg::parse(r#"{"type":"call","to":["bob",7]}"#).is_err());
+        let invite = ClientMsg::parse(r#"{"type":"invite","call_id":3,"to":"dave"}"#).unwrap();
+        assert_eq!(invite, ClientMsg::Invite { call_id: 3, to: "dave".into() });
+    }
+
+    #[test]
     fn a_client_cannot_smuggle_a_from() {
         let spoof = r#"{"type":"signal","call_id":1,"from":"bob","signal":{"kind":"end_of_candidates"}}"#;
         assert!(ClientMsg::parse(spoof).is_err());
@@ -218,6 +281,10 @@ mod tests {
             ServerMsg::Welcome { version: 1, name: "a".into(), ice_servers: vec![], users: vec![] },
             ServerMsg::state_change("b", UserState::InCall),
             ServerMsg::CallEnded { call_id: 3, peer: "b".into(), reason: CallEndReason::Busy },
+            ServerMsg::Group { call_id: 4, joined: vec!["a".into(), "b".into()], ringing: vec!["c".into()] },
+            ServerMsg::Left { call_id: 4, name: "c".into(), reason: CallEndReason::Declined },
+            ServerMsg::Accepted { call_id: 4, peer: "echo".into(), offerer: false, resume_token: String::new(), sfu: true },
+            ServerMsg::Incoming { call_id: 4, from: "a".into(), group: Some(vec!["b".into()]) },
             ServerMsg::error(ErrorCode::NameTaken, "taken"),
         ];
         for m in msgs {

@@ -3,6 +3,15 @@
 /// The longest user name, in characters.
 pub const MAX_NAME_LEN: usize = 32;
 
+/// The built-in user that echoes your own media and chat back through the hub.
+pub const ECHO_USER: &str = "echo";
+
+/// The name the hub signs its own negotiation with, in calls whose media it carries.
+pub const HUB_PEER: &str = "hub";
+
+/// Names no one may register: the hub's own parties.
+pub const RESERVED_NAMES: [&str; 2] = [ECHO_USER, HUB_PEER];
+
 /// Checks a user name: 1 to 32 characters of ASCII letters, digits, `-`, `_` and `.`,
 /// starting with a letter or digit. Returns why not, in words a user can act on.
 pub fn validate_name(name: &str) -> Result<(), String> {
@@ -20,6 +29,9 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
         return Err("a name holds only letters, digits, '-', '_' and '.'".into());
     }
+    if RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        return Err(format!("{name:?} is the hub's own; choose another name"));
+    }
     Ok(())
 }
 
@@ -36,7 +48,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_names() {
-        for n in ["", "-x", "a b", "é", "a/b", &"z".repeat(33), "\u{1b}[31m"] {
+        for n in ["", "-x", "a b", "é", "a/b", &"z".repeat(33), "\u{1b}[31m", "echo", "Hub"] {
             assert!(validate_name(n).is_err(), "{n:?}");
         }
     }

@@ -19,4 +19,15 @@ pub enum UserState {
 pub struct UserInfo {
     pub name: String,
     pub state: UserState,
+    /// The group call the user is in (or is ringing for), so that a roster can show who is
+    /// in which call. Absent for one-to-one calls, which are private to their two parties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<crate::CallId>,
+}
+
+impl UserInfo {
+    /// An entry outside any group call.
+    pub fn new(name: impl Into<String>, state: UserState) -> Self {
+        UserInfo { name: name.into(), state, call: None }
+    }
 }

@@ -54,7 +54,9 @@ impl Cast {
                 let list: Vec<String> = users.iter().map(|u| format!("{} ({})", u.name, serde_json::to_string(&u.state).unwrap_or_default().trim_matches('"'))).collect();
                 format!("roster: {}", if list.is_empty() { "nobody else".into() } else { list.join(", ") })
             }
-            Event::Incoming { from } => format!("incoming call from {from}"),
+            Event::Incoming { from, .. } => format!("incoming call from {from}"),
+            Event::Group { joined, .. } => format!("in the call: {}", joined.join(", ")),
+            Event::Left { name, reason } => format!("{name} left the call ({reason})"),
             Event::Call { peer, state, path, reason } => {
                 let mut s = format!("call with {peer}: {}", serde_json::to_string(state).unwrap_or_default().trim_matches('"'));
                 if let (Some(p), CallState::Connected) = (path, state) {

@@ -2,14 +2,17 @@
 //! Their serde form is the headless JSON-lines protocol, so the TUI and scripts see one engine.
 
 use serde::{Deserialize, Serialize};
-use termcall_shared::UserInfo;
+use termcall_shared::{Callees, UserInfo};
 
 /// What a user (or a script) asks the engine to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Command {
-    /// Ring a user.
-    Call { to: String },
+    /// Ring a user (`"to":"bob"`), start a group call (`"to":["bob","carol"]`), or test your
+    /// camera and network with `"to":"echo"`.
+    Call { to: Callees },
+    /// Ring one more user into the group call we are in.
+    Invite { to: String },
     /// Take the incoming call.
     Accept,
     /// Refuse the incoming call.
@@ -18,8 +21,13 @@ pub enum Command {
     Hangup,
     /// Send a chat line to the other party over the data channel.
     Chat { text: String },
-    /// Write the newest decoded remote frame to a PNG file.
-    Snapshot { path: String },
+    /// Write the newest decoded remote frame to a PNG file; in a group call, `of` names
+    /// whose (default: the first participant's).
+    Snapshot {
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        of: Option<String>,
+    },
     /// Stop (true) or resume (false) sending audio and/or video; a field left out is unchanged.
     Mute {
         #[serde(default)]
@@ -56,6 +64,8 @@ pub enum Path {
     P2p,
     /// Through a TURN relay.
     Relay,
+    /// To the hub's media endpoint, which forwards it (group calls, echo).
+    Hub,
 }
 
 /// The hub connection's state, as the status line shows it.
@@ -100,15 +110,27 @@ pub struct SentStats {
     pub audio_level_dbov: f64,
 }
 
+/// What one other participant of a group call sent us, over the last second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ParticipantStats {
+    pub name: String,
+    pub video: VideoStats,
+    pub audio: AudioStats,
+}
+
 /// One second of a call, measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallStats {
     pub rtt_ms: Option<f64>,
     /// Packets lost on the way to us, as a percentage of those expected.
     pub loss_pct: f64,
+    /// In a call through the hub: the totals over the participants below.
     pub video: VideoStats,
     pub audio: AudioStats,
     pub sent: SentStats,
+    /// In a call through the hub: each other participant (or `echo`), in the order they came.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<ParticipantStats>,
 }
 
 /// What the engine tells its face.
@@ -119,8 +141,17 @@ pub enum Event {
     Ready { name: String },
     /// The other users online, whenever that changes.
     Roster { users: Vec<UserInfo> },
-    /// Someone is calling; answer with accept or decline.
-    Incoming { from: String },
+    /// Someone is calling; answer with accept or decline. In a group call, `group` lists the
+    /// others already in it or being rung.
+    Incoming {
+        from: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<Vec<String>>,
+    },
+    /// Who is in our group call now (us included), and who is being rung.
+    Group { joined: Vec<String>, ringing: Vec<String> },
+    /// Someone left our group call, or will not join it; `reason` as in an ended call.
+    Left { name: String, reason: String },
     /// The call's state changed.
     Call {
         peer: String,
@@ -130,7 +161,8 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    /// A chat line from the other party.
+    /// A chat line from the other party (in a group call: from the participant named, as the
+    /// hub vouches).
     Chat { from: String, text: String },
     /// Once a second while connected.
     Stats {
@@ -172,12 +204,15 @@ mod tests {
     fn commands_parse_from_the_documented_lines() {
         let cases = [
             (r#"{"cmd":"call","to":"bob"}"#, Command::Call { to: "bob".into() }),
+            (r#"{"cmd":"call","to":["bob","carol"]}"#, Command::Call { to: Callees::Group(vec!["bob".into(), "carol".into()]) }),
+            (r#"{"cmd":"invite","to":"dave"}"#, Command::Invite { to: "dave".into() }),
+            (r#"{"cmd":"snapshot","path":"/tmp/x.png","of":"bob"}"#, Command::Snapshot { path: "/tmp/x.png".into(), of: Some("bob".into()) }),
             (r#"{"cmd":"accept"}"#, Command::Accept),
             (r#"{"cmd":"decline"}"#, Command::Decline),
             (r#"{"cmd":"hangup"}"#, Command::Hangup),
             (r#"{"cmd":"chat","text":"hi"}"#, Command::Chat { text: "hi".into() }),
             (r#"{"cmd":"quit"}"#, Command::Quit),
-            (r#"{"cmd":"snapshot","path":"/tmp/x.png"}"#, Command::Snapshot { path: "/tmp/x.png".into() }),
+            (r#"{"cmd":"snapshot","path":"/tmp/x.png"}"#, Command::Snapshot { path: "/tmp/x.png".into(), of: None }),
             (r#"{"cmd":"mute","audio":true}"#, Command::Mute { audio: Some(true), video: None }),
             (r#"{"cmd":"mute","video":false}"#, Command::Mute { audio: None, video: Some(false) }),
         ];

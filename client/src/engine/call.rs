@@ -1,5 +1,7 @@
 //! One call's media side: a task that owns the peer connection and the chat data channel,
 //! negotiates through the engine (which relays via the hub), and reports what happens.
+//! In a call through the hub (group, echo) the other end is the hub's media endpoint, which
+//! offers; each other participant's tracks carry their name as stream id and get a tile.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,16 +15,16 @@ use webrtc::peer_connection::{
     PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
 };
 
-use super::api::Path;
+use super::api::{ParticipantStats, Path};
 use super::path::{selected_path, RemoteRelays};
 use super::peer::{self, candidate_init, IceOptions, PcEvent, RelayMode};
-use super::stats::StatsClock;
+use super::stats::{totals, RecvRates, StatsClock};
 use crate::media::counters::{RecvCounters, SendCounters};
-use crate::media::recv;
+use crate::media::recv::{self, FrameSlot, Screen};
 use crate::media::send::{self, Controls, LocalTracks, Sending, VideoParams};
 use crate::media::source::VideoSource;
 use crate::media::audio::AudioSource;
-use crate::media::{snapshot, MediaConfig, Pictures};
+use crate::media::{snapshot, MediaConfig, Pictures, Tile};
 use super::api::CallStats;
 
 /// What the engine tells a call task.
@@ -32,8 +34,10 @@ pub enum CallIn {
     Signal(Signal),
     /// A chat line to send; queued until the data channel opens.
     Chat(String),
-    /// Write the newest remote picture to this PNG file.
-    Snapshot(String),
+    /// Write the newest remote picture (of this participant, in a group call) to this PNG file.
+    Snapshot(String, Option<String>),
+    /// This participant left the group call: drop their tile.
+    Gone(String),
 }
 
 /// What a call task tells the engine.
@@ -45,8 +49,8 @@ pub enum CallOut {
     Connected(Option<Path>),
     /// Media stopped flowing; ICE is being restarted and the call goes on.
     Reconnecting,
-    /// A chat line from the other party.
-    Chat(String),
+    /// A chat line from the other party; in a call through the hub, from whom (as stamped by the hub).
+    Chat { from: Option<String>, text: String },
     /// The call cannot go on.
     Failed(String),
     /// Once a second while connected.
@@ -62,6 +66,8 @@ pub struct CallSetup {
     pub call_id: CallId,
     /// The caller offers; the callee answers.
     pub offerer: bool,
+    /// The media goes to the hub's media endpoint (which offers), not to the peer.
+    pub sfu: bool,
     pub ice_servers: Vec<IceServer>,
     pub ice: IceOptions,
     pub media: MediaConfig,
@@ -80,6 +86,14 @@ const RESTART_RETRY: Duration = Duration::from_secs(5);
 struct Recovery {
     lost_at: Instant,
     restarted_at: Option<Instant>,
+}
+
+/// One other participant of a call through the hub.
+struct Remote {
+    name: String,
+    counters: Arc<RecvCounters>,
+    slot: Arc<FrameSlot>,
+    rates: RecvRates,
 }
 
 /// The engine's end of a call task. Dropping it closes the peer connection.
@@ -141,6 +155,9 @@ struct Call<'a> {
     recv: Arc<RecvCounters>,
     sent: Arc<SendCounters>,
     clock: StatsClock,
+    sfu: bool,
+    /// In a call through the hub: the other participants, in the order their media came.
+    remotes: Vec<Remote>,
 }
 
 async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: &mpsc::UnboundedSender<(CallId, CallOut)>) -> anyhow::Result<()> {
@@ -170,6 +187,8 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         recv: Arc::default(),
         sent: Arc::default(),
         clock: StatsClock::default(),
+        sfu: setup.sfu,
+        remotes: Vec::new(),
     };
     let mut stats_tick = tokio::time::interval(Duration::from_secs(1));
     let mut recover_tick = tokio::time::interval(Duration::from_millis(500));
@@ -195,7 +214,8 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
                     None => return Ok(()),
                     Some(CallIn::Signal(s)) => call.on_remote_signal(s).await?,
                     Some(CallIn::Chat(text)) => call.chat(text).await,
-                    Some(CallIn::Snapshot(path)) => call.snapshot(path),
+                    Some(CallIn::Snapshot(path, of)) => call.snapshot(path, of),
+                    Some(CallIn::Gone(name)) => call.forget(&name),
                 },
                 e = pc_events.recv() => match e {
                     None => return Ok(()),
@@ -218,7 +238,13 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
                     }
                 }
                 _ = stats_tick.tick(), if call.connected => {
-                    let stats = call.clock.sample(&call.pc, &call.recv, &call.sent).await;
+                    let stats = call.sample().await;
+                    if call.sfu && !video_started {
+                        if let Some(p) = stats.participants.iter().find(|p| p.video.frames_decoded > 0) {
+                            video_started = true;
+                            call.report(CallOut::VideoStarted(p.video.width, p.video.height));
+                        }
+                    }
                     call.report(CallOut::Stats(stats));
                     if call.recovery.is_none() {
                         call.check_path().await;
@@ -230,6 +256,9 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
     }
     .await;
     drop(call.sending.take());
+    if call.sfu {
+        call.pictures.tiles.send_replace(Vec::new());
+    }
     let _ = pc.close().await;
     result
 }
@@ -269,8 +298,56 @@ impl Call<'_> {
         self.sending = Some(send::start(tracks, video, audio, self.controls.clone(), self.sent.clone(), self.pictures.clone()).await);
     }
 
-    fn snapshot(&self, path: String) {
-        let frame = self.pictures.remote.borrow().clone();
+    /// The second's measurements; through the hub, per participant as well.
+    async fn sample(&mut self) -> CallStats {
+        let mut stats = self.clock.sample(&self.pc, &self.recv, &self.sent).await;
+        if self.sfu {
+            let now = Instant::now();
+            stats.participants = self
+                .remotes
+                .iter_mut()
+                .map(|r| {
+                    let (video, audio) = r.rates.sample(&r.counters, now);
+                    ParticipantStats { name: r.name.clone(), video, audio }
+                })
+                .collect();
+            (stats.video, stats.audio) = totals(&stats.participants);
+        }
+        stats
+    }
+
+    /// The participant whose media arrives under stream id `name`, made on first sight.
+    fn remote(&mut self, name: &str) -> (Arc<RecvCounters>, Arc<FrameSlot>) {
+        if let Some(r) = self.remotes.iter().find(|r| r.name == name) {
+            return (r.counters.clone(), r.slot.clone());
+        }
+        let (slot, frame) = tokio::sync::watch::channel(None);
+        let (counters, slot) = (Arc::new(RecvCounters::default()), Arc::new(slot));
+        self.remotes.push(Remote { name: name.to_owned(), counters: counters.clone(), slot: slot.clone(), rates: RecvRates::default() });
+        let tile = Tile { name: name.to_owned(), frame, counters: counters.clone() };
+        self.pictures.tiles.send_modify(|t| t.push(tile));
+        (counters, slot)
+    }
+
+    fn forget(&mut self, name: &str) {
+        self.remotes.retain(|r| r.name != name);
+        self.pictures.tiles.send_if_modified(|t| {
+            let before = t.len();
+            t.retain(|tile| tile.name != name);
+            t.len() != before
+        });
+    }
+
+    fn snapshot(&self, path: String, of: Option<String>) {
+        let frame = if self.sfu {
+            let remote = match &of {
+                Some(name) => self.remotes.iter().find(|r| r.name == *name),
+                None => self.remotes.iter().find(|r| r.slot.borrow().is_some()),
+            };
+            remote.and_then(|r| r.slot.borrow().clone())
+        } else {
+            self.pictures.remote.borrow().clone()
+        };
         let (id, out) = (self.id, self.out.clone());
         tokio::task::spawn_blocking(move || {
             let result = match frame {
@@ -369,8 +446,13 @@ impl Call<'_> {
         match e {
             PcEvent::LocalCandidate(s) => self.report(CallOut::Signal(s)),
             PcEvent::DataChannel(dc) => self.adopt_channel(dc),
+            PcEvent::Track(track) if self.sfu => {
+                let name = track.stream_id().await;
+                let (counters, slot) = self.remote(&name);
+                tokio::spawn(recv::run(track, counters, Screen::Tile(slot), self.media.speaker));
+            }
             PcEvent::Track(track) => {
-                tokio::spawn(recv::run(track, self.recv.clone(), self.pictures.clone(), self.media.speaker));
+                tokio::spawn(recv::run(track, self.recv.clone(), Screen::Main(self.pictures.clone()), self.media.speaker));
             }
             PcEvent::State(state) => {
                 debug!(call = self.id, "peer connection {state}");
@@ -409,6 +491,9 @@ impl Call<'_> {
     }
 
     async fn current_path(&self) -> Option<Path> {
+        if self.sfu {
+            return Some(Path::Hub);
+        }
         selected_path(&self.pc, &self.remote_relays).await
     }
 
@@ -480,9 +565,13 @@ impl Call<'_> {
                 }
             }
             DcEvent::Text(raw) => {
-                // A peer that sends plain text (a browser, say) is shown as it is.
-                let text = serde_json::from_str::<ChatWire>(&raw).map_or(raw, |w| w.text);
-                self.report(CallOut::Chat(text));
+                // A peer that sends plain text (a browser, say) is shown as it is. Only the hub
+                // may say who sent a line; a peer's own `from` is not believed.
+                let (from, text) = match serde_json::from_str::<ChatWire>(&raw) {
+                    Ok(w) => (w.from.filter(|_| self.sfu), w.text),
+                    Err(_) => (None, raw),
+                };
+                self.report(CallOut::Chat { from, text });
             }
             DcEvent::Closed => self.dc_open = false,
         }
@@ -497,7 +586,7 @@ impl Call<'_> {
 
     async fn send_now(&self, text: &str) -> bool {
         let Some(dc) = &self.dc else { return false };
-        let wire = ChatWire { text: text.to_owned(), sent_ms: now_ms() };
+        let wire = ChatWire { text: text.to_owned(), sent_ms: now_ms(), from: None };
         let json = serde_json::to_string(&wire).unwrap_or_default();
         match dc.send_text(&json).await {
             Ok(()) => true,

@@ -21,14 +21,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use termcall_shared::limits::MAX_CHAT_BYTES;
-use termcall_shared::{CallClaim, CallEndReason, CallId, ClientMsg, ErrorCode, IceServer, ServerMsg, UserInfo, UserState};
+use termcall_shared::names::HUB_PEER;
+use termcall_shared::{CallClaim, CallEndReason, CallId, Callees, ClientMsg, ErrorCode, IceServer, ServerMsg, UserInfo};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use api::{CallState, CallStats, Command, Event, HubState, Path};
 use crate::media::send::Controls;
 use crate::media::recv::FrameWatch;
-use crate::media::{MediaConfig, Pictures};
+use crate::media::{MediaConfig, Pictures, Tile};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use call::{CallHandle, CallIn, CallOut, CallSetup};
@@ -53,6 +54,8 @@ pub struct Engine {
     pub remote_video: FrameWatch,
     /// The newest picture we send (the self-view); drop it if unused.
     pub local_video: FrameWatch,
+    /// In a call through the hub: a tile per other participant (for the TUI's grid).
+    pub tiles: tokio::sync::watch::Receiver<Vec<Tile>>,
     pub task: JoinHandle<()>,
 }
 
@@ -60,9 +63,9 @@ pub struct Engine {
 pub fn start(cfg: EngineConfig) -> Engine {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let (pictures, remote_video, local_video) = Pictures::new();
+    let (pictures, watches) = Pictures::new();
     let task = tokio::spawn(run(cfg, cmd_rx, ev_tx, Arc::new(pictures)));
-    Engine { commands: cmd_tx, events: ev_rx, remote_video, local_video, task }
+    Engine { commands: cmd_tx, events: ev_rx, remote_video: watches.remote, local_video: watches.local, tiles: watches.tiles, task }
 }
 
 /// The call in progress, from the first ring to the end.
@@ -74,8 +77,13 @@ struct Active {
     media_id: Option<CallId>,
     /// The call's resume token, for the hello after a hub restart.
     token: String,
+    /// Who the call is with, as shown: a name, or in a group call the others' names.
     peer: String,
     incoming: bool,
+    /// The media goes through the hub (a group call, or echo).
+    sfu: bool,
+    /// A group call: invitations may be sent from it.
+    group: bool,
     state: CallState,
     path: Option<Path>,
     media: Option<CallHandle>,
@@ -90,7 +98,7 @@ struct State {
     me: Option<String>,
     hub_up: bool,
     ice_servers: Vec<IceServer>,
-    roster: BTreeMap<String, UserState>,
+    roster: BTreeMap<String, UserInfo>,
     call: Option<Active>,
     /// An outgoing call hung up before the hub gave it an id: hang it up when the id comes.
     cancelled: Option<String>,
@@ -161,7 +169,7 @@ impl State {
         let claim = self
             .call
             .as_ref()
-            .filter(|c| c.state == CallState::Connected && !c.token.is_empty())
+            .filter(|c| c.state == CallState::Connected && !c.token.is_empty() && !c.sfu)
             .map(|c| CallClaim { peer: c.peer.clone(), token: c.token.clone() });
         self.in_call_with.send_if_modified(|old| {
             let changed = *old != claim;
@@ -185,7 +193,7 @@ impl State {
     }
 
     fn emit_roster(&self) {
-        let users = self.roster.iter().map(|(name, state)| UserInfo { name: name.clone(), state: *state }).collect();
+        let users = self.roster.values().cloned().collect();
         self.emit(Event::Roster { users });
     }
 
@@ -207,7 +215,7 @@ impl State {
     }
 
     async fn on_command(&mut self, c: Command) {
-        let needs_hub = matches!(c, Command::Call { .. } | Command::Accept | Command::Decline);
+        let needs_hub = matches!(c, Command::Call { .. } | Command::Accept | Command::Decline | Command::Invite { .. });
         if needs_hub && self.me.is_none() {
             // Not registered yet: keep it for when we are, rather than refuse it.
             if self.early.len() < EARLY_COMMANDS {
@@ -225,12 +233,27 @@ impl State {
                 if let Some(c) = &self.call {
                     return self.emit(Event::error(ErrorCode::Busy.as_str(), format!("already in a call with {}; hang up first", c.peer)));
                 }
-                if self.me.as_deref() == Some(to.as_str()) {
+                if to.names().iter().any(|n| self.me.as_deref() == Some(n.as_str())) {
                     return self.emit(Event::error(ErrorCode::SelfCall.as_str(), "you cannot call yourself"));
                 }
-                self.call = Some(Active { id: None, media_id: None, token: String::new(), peer: to.clone(), incoming: false, state: CallState::Ringing, path: None, media: None, controls: None });
+                if to.names().is_empty() {
+                    return self.emit(Event::error(ErrorCode::BadMessage.as_str(), "name at least one person to call"));
+                }
+                let group = matches!(to, Callees::Group(_));
+                self.call = Some(Active { id: None, media_id: None, token: String::new(), peer: to.label(), incoming: false, sfu: false, group, state: CallState::Ringing, path: None, media: None, controls: None });
                 self.send_hub(ClientMsg::Call { to }).await;
             }
+            Command::Invite { to } => match &self.call {
+                Some(Active { id: Some(id), group: true, .. }) => {
+                    let call_id = *id;
+                    self.send_hub(ClientMsg::Invite { call_id, to }).await;
+                }
+                Some(_) => self.emit(Event::error(
+                    ErrorCode::NotGroup.as_str(),
+                    "invitations go to group calls; start one with a list, e.g. {\"cmd\":\"call\",\"to\":[\"bob\"]}",
+                )),
+                None => self.emit(Event::error(ErrorCode::NotInCall.as_str(), "invite needs a group call: start one first")),
+            },
             Command::Accept => match &self.call {
                 Some(Active { id: Some(id), incoming: true, state: CallState::Ringing, .. }) => {
                     let call_id = *id;
@@ -262,8 +285,8 @@ impl State {
                     None => self.emit(Event::error(ErrorCode::NotInCall.as_str(), "chat needs a call: call someone first")),
                 }
             }
-            Command::Snapshot { path } => match &self.call {
-                Some(Active { media: Some(m), .. }) => m.send(CallIn::Snapshot(path)),
+            Command::Snapshot { path, of } => match &self.call {
+                Some(Active { media: Some(m), .. }) => m.send(CallIn::Snapshot(path, of)),
                 _ => self.emit(Event::error(ErrorCode::NotInCall.as_str(), "a snapshot needs a connected call")),
             },
             Command::Mute { audio, video } => {
@@ -286,7 +309,7 @@ impl State {
                 self.me = Some(name.clone());
                 self.ice_servers = ice_servers;
                 self.hub_up = true;
-                self.roster = users.into_iter().filter(|u| u.name != name).map(|u| (u.name, u.state)).collect();
+                self.roster = users.into_iter().filter(|u| u.name != name).map(|u| (u.name.clone(), u)).collect();
                 if first {
                     self.emit(Event::Ready { name });
                 } else {
@@ -303,8 +326,8 @@ impl State {
                     self.hub_up = false;
                     self.emit(Event::Hub { state: HubState::Disconnected, url: self.cfg.login.url.clone() });
                     // A call being set up or recovering its media path needs the hub for
-                    // signaling; a connected one does not.
-                    if self.call.as_ref().is_some_and(|c| c.state != CallState::Connected) {
+                    // signaling; a connected one does not, unless its media goes through the hub.
+                    if self.call.as_ref().is_some_and(|c| c.state != CallState::Connected || c.sfu) {
                         self.end("hub_lost");
                     }
                 }
@@ -320,7 +343,8 @@ impl State {
                 let me = self.me.clone().unwrap_or_default();
                 let mut dirty = false;
                 for u in joined.into_iter().chain(changed).filter(|u| u.name != me) {
-                    dirty |= self.roster.insert(u.name, u.state) != Some(u.state);
+                    dirty |= self.roster.get(&u.name) != Some(&u);
+                    self.roster.insert(u.name.clone(), u);
                 }
                 for name in left {
                     dirty |= self.roster.remove(&name).is_some();
@@ -329,12 +353,16 @@ impl State {
                     self.emit_roster();
                 }
             }
-            ServerMsg::Incoming { call_id, from } => {
+            ServerMsg::Incoming { call_id, from, group } => {
                 if self.call.is_some() {
                     return self.send_hub(ClientMsg::Decline { call_id }).await;
                 }
-                self.call = Some(Active { id: Some(call_id), media_id: None, token: String::new(), peer: from.clone(), incoming: true, state: CallState::Ringing, path: None, media: None, controls: None });
-                self.emit(Event::Incoming { from });
+                let peer = match &group {
+                    Some(others) if !others.is_empty() => format!("{from}, {}", others.join(", ")),
+                    _ => from.clone(),
+                };
+                self.call = Some(Active { id: Some(call_id), media_id: None, token: String::new(), peer, incoming: true, sfu: false, group: group.is_some(), state: CallState::Ringing, path: None, media: None, controls: None });
+                self.emit(Event::Incoming { from, group });
                 self.emit_call();
                 if self.cfg.auto_accept {
                     self.send_hub(ClientMsg::Accept { call_id }).await;
@@ -350,16 +378,21 @@ impl State {
                     self.emit_call();
                 }
             }
-            ServerMsg::Accepted { call_id, peer, offerer, resume_token } => {
+            ServerMsg::Accepted { call_id, peer, offerer, resume_token, sfu } => {
                 let Some(c) = self.call.as_mut().filter(|c| c.id == Some(call_id)) else {
                     return self.send_hub(ClientMsg::Hangup { call_id }).await;
                 };
                 c.state = CallState::Connecting;
+                c.sfu = sfu;
+                if sfu && !peer.is_empty() {
+                    c.peer = peer.clone();
+                }
                 c.media_id = Some(call_id);
                 c.token = resume_token;
                 // No picture from an earlier call.
                 self.pictures.remote.send_replace(None);
                 self.pictures.local.send_replace(None);
+                self.pictures.tiles.send_replace(Vec::new());
                 let controls = Arc::new(Controls::default());
                 controls.audio_muted.store(self.audio_muted, Relaxed);
                 controls.video_muted.store(self.video_muted, Relaxed);
@@ -367,6 +400,7 @@ impl State {
                 let setup = CallSetup {
                     call_id,
                     offerer,
+                    sfu,
                     ice_servers: self.ice_servers.clone(),
                     ice: self.cfg.ice.clone(),
                     media: self.cfg.media.clone(),
@@ -378,10 +412,29 @@ impl State {
                 self.emit_call();
             }
             ServerMsg::Signal { call_id, from, signal } => {
-                if let Some(Active { media: Some(m), peer, .. }) = self.call.as_ref().filter(|c| c.id == Some(call_id)) {
-                    if *peer == from {
+                if let Some(Active { media: Some(m), peer, sfu, .. }) = self.call.as_ref().filter(|c| c.id == Some(call_id)) {
+                    let expected = if *sfu { HUB_PEER } else { peer.as_str() };
+                    if from == expected {
                         m.send(CallIn::Signal(signal));
                     }
+                }
+            }
+            ServerMsg::Group { call_id, joined, ringing } => {
+                let me = self.me.clone().unwrap_or_default();
+                if let Some(c) = self.call.as_mut().filter(|c| c.id == Some(call_id)) {
+                    let others: Vec<&str> = joined.iter().map(String::as_str).filter(|n| *n != me).collect();
+                    if !others.is_empty() {
+                        c.peer = others.join(", ");
+                    }
+                    self.emit(Event::Group { joined, ringing });
+                }
+            }
+            ServerMsg::Left { call_id, name, reason } => {
+                if let Some(c) = self.call.as_ref().filter(|c| c.id == Some(call_id)) {
+                    if let Some(m) = &c.media {
+                        m.send(CallIn::Gone(name.clone()));
+                    }
+                    self.emit(Event::Left { name, reason: reason.as_str().to_owned() });
                 }
             }
             ServerMsg::CallEnded { call_id, peer, reason } => {
@@ -435,8 +488,8 @@ impl State {
                 }
                 self.emit_call();
             }
-            CallOut::Chat(text) => {
-                let from = self.call.as_ref().map(|c| c.peer.clone()).unwrap_or_default();
+            CallOut::Chat { from, text } => {
+                let from = from.or_else(|| self.call.as_ref().map(|c| c.peer.clone())).unwrap_or_default();
                 self.emit(Event::Chat { from, text });
             }
             CallOut::Stats(stats) => {

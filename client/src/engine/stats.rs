@@ -7,25 +7,21 @@ use std::time::Instant;
 
 use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector};
 
-use super::api::{AudioStats, CallStats, SentStats, VideoStats};
+use super::api::{AudioStats, CallStats, ParticipantStats, SentStats, VideoStats};
 use crate::media::counters::{take_level, RecvCounters, SendCounters};
 
-/// The totals at the previous sample, to turn totals into rates.
+/// What one remote sender's counters were at the previous sample, to turn totals into rates.
 #[derive(Default)]
-pub struct StatsClock {
+pub struct RecvRates {
     at: Option<Instant>,
     video_bytes: u64,
     frames: u64,
     audio_bytes: u64,
-    sent_video_bytes: u64,
-    rtp_received: u64,
-    rtp_lost: i64,
 }
 
-impl StatsClock {
-    /// Measures the interval since the last call.
-    pub async fn sample(&mut self, pc: &Arc<dyn PeerConnection>, recv: &RecvCounters, sent: &SendCounters) -> CallStats {
-        let now = Instant::now();
+impl RecvRates {
+    /// Video and audio received over the interval since the last call.
+    pub fn sample(&mut self, recv: &RecvCounters, now: Instant) -> (VideoStats, AudioStats) {
         let secs = self.at.map_or(1.0, |t| now.duration_since(t).as_secs_f64()).max(0.001);
         self.at = Some(now);
         let rate = |now_total: u64, before: &mut u64| {
@@ -48,6 +44,55 @@ impl StatsClock {
             level_dbov: round1(take_level(&recv.audio_sq, &recv.audio_samples)),
             kbps: round1(rate(recv.audio_bytes.load(Relaxed), &mut self.audio_bytes) * 8.0 / 1000.0),
         };
+        (video, audio)
+    }
+}
+
+/// A call through the hub: the top-level figures are the sums over the participants (the
+/// loudest level, the largest picture, the longest delay).
+pub fn totals(parts: &[ParticipantStats]) -> (VideoStats, AudioStats) {
+    let mut v = VideoStats::default();
+    let mut a = AudioStats { level_dbov: -127.0, ..Default::default() };
+    for p in parts {
+        v.frames_decoded += p.video.frames_decoded;
+        v.fps = round1(v.fps + p.video.fps);
+        v.kbps = round1(v.kbps + p.video.kbps);
+        if p.video.width * p.video.height > v.width * v.height {
+            (v.width, v.height) = (p.video.width, p.video.height);
+        }
+        v.latency_ms = match (v.latency_ms, p.video.latency_ms) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        a.packets += p.audio.packets;
+        a.kbps = round1(a.kbps + p.audio.kbps);
+        a.level_dbov = a.level_dbov.max(p.audio.level_dbov);
+    }
+    (v, a)
+}
+
+/// The totals at the previous sample, to turn totals into rates.
+#[derive(Default)]
+pub struct StatsClock {
+    at: Option<Instant>,
+    recv: RecvRates,
+    sent_video_bytes: u64,
+    rtp_received: u64,
+    rtp_lost: i64,
+}
+
+impl StatsClock {
+    /// Measures the interval since the last call.
+    pub async fn sample(&mut self, pc: &Arc<dyn PeerConnection>, recv: &RecvCounters, sent: &SendCounters) -> CallStats {
+        let now = Instant::now();
+        let secs = self.at.map_or(1.0, |t| now.duration_since(t).as_secs_f64()).max(0.001);
+        self.at = Some(now);
+        let rate = |now_total: u64, before: &mut u64| {
+            let d = now_total.saturating_sub(*before);
+            *before = now_total;
+            d as f64 / secs
+        };
+        let (video, audio) = self.recv.sample(recv, now);
         let sent = SentStats {
             video_frames: sent.video_frames.load(Relaxed),
             video_skipped: sent.video_skipped.load(Relaxed),
@@ -76,7 +121,7 @@ impl StatsClock {
         self.rtp_lost = lost;
         let expected = d_recv as f64 + d_lost as f64;
         let loss_pct = if expected > 0.0 { round1(100.0 * d_lost as f64 / expected) } else { 0.0 };
-        CallStats { rtt_ms, loss_pct, video, audio, sent }
+        CallStats { rtt_ms, loss_pct, video, audio, sent, participants: Vec::new() }
     }
 }
 

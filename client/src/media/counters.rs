@@ -1,7 +1,7 @@
 //! Counters the media threads bump and the once-a-second stats read. Atomics only: the hot
 //! paths never take a lock for them.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// What arrived from the peer.
 #[derive(Default, Debug)]
@@ -18,6 +18,19 @@ pub struct RecvCounters {
     /// Sum of squared samples and their count since the last stats read.
     pub audio_sq: AtomicU64,
     pub audio_samples: AtomicU64,
+    /// The newest decoded audio frame's level, in tenths of a dBov (for a speaking indicator;
+    /// 0 until the first frame, which reads as silence).
+    pub audio_level_decidb: AtomicI32,
+}
+
+impl RecvCounters {
+    /// The level of the newest decoded audio frame in dBov, -127 when none came yet.
+    pub fn recent_level_dbov(&self) -> f64 {
+        match self.audio_level_decidb.load(Relaxed) {
+            0 => -127.0,
+            d => f64::from(d) / 10.0,
+        }
+    }
 }
 
 /// What we sent.

@@ -6,10 +6,10 @@
 //! - [`audio`]: audio sources, Opus, levels; [`pcm`]: rings and resampling for sound devices;
 //!   `sound` (feature `sound`): the microphone and the speaker.
 //! - [`h264`]: the video codec; [`assembler`]: H.264 access units from RTP packets.
-//! - [`codecs`]: what is negotiated.
+//! - [`codecs`]: what is negotiated (defined in `termcall-shared`, which the hub's SFU shares).
 //! - [`send`]: our tracks and the threads that feed them.
 //! - [`recv`]: decoding what arrives.
-//! - [`rtcp_tap`]: the RTCP the application needs (sender reports, keyframe requests).
+//! - [`rtcp_tap`]: the RTCP the application needs (sender reports, keyframe requests; shared too).
 //! - [`counters`]: what the stats are computed from.
 //! - [`snapshot`]: a frame to a PNG file.
 
@@ -17,14 +17,12 @@ pub mod assembler;
 pub mod audio;
 #[cfg(feature = "camera")]
 pub mod camera;
-pub mod codecs;
 pub mod counters;
 pub mod frame;
 pub mod h264;
 pub mod pcm;
 pub mod pixfmt;
 pub mod recv;
-pub mod rtcp_tap;
 pub mod scale;
 pub mod send;
 pub mod snapshot;
@@ -35,20 +33,41 @@ pub mod testsrc;
 pub mod y4m;
 
 pub use frame::Frame;
+pub use termcall_shared::media::{codecs, rtcp_tap};
 
 /// The newest pictures of a call for whoever draws them (the TUI): the decoded remote video and
 /// our own outgoing video (the self-view). Each slot holds one picture; nobody queues.
+/// A call through the hub has a tile per other participant instead of `remote`.
 pub struct Pictures {
     pub remote: recv::FrameSlot,
     pub local: recv::FrameSlot,
+    pub tiles: tokio::sync::watch::Sender<Vec<Tile>>,
+}
+
+/// One other participant of a call through the hub, as the TUI draws it.
+#[derive(Clone)]
+pub struct Tile {
+    pub name: String,
+    /// The participant's newest decoded picture.
+    pub frame: recv::FrameWatch,
+    /// What arrived from them (the audio level shows who is speaking).
+    pub counters: std::sync::Arc<counters::RecvCounters>,
+}
+
+/// The faces' ends of [`Pictures`]: the remote picture, the self-view, the tiles.
+pub struct PictureWatches {
+    pub remote: recv::FrameWatch,
+    pub local: recv::FrameWatch,
+    pub tiles: tokio::sync::watch::Receiver<Vec<Tile>>,
 }
 
 impl Pictures {
-    /// Empty slots, and a receiver for each (remote, local).
-    pub fn new() -> (Pictures, recv::FrameWatch, recv::FrameWatch) {
+    /// Empty slots, and their receivers.
+    pub fn new() -> (Pictures, PictureWatches) {
         let (remote, remote_rx) = tokio::sync::watch::channel(None);
         let (local, local_rx) = tokio::sync::watch::channel(None);
-        (Pictures { remote, local }, remote_rx, local_rx)
+        let (tiles, tiles_rx) = tokio::sync::watch::channel(Vec::new());
+        (Pictures { remote, local, tiles }, PictureWatches { remote: remote_rx, local: local_rx, tiles: tiles_rx })
     }
 }
 use audio::AudioSpec;

@@ -42,24 +42,40 @@ pub fn publish(slot: &FrameSlot, picture: &mut Frame) {
     }
 }
 
+/// Where decoded pictures of one remote track go: the call's main remote picture, or a
+/// participant's own slot (a tile) in a call through the hub.
+pub enum Screen {
+    Main(Arc<super::Pictures>),
+    Tile(Arc<FrameSlot>),
+}
+
+impl Screen {
+    fn slot(&self) -> &FrameSlot {
+        match self {
+            Screen::Main(p) => &p.remote,
+            Screen::Tile(s) => s,
+        }
+    }
+}
+
 /// Reads a remote track until it ends.
 /// `play` sends received audio to the speaker (with the `sound` feature; ignored without).
-pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, pictures: Arc<super::Pictures>, play: bool) {
+pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen, play: bool) {
     match track.kind().await {
-        RtpCodecKind::Video => video(track, counters, pictures).await,
+        RtpCodecKind::Video => video(track, counters, screen).await,
         RtpCodecKind::Audio => audio(track, counters, play).await,
         _ => while track.poll().await.is_some() {},
     }
 }
 
-async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, pictures: Arc<super::Pictures>) {
+async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let need_keyframe = Arc::new(AtomicBool::new(true));
     let clock: Arc<Mutex<Option<ClockMap>>> = Arc::default();
     let (tx, rx) = sync_channel::<(Bytes, u32)>(DECODE_QUEUE);
     {
         let (c, k, m) = (counters.clone(), need_keyframe.clone(), clock.clone());
-        let spawned = std::thread::Builder::new().name("termcall-decode".into()).spawn(move || decode_loop(rx, &c, &k, &m, &pictures.remote));
+        let spawned = std::thread::Builder::new().name("termcall-decode".into()).spawn(move || decode_loop(rx, &c, &k, &m, screen.slot()));
         if let Err(e) = spawned {
             tracing::warn!("cannot start the video decoder thread: {e}");
             return;
@@ -146,6 +162,8 @@ async fn audio(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, play: b
         match dec.decode(&p.payload) {
             Ok(pcm) => {
                 add_energy(&counters.audio_sq, &counters.audio_samples, pcm);
+                let level = super::audio::level_dbov(super::audio::sum_squares(pcm), pcm.len() as u64);
+                counters.audio_level_decidb.store(((level * 10.0) as i32).min(-1), Relaxed);
                 speaker.play(pcm);
             }
             Err(e) => debug!("dropping an audio packet: {e}"),

@@ -101,6 +101,10 @@ pub struct App {
     pub hits: Hits,
     /// Call this user as soon as they are online (the demo).
     pub autocall: Option<String>,
+    /// In a group call: the others who have joined, in order (the grid's tiles follow the media).
+    pub group: Vec<String>,
+    /// Users marked in the roster (space) for a group call.
+    pub marked: Vec<String>,
 }
 
 impl App {
@@ -124,6 +128,8 @@ impl App {
             notice: None,
             hits: Hits::default(),
             autocall: None,
+            group: Vec::new(),
+            marked: Vec::new(),
         }
     }
 
@@ -173,11 +179,23 @@ impl App {
                 if let Some(who) = self.autocall.clone() {
                     if self.roster.iter().any(|u| u.name == who && u.state == UserState::Idle) && !self.in_call() {
                         self.autocall = None;
-                        out.push(Action::Engine(Command::Call { to: who }));
+                        out.push(Action::Engine(Command::Call { to: who.as_str().into() }));
                     }
                 }
             }
-            Event::Incoming { from } => {
+            Event::Group { joined, ringing } => {
+                let mut line = format!("in the call: {}", joined.join(", "));
+                if !ringing.is_empty() {
+                    line += &format!("; ringing {}", ringing.join(", "));
+                }
+                self.group = joined.into_iter().filter(|n| *n != self.me).collect();
+                self.say(Author::System, line);
+            }
+            Event::Left { name, reason } => {
+                self.group.retain(|n| *n != name);
+                self.say(Author::System, format!("{name} left the call ({})", describe_reason(&reason)));
+            }
+            Event::Incoming { from, .. } => {
                 self.call = Some(CallView { peer: from.clone(), state: CallState::Ringing, path: None, incoming: true, reason: None, since: Instant::now() });
                 self.say(Author::System, format!("{from} is calling"));
                 out.push(Action::Bell);
@@ -341,7 +359,7 @@ impl App {
                     self.notify("already in a call: h hangs up", Tone::Error);
                     Vec::new()
                 }
-                Some(u) => engine(Command::Call { to: u.name.clone() }),
+                Some(u) => engine(Command::Call { to: u.name.as_str().into() }),
                 None => {
                     self.notify("nobody else is online", Tone::Error);
                     Vec::new()
@@ -364,7 +382,7 @@ impl App {
             KeyCode::Char('s') => match &self.call {
                 Some(c) if c.state == CallState::Connected => {
                     let when = chrono::Local::now().format("%Y%m%d-%H%M%S");
-                    engine(Command::Snapshot { path: format!("termcall-{}-{when}.png", c.peer) })
+                    engine(Command::Snapshot { path: format!("termcall-{}-{when}.png", c.peer.replace(", ", "+")), of: None })
                 }
                 _ => {
                     self.notify("no video to snapshot: not in a call", Tone::Error);

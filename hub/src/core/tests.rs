@@ -55,7 +55,7 @@ fn welcome_lists_the_others_and_joins_are_announced() {
     join(&mut h, 1, "alice");
     let out = join(&mut h, 2, "bob");
     match to(&out, 2)[0] {
-        ServerMsg::Welcome { users, .. } => assert_eq!(users, &vec![UserInfo { name: "alice".into(), state: UserState::Idle }]),
+        ServerMsg::Welcome { users, .. } => assert_eq!(users, &vec![UserInfo::new("alice", UserState::Idle)]),
         m => panic!("{m:?}"),
     }
     assert!(out.deliveries.iter().any(|(t, m)| *t == Target::Everyone && matches!(m, ServerMsg::Roster { joined, .. } if joined[0].name == "bob")));
@@ -320,4 +320,147 @@ fn a_replacing_login_that_names_its_call_keeps_it() {
     let mut out = Outbox::default();
     h.handle(2, ClientMsg::Hangup { call_id: id }, &mut out);
     assert!(matches!(to(&out, 3)[0], ServerMsg::CallEnded { reason: CallEndReason::PeerHangup, .. }));
+}
+
+fn group(names: &[&str]) -> ClientMsg {
+    ClientMsg::Call { to: Callees::Group(names.iter().map(|n| n.to_string()).collect()) }
+}
+
+fn joins(out: &Outbox) -> Vec<ConnId> {
+    out.media.iter().filter_map(|m| if let MediaCmd::Join { conn, .. } = m { Some(*conn) } else { None }).collect()
+}
+
+#[test]
+fn echo_is_accepted_at_once_with_the_hub_as_the_other_end() {
+    let mut h = hub();
+    join(&mut h, 1, "alice");
+    let (id, out) = ring(&mut h, 1, "echo");
+    assert!(to(&out, 1).iter().any(|m| matches!(m, ServerMsg::Accepted { peer, sfu: true, offerer: false, .. } if peer == "echo")));
+    assert_eq!(out.media, vec![MediaCmd::Join { call_id: id, conn: 1, name: "alice".into(), echo: true }]);
+    h.check_invariants().unwrap();
+    // Its signals go to the media endpoint, and the endpoint's come back signed by the hub.
+    let mut out = Outbox::default();
+    h.handle(1, ClientMsg::Signal { call_id: id, signal: Signal::EndOfCandidates }, &mut out);
+    assert!(matches!(&out.media[..], [MediaCmd::Signal { conn: 1, .. }]));
+    let mut out = Outbox::default();
+    h.media_signal(id, 1, Signal::EndOfCandidates, &mut out);
+    assert!(matches!(to(&out, 1)[..], [ServerMsg::Signal { from, .. }] if from == "hub"));
+    // No one may be invited into it; hanging up ends it.
+    let mut out = Outbox::default();
+    h.handle(1, ClientMsg::Invite { call_id: id, to: "bob".into() }, &mut out);
+    assert!(matches!(to(&out, 1)[..], [ServerMsg::Error { code: ErrorCode::NotGroup, .. }]));
+    let mut out = Outbox::default();
+    h.handle(1, ClientMsg::Hangup { call_id: id }, &mut out);
+    assert_eq!(out.media, vec![MediaCmd::Leave { call_id: id, conn: 1 }]);
+    assert_eq!(h.calls(), 0);
+    h.check_invariants().unwrap();
+}
+
+#[test]
+fn a_group_call_rings_everyone_and_goes_on_while_two_remain() {
+    let mut h = hub();
+    for (c, n) in [(1, "alice"), (2, "bob"), (3, "carol"), (4, "dave"), (5, "erin")] {
+        join(&mut h, c, n);
+    }
+    let mut out = Outbox::default();
+    h.handle(1, group(&["bob", "carol", "dave", "nobody", "bob"]), &mut out);
+    let id = match to(&out, 1)[0] {
+        ServerMsg::Ringing { call_id, .. } => *call_id,
+        m => panic!("{m:?}"),
+    };
+    assert!(to(&out, 1).iter().any(|m| matches!(m, ServerMsg::Left { name, reason: CallEndReason::UnknownUser, .. } if name == "nobody")));
+    assert!(matches!(to(&out, 3)[0], ServerMsg::Incoming { from, group: Some(g), .. } if from == "alice" && g == &vec!["bob".to_owned()]));
+    assert_eq!(joins(&out), vec![1]);
+    h.check_invariants().unwrap();
+    for c in [2, 3, 4] {
+        let mut out = Outbox::default();
+        h.handle(c, ClientMsg::Accept { call_id: id }, &mut out);
+        assert_eq!(joins(&out), vec![c]);
+        h.check_invariants().unwrap();
+    }
+    // The roster says who is in which call.
+    let mut out = Outbox::default();
+    h.flush_roster(&mut out);
+    let infos: Vec<UserInfo> = out.deliveries.iter().flat_map(|(_, m)| match m {
+        ServerMsg::Roster { joined, .. } => joined.clone(),
+        _ => vec![],
+    }).collect();
+    assert!(infos.iter().filter(|u| u.call == Some(id)).count() == 4, "{infos:?}");
+    // A fifth by invite.
+    let mut out = Outbox::default();
+    h.handle(2, ClientMsg::Invite { call_id: id, to: "erin".into() }, &mut out);
+    assert!(matches!(to(&out, 5)[0], ServerMsg::Incoming { from, .. } if from == "bob"));
+    assert!(to(&out, 1).iter().any(|m| matches!(m, ServerMsg::Group { ringing, .. } if ringing == &vec!["erin".to_owned()])));
+    h.handle(5, ClientMsg::Accept { call_id: id }, &mut Outbox::default());
+    // One leaves: the others are told and go on.
+    let mut out = Outbox::default();
+    h.leave(3, &mut out);
+    for c in [1, 2, 4, 5] {
+        assert!(to(&out, c).iter().any(|m| matches!(m, ServerMsg::Left { name, reason: CallEndReason::PeerGone, .. } if name == "carol")));
+        assert!(!to(&out, c).iter().any(|m| matches!(m, ServerMsg::CallEnded { .. })));
+    }
+    assert_eq!(out.media, vec![MediaCmd::Leave { call_id: id, conn: 3 }]);
+    h.check_invariants().unwrap();
+    // Down to one: the call ends for the last one.
+    for c in [2, 4] {
+        h.handle(c, ClientMsg::Hangup { call_id: id }, &mut Outbox::default());
+    }
+    let mut out = Outbox::default();
+    h.handle(5, ClientMsg::Hangup { call_id: id }, &mut out);
+    assert!(matches!(to(&out, 1).last(), Some(ServerMsg::CallEnded { reason: CallEndReason::PeerHangup, .. })));
+    assert_eq!(h.calls(), 0);
+    h.check_invariants().unwrap();
+}
+
+#[test]
+fn group_calls_have_a_size_limit_and_refusals_end_an_empty_one() {
+    let mut h = hub().max_group(3);
+    for (c, n) in [(1, "alice"), (2, "bob"), (3, "carol"), (4, "dave")] {
+        join(&mut h, c, n);
+    }
+    let mut out = Outbox::default();
+    h.handle(1, group(&["bob", "carol", "dave"]), &mut out);
+    assert!(matches!(to(&out, 1)[..], [ServerMsg::Error { code: ErrorCode::CallFull, .. }]));
+    let mut out = Outbox::default();
+    h.handle(1, group(&["bob", "carol"]), &mut out);
+    let id = match to(&out, 1)[0] {
+        ServerMsg::Ringing { call_id, .. } => *call_id,
+        m => panic!("{m:?}"),
+    };
+    let mut out = Outbox::default();
+    h.handle(1, ClientMsg::Invite { call_id: id, to: "dave".into() }, &mut out);
+    assert!(matches!(to(&out, 1)[..], [ServerMsg::Error { code: ErrorCode::CallFull, .. }]));
+    // Both decline: alice is alone, and the call is over.
+    h.handle(2, ClientMsg::Decline { call_id: id }, &mut Outbox::default());
+    let mut out = Outbox::default();
+    h.handle(3, ClientMsg::Decline { call_id: id }, &mut out);
+    assert!(matches!(to(&out, 1).last(), Some(ServerMsg::CallEnded { reason: CallEndReason::Declined, .. })));
+    assert_eq!(h.calls(), 0);
+    // Nobody to ring at all: over at once.
+    let mut out = Outbox::default();
+    h.handle(1, group(&["nobody"]), &mut out);
+    assert!(matches!(to(&out, 1).last(), Some(ServerMsg::CallEnded { reason: CallEndReason::UnknownUser, .. })));
+    assert!(out.media.is_empty());
+    h.check_invariants().unwrap();
+}
+
+#[test]
+fn an_unanswered_invitation_lapses() {
+    let mut h = hub();
+    join(&mut h, 1, "alice");
+    join(&mut h, 2, "bob");
+    join(&mut h, 3, "carol");
+    let mut out = Outbox::default();
+    h.handle(1, group(&["bob", "carol"]), &mut out);
+    h.handle(2, ClientMsg::Accept { call_id: first_id(&out) }, &mut Outbox::default());
+    let mut out = Outbox::default();
+    h.tick(Instant::now() + Duration::from_secs(31), &mut out);
+    assert!(matches!(to(&out, 3)[..], [ServerMsg::CallEnded { reason: CallEndReason::Timeout, .. }]));
+    assert!(to(&out, 1).iter().any(|m| matches!(m, ServerMsg::Left { reason: CallEndReason::Timeout, .. })));
+    assert_eq!(h.calls(), 1);
+    h.check_invariants().unwrap();
+}
+
+fn first_id(out: &Outbox) -> CallId {
+    out.deliveries.iter().find_map(|(_, m)| if let ServerMsg::Ringing { call_id, .. } = m { Some(*call_id) } else { None }).unwrap()
 }

@@ -34,6 +34,7 @@ pub fn status(f: &mut Frame, area: Rect, app: &App) {
                 let path = match c.path {
                     Some(Path::Relay) => "relay",
                     Some(Path::P2p) => "p2p",
+                    Some(Path::Hub) => "hub",
                     None => "?",
                 };
                 spans.push(Span::raw(format!(" with {} via {path}", c.peer)));

@@ -1,0 +1,91 @@
+//! Building one of the hub's peer connections: the codecs termcall clients register, the
+//! default interceptors (NACK responder, reports) plus the RTCP tap that lets the room see
+//! keyframe requests, mDNS off, and host candidates on the hub's own address only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtc::ice::mdns::MulticastDnsMode;
+use termcall_shared::media::{codecs, rtcp_tap};
+use termcall_shared::Signal;
+use tokio::sync::mpsc;
+use webrtc::data_channel::DataChannel;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    register_default_interceptors, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry, SettingEngineBuilder,
+};
+
+use super::SfuSettings;
+use crate::core::ConnId;
+
+/// A peer connection callback, tagged with whose connection it is.
+pub enum PeerEvent {
+    Candidate(Signal),
+    State(RTCPeerConnectionState),
+    Track(Arc<dyn TrackRemote>),
+    /// A data channel the client opened (ours is made by the hub; a second is ignored).
+    DataChannel(Arc<dyn DataChannel>),
+}
+
+struct Forwarder {
+    conn: ConnId,
+    tx: mpsc::UnboundedSender<(ConnId, PeerEvent)>,
+}
+
+impl Forwarder {
+    fn send(&self, e: PeerEvent) {
+        let _ = self.tx.send((self.conn, e));
+    }
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Forwarder {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            self.send(PeerEvent::Candidate(Signal::Candidate {
+                candidate: init.candidate,
+                sdp_mid: init.sdp_mid,
+                sdp_mline_index: init.sdp_mline_index,
+                username_fragment: init.username_fragment,
+            }));
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.send(PeerEvent::State(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        self.send(PeerEvent::Track(track));
+    }
+
+    async fn on_data_channel(&self, dc: Arc<dyn DataChannel>) {
+        self.send(PeerEvent::DataChannel(dc));
+    }
+}
+
+/// Builds a peer connection for participant `conn`; its callbacks arrive on `events`.
+pub async fn build(settings: &SfuSettings, conn: ConnId, events: mpsc::UnboundedSender<(ConnId, PeerEvent)>) -> anyhow::Result<Arc<dyn PeerConnection>> {
+    let mut media = codecs::media_engine()?;
+    let registry = register_default_interceptors(Registry::new(), &mut media)?
+        .with(rtc::interceptor::Slot::from(rtcp_tap::SLOT), rtcp_tap::RtcpTap::default());
+    let mut se = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .with_include_loopback_candidate(settings.bind_ip.is_loopback())
+        .with_ice_timeouts(Some(Duration::from_secs(3)), Some(Duration::from_secs(15)), Some(Duration::from_secs(1)));
+    if let Some(ip) = settings.public_ip {
+        se = se.with_nat_1to1_ips(vec![ip.to_string()], webrtc::peer_connection::RTCIceCandidateType::Host);
+    }
+    let config = RTCConfigurationBuilder::new().build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(config)
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(se.build())
+        .with_handler(Arc::new(Forwarder { conn, tx: events }))
+        .with_udp_addrs(vec![std::net::SocketAddr::new(settings.bind_ip, 0).to_string()])
+        .build()
+        .await?;
+    Ok(Arc::new(pc))
+}

@@ -1,0 +1,390 @@
+//! One call through the hub, in a task of its own: a peer connection per participant, the
+//! tracks that carry each participant's media to each other one, the forwarding loops
+//! between them, and the negotiation that follows joins and leaves. The hub always offers;
+//! an offer made while the last one awaits its answer is made once that answer arrives.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use termcall_shared::media::codecs;
+use termcall_shared::names::ECHO_USER;
+use termcall_shared::{CallId, Signal};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
+use webrtc::rtp_transceiver::RtpSender;
+
+use super::forward::{self, Sink, Upstream};
+use super::peer::{self, PeerEvent};
+use super::{chat, SfuOut, SfuSettings};
+use crate::core::ConnId;
+use crate::metrics::Metrics;
+
+/// Chat lines kept for a participant whose data channel is not open yet.
+const UNSENT_CHAT: usize = 64;
+
+/// What the room's task is told.
+#[derive(Debug)]
+pub enum RoomCmd {
+    Join { conn: ConnId, name: String, echo: bool },
+    Leave { conn: ConnId },
+    Signal { conn: ConnId, signal: Signal },
+}
+
+enum DcEvent {
+    Open,
+    Message(Bytes),
+    Closed,
+}
+
+/// One track on a receiver's peer connection carrying one kind of a sender's media.
+struct Outlet {
+    track: Arc<TrackLocalStaticRTP>,
+    sender: Arc<dyn RtpSender>,
+    /// Dropping it stops the task reading this track's feedback.
+    _alive: watch::Sender<()>,
+}
+
+struct Participant {
+    name: String,
+    pc: Arc<dyn PeerConnection>,
+    dc: Arc<dyn DataChannel>,
+    dc_open: bool,
+    unsent: VecDeque<String>,
+    /// Who receives this participant's media.
+    upstream: Upstream,
+    /// The tracks on this participant's connection, by whose media they carry.
+    outlets: HashMap<ConnId, [Outlet; 2]>,
+    awaiting_answer: bool,
+    /// Something changed while an offer awaited its answer: offer again after it.
+    again: bool,
+    remote_set: bool,
+    early_candidates: Vec<RTCIceCandidateInit>,
+}
+
+struct Room {
+    call_id: CallId,
+    participants: HashMap<ConnId, Participant>,
+    settings: Arc<SfuSettings>,
+    metrics: Arc<Metrics>,
+    out: mpsc::UnboundedSender<SfuOut>,
+    peer_events: mpsc::UnboundedSender<(ConnId, PeerEvent)>,
+    dc_events: mpsc::UnboundedSender<(ConnId, DcEvent)>,
+    echo: bool,
+}
+
+/// Runs a room until its last participant leaves or the hub drops it.
+pub async fn run(call_id: CallId, mut cmds: mpsc::UnboundedReceiver<RoomCmd>, settings: Arc<SfuSettings>, metrics: Arc<Metrics>, out: mpsc::UnboundedSender<SfuOut>) {
+    let (peer_events, mut peer_rx) = mpsc::unbounded_channel();
+    let (dc_events, mut dc_rx) = mpsc::unbounded_channel();
+    let mut room = Room { call_id, participants: HashMap::new(), settings, metrics, out, peer_events, dc_events, echo: false };
+    loop {
+        tokio::select! {
+            c = cmds.recv() => match c {
+                None => break,
+                Some(RoomCmd::Join { conn, name, echo }) => {
+                    room.echo = echo;
+                    if let Err(e) = room.join(conn, name.clone()).await {
+                        warn!(call = call_id, %name, "cannot open the media connection: {e}");
+                    }
+                }
+                Some(RoomCmd::Leave { conn }) => {
+                    room.leave(conn).await;
+                    if room.participants.is_empty() {
+                        break;
+                    }
+                }
+                Some(RoomCmd::Signal { conn, signal }) => room.on_signal(conn, signal).await,
+            },
+            Some((conn, e)) = peer_rx.recv() => room.on_peer_event(conn, e).await,
+            Some((conn, d)) = dc_rx.recv() => room.on_dc_event(conn, d).await,
+        }
+    }
+    let conns: Vec<ConnId> = room.participants.keys().copied().collect();
+    for conn in conns {
+        room.leave(conn).await;
+    }
+    debug!(call = call_id, "media room closed");
+}
+
+impl Room {
+    async fn join(&mut self, conn: ConnId, name: String) -> anyhow::Result<()> {
+        if self.participants.contains_key(&conn) {
+            return Ok(());
+        }
+        let pc = peer::build(&self.settings, conn, self.peer_events.clone()).await?;
+        // The participant's own media comes in on these.
+        for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+            let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
+            pc.add_transceiver_from_kind(kind, Some(init)).await?;
+        }
+        let dc = pc.create_data_channel("chat", None).await?;
+        self.read_channel(conn, dc.clone());
+        let mut p = Participant {
+            name: name.clone(),
+            pc,
+            dc,
+            dc_open: false,
+            unsent: VecDeque::new(),
+            upstream: Upstream::default(),
+            outlets: HashMap::new(),
+            awaiting_answer: false,
+            again: false,
+            remote_set: false,
+            early_candidates: Vec::new(),
+        };
+        let mut renegotiate = Vec::new();
+        if self.echo {
+            let outlets = outlets(&p.pc, ECHO_USER, &p.upstream, &self.metrics).await?;
+            p.outlets.insert(conn, outlets);
+        } else {
+            for (&other_conn, other) in self.participants.iter_mut() {
+                let theirs = outlets(&p.pc, &other.name, &other.upstream, &self.metrics).await?;
+                p.outlets.insert(other_conn, theirs);
+                let ours = outlets(&other.pc, &name, &p.upstream, &self.metrics).await?;
+                other.outlets.insert(conn, ours);
+                renegotiate.push(other_conn);
+            }
+        }
+        info!(call = self.call_id, %name, participants = self.participants.len() + 1, "joined the media room");
+        self.participants.insert(conn, p);
+        Metrics::add(&self.metrics.sfu_peers, 1);
+        self.negotiate(conn).await;
+        for c in renegotiate {
+            self.negotiate(c).await;
+        }
+        Ok(())
+    }
+
+}
+
+/// Adds to `pc` a track per kind carrying `source`'s media, under the stream id `stream`
+/// (the sender's name, which the receiver shows), and makes them receivers of it.
+async fn outlets(pc: &Arc<dyn PeerConnection>, stream: &str, source: &Upstream, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
+    {
+        let mut made = Vec::with_capacity(2);
+        for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, codecs::h264())] {
+            let ssrc = rand::random::<u32>();
+            let label = if kind == RtpCodecKind::Video { "video" } else { "audio" };
+            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                stream.to_owned(),
+                format!("{stream}-{label}-{ssrc:08x}"),
+                label.to_owned(),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                    codec,
+                    ..Default::default()
+                }],
+            )));
+            let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+            let (alive, alive_rx) = watch::channel(());
+            tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx));
+            source.add(kind, Sink { track: track.clone(), ssrc });
+            made.push(Outlet { track, sender, _alive: alive });
+        }
+        let video = made.pop().ok_or_else(|| anyhow::anyhow!("no video outlet"))?;
+        let audio = made.pop().ok_or_else(|| anyhow::anyhow!("no audio outlet"))?;
+        Ok([audio, video])
+    }
+}
+
+impl Room {
+    async fn leave(&mut self, conn: ConnId) {
+        let Some(p) = self.participants.remove(&conn) else { return };
+        let mut renegotiate = Vec::new();
+        for (&other_conn, other) in self.participants.iter_mut() {
+            // What carried the leaver's media to this one goes; so does the other way.
+            if let Some(outlets) = other.outlets.remove(&conn) {
+                for o in &outlets {
+                    if let Err(e) = other.pc.remove_track(&o.sender).await {
+                        debug!("removing a track: {e}");
+                    }
+                }
+                renegotiate.push(other_conn);
+            }
+            if let Some(outlets) = p.outlets.get(&other_conn) {
+                other.upstream.remove(&[outlets[0].track.clone(), outlets[1].track.clone()]);
+            }
+        }
+        info!(call = self.call_id, name = %p.name, participants = self.participants.len(), "left the media room");
+        self.metrics.sfu_peers.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let pc = p.pc.clone();
+        drop(p); // ends the leaver's forwarding loops
+        tokio::spawn(async move {
+            let _ = pc.close().await;
+        });
+        for c in renegotiate {
+            self.negotiate(c).await;
+        }
+    }
+
+    /// Sends a new offer to `conn`, or notes that one is due when its answer comes.
+    async fn negotiate(&mut self, conn: ConnId) {
+        let Some(p) = self.participants.get_mut(&conn) else { return };
+        if p.awaiting_answer {
+            p.again = true;
+            return;
+        }
+        let result = async {
+            let offer = p.pc.create_offer(None).await?;
+            p.pc.set_local_description(offer.clone()).await?;
+            anyhow::Ok(offer.sdp)
+        }
+        .await;
+        match result {
+            Ok(sdp) => {
+                p.awaiting_answer = true;
+                p.again = false;
+                self.signal(conn, Signal::Offer { sdp });
+            }
+            Err(e) => warn!(call = self.call_id, name = %p.name, "no offer: {e}"),
+        }
+    }
+
+    fn signal(&self, conn: ConnId, signal: Signal) {
+        let _ = self.out.send(SfuOut { call_id: self.call_id, conn, signal });
+    }
+
+    async fn on_signal(&mut self, conn: ConnId, signal: Signal) {
+        let Some(p) = self.participants.get_mut(&conn) else { return };
+        match signal {
+            Signal::Answer { sdp } => {
+                if !p.awaiting_answer {
+                    return debug!(call = self.call_id, name = %p.name, "an answer to no offer: ignored");
+                }
+                let applied = match RTCSessionDescription::answer(sdp) {
+                    Ok(answer) => p.pc.set_remote_description(answer).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                p.awaiting_answer = false;
+                if let Err(e) = applied {
+                    warn!(call = self.call_id, name = %p.name, "a bad answer: {e}");
+                    return;
+                }
+                if !p.remote_set {
+                    p.remote_set = true;
+                    for init in std::mem::take(&mut p.early_candidates) {
+                        if let Err(e) = p.pc.add_ice_candidate(init).await {
+                            debug!("a remote candidate: {e}");
+                        }
+                    }
+                }
+                if p.again {
+                    self.negotiate(conn).await;
+                }
+            }
+            c @ Signal::Candidate { .. } => {
+                let Some(init) = candidate_init(c) else { return };
+                if p.remote_set {
+                    if let Err(e) = p.pc.add_ice_candidate(init).await {
+                        debug!("a remote candidate: {e}");
+                    }
+                } else if p.early_candidates.len() < 64 {
+                    p.early_candidates.push(init);
+                }
+            }
+            Signal::RestartIce => {
+                debug!(call = self.call_id, name = %p.name, "restarting ICE at the participant's request");
+                if let Err(e) = p.pc.restart_ice().await {
+                    return warn!("ICE restart: {e}");
+                }
+                self.negotiate(conn).await;
+            }
+            Signal::Offer { .. } => debug!(call = self.call_id, name = %p.name, "the hub makes the offers here: ignored"),
+            Signal::EndOfCandidates => {}
+        }
+    }
+
+    async fn on_peer_event(&mut self, conn: ConnId, e: PeerEvent) {
+        let Some(p) = self.participants.get(&conn) else { return };
+        match e {
+            PeerEvent::Candidate(c) => self.signal(conn, c),
+            PeerEvent::Track(track) => {
+                let kind = track.kind().await;
+                let sinks = p.upstream.sinks(kind).subscribe();
+                debug!(call = self.call_id, name = %p.name, ?kind, "forwarding a track");
+                tokio::spawn(forward::run(track, sinks, p.upstream.keyframe.clone(), self.metrics.clone()));
+            }
+            PeerEvent::State(state) => {
+                debug!(call = self.call_id, name = %p.name, "media connection {state}");
+                if state == RTCPeerConnectionState::Failed {
+                    warn!(call = self.call_id, name = %p.name, "media connection failed; waiting for an ICE restart or a hangup");
+                }
+            }
+            PeerEvent::DataChannel(_) => debug!(call = self.call_id, "a data channel the client opened: ignored, chat is on ours"),
+        }
+    }
+
+    fn read_channel(&self, conn: ConnId, dc: Arc<dyn DataChannel>) {
+        let tx = self.dc_events.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = dc.poll().await {
+                let d = match ev {
+                    DataChannelEvent::OnOpen => DcEvent::Open,
+                    DataChannelEvent::OnMessage(m) => DcEvent::Message(m.data.into()),
+                    DataChannelEvent::OnClose => DcEvent::Closed,
+                    _ => continue,
+                };
+                if tx.send((conn, d)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    async fn on_dc_event(&mut self, conn: ConnId, d: DcEvent) {
+        match d {
+            DcEvent::Open => {
+                let Some(p) = self.participants.get_mut(&conn) else { return };
+                p.dc_open = true;
+                while let Some(text) = p.unsent.pop_front() {
+                    if let Err(e) = p.dc.send_text(&text).await {
+                        debug!("chat not delivered: {e}");
+                    }
+                }
+            }
+            DcEvent::Closed => {
+                if let Some(p) = self.participants.get_mut(&conn) {
+                    p.dc_open = false;
+                }
+            }
+            DcEvent::Message(raw) => {
+                let Some(sender) = self.participants.get(&conn) else { return };
+                let from = if self.echo { ECHO_USER } else { sender.name.as_str() };
+                let text = match chat::stamp(&raw, from) {
+                    Ok(t) => t,
+                    Err(why) => return warn!(call = self.call_id, name = %sender.name, "chat dropped: {why}"),
+                };
+                let targets: Vec<ConnId> = if self.echo { vec![conn] } else { self.participants.keys().copied().filter(|c| *c != conn).collect() };
+                for c in targets {
+                    let Some(p) = self.participants.get_mut(&c) else { continue };
+                    if p.dc_open {
+                        match p.dc.send_text(&text).await {
+                            Ok(()) => Metrics::add(&self.metrics.sfu_chat_forwarded_total, 1),
+                            Err(e) => debug!("chat not delivered: {e}"),
+                        }
+                    } else if p.unsent.len() < UNSENT_CHAT {
+                        p.unsent.push_back(text.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn candidate_init(signal: Signal) -> Option<RTCIceCandidateInit> {
+    match signal {
+        Signal::Candidate { candidate, sdp_mid, sdp_mline_index, username_fragment } => {
+            Some(RTCIceCandidateInit { candidate, sdp_mid, sdp_mline_index, username_fragment, ..Default::default() })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,8 @@
+//! What the two WebRTC endpoints of termcall (the client, and the hub's SFU) must agree on
+//! beyond signaling: the codecs and their payload types, and which RTCP reaches the application.
+//!
+//! - [`codecs`]: H.264 with RTX, and Opus, as both sides register them.
+//! - [`rtcp_tap`]: lets the application see sender reports and keyframe requests.
+
+pub mod codecs;
+pub mod rtcp_tap;
