@@ -180,7 +180,9 @@ impl Hub {
             }
         }
         // Everyone else: after a hand-over the name is still mapped to the older connection.
-        let mut users: Vec<UserInfo> = self.by_name.keys().filter(|n| **n != name).map(|n| self.info_by_name(n)).collect();
+        // `echo` is always there to call, first.
+        let echo = UserInfo::new(ECHO_USER, UserState::Idle);
+        let mut users: Vec<UserInfo> = std::iter::once(echo).chain(self.by_name.keys().filter(|n| **n != name).map(|n| self.info_by_name(n))).collect();
         // A welcome lists at most WELCOME_CHUNK users; the rest follow as roster messages of the
         // same size, so that no message (and no connection's write buffer) grows with the team.
         let rest: Vec<Vec<UserInfo>> = if users.len() > WELCOME_CHUNK {

@@ -40,7 +40,7 @@ impl Hub {
             .args(["--listen", listen])
             .args(turn_port)
             .args(args)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", std::env::var("TEST_HUB_LOG").unwrap_or_else(|_| "debug".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("hub log"))

@@ -55,7 +55,7 @@ fn welcome_lists_the_others_and_joins_are_announced() {
     join(&mut h, 1, "alice");
     let out = join(&mut h, 2, "bob");
     match to(&out, 2)[0] {
-        ServerMsg::Welcome { users, .. } => assert_eq!(users, &vec![UserInfo::new("alice", UserState::Idle)]),
+        ServerMsg::Welcome { users, .. } => assert_eq!(users, &vec![UserInfo::new("echo", UserState::Idle), UserInfo::new("alice", UserState::Idle)]),
         m => panic!("{m:?}"),
     }
     assert!(out.deliveries.iter().any(|(t, m)| *t == Target::Everyone && matches!(m, ServerMsg::Roster { joined, .. } if joined[0].name == "bob")));
@@ -281,7 +281,8 @@ fn a_long_roster_comes_in_chunks_after_the_welcome() {
         }
     }
     assert!(matches!(mine[0], ServerMsg::Welcome { users, .. } if users.len() == WELCOME_CHUNK));
-    assert_eq!((mine.len(), listed), (3, WELCOME_CHUNK * 2 + 5));
+    // The 405 others, and echo.
+    assert_eq!((mine.len(), listed), (3, WELCOME_CHUNK * 2 + 6));
 }
 
 #[test]

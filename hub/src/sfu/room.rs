@@ -184,7 +184,11 @@ async fn outlets(pc: &Arc<dyn PeerConnection>, stream: &str, source: &Upstream, 
                     ..Default::default()
                 }],
             )));
-            let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+            // A transceiver of its own (not one of the participant's upstream ones, which
+            // add_track would reuse): a new m-line per stream, so the receiver sees a new track.
+            let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
+            let transceiver = pc.add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init)).await?;
+            let sender = transceiver.sender().await?.ok_or_else(|| anyhow::anyhow!("a send transceiver without a sender"))?;
             let (alive, alive_rx) = watch::channel(());
             tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx));
             source.add(kind, Sink { track: track.clone(), ssrc });
@@ -241,6 +245,7 @@ impl Room {
         .await;
         match result {
             Ok(sdp) => {
+                tracing::trace!(call = self.call_id, name = %p.name, "offer:\n{sdp}");
                 p.awaiting_answer = true;
                 p.again = false;
                 self.signal(conn, Signal::Offer { sdp });
