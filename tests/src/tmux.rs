@@ -161,6 +161,11 @@ impl Screen {
         Screen { rows }
     }
 
+    /// The characters, row by row, without colours.
+    pub fn text(&self) -> String {
+        self.rows.iter().map(|r| r.iter().map(|c| c.ch).collect::<String>()).collect::<Vec<_>>().join("\n")
+    }
+
     /// Cells drawn as the upper half block.
     pub fn half_blocks(&self) -> usize {
         self.rows.iter().flatten().filter(|c| c.ch == '▀').count()

@@ -58,7 +58,7 @@ mod tests {
         assert!(bob.reply(&connected).unwrap().contains("hi ann"));
         assert_eq!(bob.reply(&connected), None, "a path change is not a new call");
         assert_eq!(bob.reply(&Event::Chat { from: "ann".into(), text: "yo".into() }).unwrap(), "bob heard: yo");
-        assert_eq!(bob.reply(&Event::Incoming { from: "ann".into() }), None);
+        assert_eq!(bob.reply(&Event::Incoming { from: "ann".into(), group: None }), None);
         bob.reply(&Event::Call { peer: "ann".into(), state: CallState::Ended, path: None, reason: None });
         assert!(bob.reply(&connected).is_some());
     }

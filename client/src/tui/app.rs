@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
-use termcall_shared::{UserInfo, UserState};
+use termcall_shared::names::ECHO_USER;
+use termcall_shared::{Callees, UserInfo, UserState};
 
 use super::input::{Edit, LineEditor};
 use termcall_shared::limits::MAX_CHAT_BYTES;
@@ -105,6 +106,8 @@ pub struct App {
     pub group: Vec<String>,
     /// Users marked in the roster (space) for a group call.
     pub marked: Vec<String>,
+    /// The call in progress is a group call (invitations can be sent).
+    pub group_call: bool,
 }
 
 impl App {
@@ -130,6 +133,7 @@ impl App {
             autocall: None,
             group: Vec::new(),
             marked: Vec::new(),
+            group_call: false,
         }
     }
 
@@ -189,6 +193,7 @@ impl App {
                     line += &format!("; ringing {}", ringing.join(", "));
                 }
                 self.group = joined.into_iter().filter(|n| *n != self.me).collect();
+                self.group_call = true;
                 self.say(Author::System, line);
             }
             Event::Left { name, reason } => {
@@ -245,7 +250,11 @@ impl App {
             CallState::Ringing if !incoming => self.say(Author::System, format!("calling {peer}…")),
             CallState::Ringing => {}
             CallState::Connected => {
-                let via = if path == Some(Path::Relay) { "relay" } else { "p2p" };
+                let via = match path {
+                    Some(Path::Relay) => "relay",
+                    Some(Path::Hub) => "through the hub",
+                    _ => "p2p",
+                };
                 if was_live {
                     self.say(Author::System, format!("media with {peer} now goes via {via}"));
                 } else {
@@ -256,6 +265,8 @@ impl App {
             CallState::Ended => {
                 self.say(Author::System, format!("call with {peer} ended: {}", reason.as_deref().map_or("ended".into(), describe_reason)));
                 self.stats = None;
+                self.group.clear();
+                self.group_call = false;
             }
             CallState::Connecting => {}
         }
@@ -359,6 +370,10 @@ impl App {
                     self.notify("already in a call: h hangs up", Tone::Error);
                     Vec::new()
                 }
+                _ if !self.marked.is_empty() => {
+                    self.notice = None;
+                    engine(Command::Call { to: Callees::Group(std::mem::take(&mut self.marked)) })
+                }
                 Some(u) => engine(Command::Call { to: u.name.as_str().into() }),
                 None => {
                     self.notify("nobody else is online", Tone::Error);
@@ -373,6 +388,42 @@ impl App {
                     Vec::new()
                 }
             }
+            KeyCode::Char('e') => {
+                if self.in_call() {
+                    self.notify("already in a call: h hangs up", Tone::Error);
+                    return Vec::new();
+                }
+                engine(Command::Call { to: ECHO_USER.into() })
+            }
+            KeyCode::Char(' ') => {
+                match self.selected_user().map(|u| u.name.clone()) {
+                    Some(name) if name == ECHO_USER => self.notify("echo takes calls on its own: press e", Tone::Error),
+                    Some(name) => {
+                        if let Some(i) = self.marked.iter().position(|m| *m == name) {
+                            self.marked.remove(i);
+                        } else {
+                            self.marked.push(name);
+                        }
+                        if !self.marked.is_empty() {
+                            let text = format!("group call with {}: Enter calls, Space unmarks", self.marked.join(", "));
+                            self.notify(text, Tone::Info);
+                        }
+                    }
+                    None => self.notify("nobody else is online", Tone::Error),
+                }
+                Vec::new()
+            }
+            KeyCode::Char('+') => match self.selected_user().map(|u| u.name.clone()) {
+                Some(name) if self.in_call() && self.group_call => engine(Command::Invite { to: name }),
+                _ if self.in_call() => {
+                    self.notify("invitations go to group calls: mark people with Space, then Enter", Tone::Error);
+                    Vec::new()
+                }
+                _ => {
+                    self.notify("invite needs a group call", Tone::Error);
+                    Vec::new()
+                }
+            },
             KeyCode::Char('m') => engine(Command::Mute { audio: Some(!self.audio_muted), video: None }),
             KeyCode::Char('v') => engine(Command::Mute { audio: None, video: Some(!self.video_muted) }),
             KeyCode::Char('p') => {

@@ -32,6 +32,8 @@ use video::VideoView;
 use crate::engine::{self, Command, EngineConfig, Event};
 use crate::headless::Outcome;
 use crate::media::recv::FrameWatch;
+use crate::media::Tile;
+use ui::grid::{self, TileView};
 
 /// How the TUI looks and behaves, from the command line.
 #[derive(Debug, Clone)]
@@ -56,6 +58,10 @@ pub async fn run(cfg: EngineConfig, opts: TuiOptions) -> Result<Outcome, String>
         local: VideoView::new(opts.color, opts.threshold),
         remote_rx: engine.remote_video.clone(),
         local_rx: engine.local_video.clone(),
+        tiles: Vec::new(),
+        tiles_rx: engine.tiles.clone(),
+        color: opts.color,
+        threshold: opts.threshold,
     };
     let mut keys = EventStream::new();
     let mut term_sig = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -117,7 +123,7 @@ pub async fn run(cfg: EngineConfig, opts: TuiOptions) -> Result<Outcome, String>
             break;
         }
         views.refit(&term);
-        if let Err(e) = term.draw(|f| ui::draw(f, &mut app, &views.remote, &views.local)) {
+        if let Err(e) = term.draw(|f| ui::draw(f, &mut app, &views.remote, &views.local, &views.tiles)) {
             drop(guard);
             return Err(format!("cannot draw on the terminal: {e}"));
         }
@@ -129,27 +135,72 @@ pub async fn run(cfg: EngineConfig, opts: TuiOptions) -> Result<Outcome, String>
     Ok(Outcome::Quit)
 }
 
-/// The two video panes and where their pictures come from.
+/// The video panes and where their pictures come from.
 struct Views {
     remote: VideoView,
     local: VideoView,
     remote_rx: FrameWatch,
     local_rx: FrameWatch,
+    /// A call through the hub: a view per participant, in the engine's order.
+    tiles: Vec<TileView>,
+    tiles_rx: tokio::sync::watch::Receiver<Vec<Tile>>,
+    color: ColorMode,
+    threshold: u8,
 }
 
 impl Views {
-    /// Samples the newest pictures that arrived since the last tick; whether any did.
+    /// Samples the newest pictures that arrived since the last tick; whether any did (or the
+    /// tiles changed).
     fn take_new_pictures(&mut self, term: &terminal::Term) -> bool {
         let Some(a) = areas(term) else { return false };
-        let remote = sample_if_new(&mut self.remote_rx, &mut self.remote, a.video_inner);
-        let local = sample_if_new(&mut self.local_rx, &mut self.local, a.self_view);
-        remote || local
+        let changed = self.sync_tiles();
+        let (tile_areas, self_area) = self.tile_areas(&a);
+        let mut any = changed;
+        for (t, area) in self.tiles.iter_mut().zip(&tile_areas) {
+            any |= sample_if_new(&mut t.tile.frame, &mut t.view, *area);
+        }
+        any |= sample_if_new(&mut self.remote_rx, &mut self.remote, a.video_inner);
+        any |= sample_if_new(&mut self.local_rx, &mut self.local, self_area);
+        any
+    }
+
+    /// Follows the engine's list of participants, keeping the views of those still there.
+    fn sync_tiles(&mut self) -> bool {
+        if !self.tiles_rx.has_changed().unwrap_or(false) {
+            return false;
+        }
+        let list = self.tiles_rx.borrow_and_update().clone();
+        let mut old = std::mem::take(&mut self.tiles);
+        self.tiles = list
+            .into_iter()
+            .map(|tile| match old.iter().position(|t| t.tile.name == tile.name) {
+                Some(i) => old.swap_remove(i),
+                None => TileView { tile, view: VideoView::new(self.color, self.threshold) },
+            })
+            .collect();
+        true
+    }
+
+    /// Where the tiles' pictures go, and our own (in a free grid cell, or the corner).
+    fn tile_areas(&self, a: &Areas) -> (Vec<ratatui::layout::Rect>, ratatui::layout::Rect) {
+        if self.tiles.is_empty() {
+            return (Vec::new(), a.self_view);
+        }
+        let n = self.tiles.len();
+        let with_self = grid::fits_self(a.video_inner, n);
+        let mut areas = grid::picture_areas(a.video_inner, n + usize::from(with_self));
+        // No free cell: no self-view (it would cover a participant).
+        let own = if with_self { areas.pop().unwrap_or_default() } else { ratatui::layout::Rect::default() };
+        (areas, own)
     }
 
     /// After a resize, samples the current pictures again for the new pane sizes.
     fn refit(&mut self, term: &terminal::Term) {
         let Some(a) = areas(term) else { return };
-        for (view, rx, area) in [(&mut self.remote, &self.remote_rx, a.video_inner), (&mut self.local, &self.local_rx, a.self_view)] {
+        let (tile_areas, self_area) = self.tile_areas(&a);
+        let fixed = [(&mut self.remote, &self.remote_rx, a.video_inner), (&mut self.local, &self.local_rx, self_area)];
+        let tiles = self.tiles.iter_mut().zip(tile_areas).map(|(t, area)| (&mut t.view, &t.tile.frame, area));
+        for (view, rx, area) in fixed.into_iter().chain(tiles) {
             if view.needs_refit(area) {
                 // Clone the Arc and let go of the slot at once: the decoder can then reuse its buffers.
                 let picture = rx.borrow().clone();

@@ -13,7 +13,7 @@ fn code(c: KeyCode) -> KeyEvent {
     KeyEvent::new(c, KeyModifiers::NONE)
 }
 fn user(name: &str, state: UserState) -> UserInfo {
-    UserInfo { name: name.into(), state }
+    UserInfo::new(name, state)
 }
 fn with_roster() -> App {
     let mut app = App::new("alice", "ws://127.0.0.1:7878/ws");
@@ -53,7 +53,7 @@ fn the_selection_follows_its_user_when_the_roster_changes() {
 #[test]
 fn an_incoming_call_rings_and_takes_a_and_d() {
     let mut app = with_roster();
-    assert_eq!(app.on_engine(Event::Incoming { from: "bob".into() }), vec![Action::Bell]);
+    assert_eq!(app.on_engine(Event::Incoming { from: "bob".into(), group: None }), vec![Action::Bell]);
     assert_eq!(app.ringing_here(), Some("bob"));
     assert_eq!(app.on_key(key('a')), vec![Action::Engine(Command::Accept)]);
     assert_eq!(app.on_key(key('d')), vec![Action::Engine(Command::Decline)]);
@@ -72,7 +72,7 @@ fn in_a_call_keys_hang_up_mute_and_snapshot() {
     app.on_engine(Event::Mute { audio: true, video: false });
     assert_eq!(app.on_key(key('m')), vec![Action::Engine(Command::Mute { audio: Some(false), video: None })]);
     assert_eq!(app.on_key(key('v')), vec![Action::Engine(Command::Mute { audio: None, video: Some(true) })]);
-    let [Action::Engine(Command::Snapshot { path })] = &app.on_key(key('s'))[..] else { panic!("no snapshot") };
+    let [Action::Engine(Command::Snapshot { path, .. })] = &app.on_key(key('s'))[..] else { panic!("no snapshot") };
     assert!(path.starts_with("termcall-bob-") && path.ends_with(".png"), "{path}");
     assert_eq!(app.on_key(key('c')), vec![], "no second call while in one");
     app.on_key(key('p'));
@@ -152,7 +152,7 @@ fn escape_and_a_key_typed_fast_leave_the_chat_line_and_do_the_key() {
 #[test]
 fn calling_back_someone_who_called_earlier_is_an_outgoing_call() {
     let mut app = with_roster();
-    app.on_engine(Event::Incoming { from: "bob".into() });
+    app.on_engine(Event::Incoming { from: "bob".into(), group: None });
     app.on_engine(Event::Call { peer: "bob".into(), state: CallState::Ringing, path: None, reason: None });
     app.on_engine(Event::Call { peer: "bob".into(), state: CallState::Ended, path: None, reason: Some("declined".into()) });
     app.on_engine(Event::Call { peer: "bob".into(), state: CallState::Ringing, path: None, reason: None });

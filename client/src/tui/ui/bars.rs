@@ -75,9 +75,9 @@ pub fn hints(f: &mut Frame, area: Rect, app: &App) {
     } else if app.focus == Focus::Chat {
         &[("Enter", "send"), ("Esc", "keys"), ("↑↓", "history"), ("PgUp/PgDn", "scroll"), ("Ctrl-C", "quit")]
     } else if app.in_call() {
-        &[("h", "hang up"), ("i", "chat"), ("m", "mic"), ("v", "video"), ("p", "self-view"), ("s", "snapshot"), ("?", "help"), ("q", "quit")]
+        &[("h", "hang up"), ("i", "chat"), ("m", "mic"), ("v", "video"), ("+", "invite"), ("s", "snapshot"), ("?", "help"), ("q", "quit")]
     } else {
-        &[("↑↓", "select"), ("Enter", "call"), ("i", "chat"), ("?", "help"), ("q", "quit")]
+        &[("↑↓", "select"), ("Enter", "call"), ("Space", "mark"), ("e", "echo"), ("?", "help"), ("q", "quit")]
     };
     let mut spans = vec![Span::raw(" ")];
     for (k, what) in pairs {

@@ -1,11 +1,13 @@
 //! Drawing the app: the layout, and one function per part of the screen.
 //!
 //! - [`panes`]: the roster, the video and the chat.
+//! - [`grid`]: the video pane of a call through the hub: a tile per participant.
 //! - [`bars`]: the status line and the key hints.
 //! - [`overlays`]: the help, the incoming-call prompt and the too-small message.
 //! - [`wrap`]: text into rows by screen columns.
 
 pub mod bars;
+pub mod grid;
 pub mod overlays;
 pub mod panes;
 pub mod wrap;
@@ -54,14 +56,15 @@ impl Areas {
     }
 }
 
-/// Draws one screen. `remote` and `local` hold the pictures, already sampled for their areas.
-pub fn draw(f: &mut Frame, app: &mut App, remote: &VideoView, local: &VideoView) {
+/// Draws one screen. `remote`, `local` and the `tiles` (a call through the hub) hold the
+/// pictures, already sampled for their areas.
+pub fn draw(f: &mut Frame, app: &mut App, remote: &VideoView, local: &VideoView, tiles: &[grid::TileView]) {
     let Some(a) = Areas::compute(f.area()) else {
         overlays::too_small(f, f.area());
         return;
     };
     (app.hits.roster, app.hits.roster_first) = panes::roster(f, a.roster, app);
-    panes::video(f, &a, app, remote, local);
+    panes::video(f, &a, app, remote, local, tiles);
     app.hits.chat_rows = panes::chat(f, a.chat, app);
     bars::status(f, a.status, app);
     bars::hints(f, a.hints, app);

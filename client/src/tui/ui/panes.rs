@@ -40,8 +40,10 @@ pub fn roster(f: &mut Frame, area: Rect, app: &App) -> (Rect, usize) {
                 UserState::InCall => ("●", Color::Red, "in call"),
             };
             let name_width = usize::from(inner.width).saturating_sub(11).max(4);
+            let marked = app.marked.contains(&u.name);
+            let dot = if marked { "✓" } else { dot };
             let mut line = Line::from(vec![
-                Span::styled(format!(" {dot} "), Style::new().fg(color)),
+                Span::styled(format!(" {dot} "), Style::new().fg(if marked { Color::Cyan } else { color })),
                 Span::raw(format!("{:<name_width$.name_width$}", u.name)),
                 Span::styled(format!(" {state:>7}"), Style::new().fg(Color::DarkGray)),
             ]);
@@ -55,10 +57,18 @@ pub fn roster(f: &mut Frame, area: Rect, app: &App) -> (Rect, usize) {
     (Rect { y: inner.y, height: inner.height.min((app.roster.len() - first) as u16), ..inner }, first)
 }
 
-/// The video pane: the peer's picture large, ours small in a corner.
-pub fn video(f: &mut Frame, a: &Areas, app: &App, remote: &VideoView, local: &VideoView) {
+/// The video pane: the peer's picture large, ours small in a corner; in a call through the
+/// hub, a grid of tiles.
+pub fn video(f: &mut Frame, a: &Areas, app: &App, remote: &VideoView, local: &VideoView, tiles: &[super::grid::TileView]) {
     // While reconnecting the last picture stays, frozen, rather than a blank pane.
     let connected = app.call.as_ref().filter(|c| matches!(c.state, CallState::Connected | CallState::Reconnecting));
+    if connected.is_some() && !tiles.is_empty() {
+        let people = if tiles.len() == 1 { "1 other".to_owned() } else { format!("{} others", tiles.len()) };
+        f.render_widget(Block::bordered().border_type(BorderType::Rounded).title(format!(" call · {people} ")), a.video);
+        let me = (app.self_view && !app.video_muted && local.has_picture()).then_some(local);
+        super::grid::draw(f, a.video_inner, tiles, me);
+        return;
+    }
     let title = match (connected, &app.stats) {
         (Some(c), Some(s)) if s.video.width > 0 => format!(" {} · {}x{} · {:.0} fps ", c.peer, s.video.width, s.video.height, s.video.fps),
         (Some(c), _) => format!(" {} ", c.peer),

@@ -21,7 +21,7 @@ use crate::tui::video::{VideoView, DEFAULT_THRESHOLD};
 
 fn render(app: &mut App, w: u16, h: u16, remote: &VideoView, local: &VideoView) -> Buffer {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| draw(f, app, remote, local)).unwrap();
+    term.draw(|f| draw(f, app, remote, local, &[])).unwrap();
     term.backend().buffer().clone()
 }
 
@@ -49,7 +49,7 @@ fn check(name: &str, buf: &Buffer) {
 }
 
 fn user(name: &str, state: UserState) -> UserInfo {
-    UserInfo { name: name.into(), state }
+    UserInfo::new(name, state)
 }
 
 fn idle_app() -> App {
@@ -83,7 +83,7 @@ fn idle_with_a_roster() {
 #[test]
 fn an_incoming_call() {
     let mut app = idle_app();
-    app.on_engine(Event::Incoming { from: "bob".into() });
+    app.on_engine(Event::Incoming { from: "bob".into(), group: None });
     fixed_times(&mut app);
     let (r, l) = views();
     check("incoming", &render(&mut app, 80, 24, &r, &l));
