@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use termcall_tests::cpu_ticks;
 use termcall_tests::netns::{self, Lan, LAN_ALICE, LAN_BOB, LAN_CIDR, LAN_HUB};
 use termcall_tests::{Client, Hub, Raw, SOON};
 use tokio::net::UdpSocket;
@@ -146,14 +147,6 @@ async fn run_traffic(pairs: Vec<[(Arc<dyn Conn + Send + Sync>, SocketAddr); 2]>,
     }
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // Fields 14 and 15 of stat(5), counted from the state (field 3) at index 0.
-    fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-}
 
 /// The same traffic between plain loopback sockets.
 async fn direct_baseline(n: usize) -> Figures {

@@ -80,3 +80,12 @@ pub fn http_get(addr: &str, path: &str) -> String {
     let _ = s.read_to_string(&mut reply);
     reply
 }
+
+/// utime + stime of a process, in clock ticks (for benchmarks' CPU figures).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5), counted from the state (field 3) at index 0.
+    fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}

@@ -1,0 +1,133 @@
+//! Benchmark: the hub's SFU carrying a group call.
+//!
+//! N release headless clients on loopback in one group call, each sending testsrc 640x480@15
+//! with Opus, and decoding every other participant's video. After everyone decodes everyone
+//! and a warm-up, a 10 s window measures:
+//! - the hub's CPU (utime+stime from /proc), as a share of one core;
+//! - RTP packets forwarded a second (one per receiver);
+//! - the hub's forwarding time per packet: from the packet reaching the forwarding loop to its
+//!   hand-over for every receiver (the `termcall_sfu_forward_seconds` histogram, read from
+//!   `/metrics` before and after; p50/p99 interpolated inside its buckets). SRTP, the
+//!   interceptors and the sockets on either side are not in it;
+//! - the lowest video frame rate any client decoded of any participant.
+//!
+//! The clients share the two cores with the hub (each encodes once and decodes N-1 streams),
+//! so the machine is busy and the figures include that contention.
+//! `PARTIES=4,8` (default) picks the call sizes.
+//!
+//! `cargo build --release --bins && cargo bench -p termcall-tests --bench sfu`
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use termcall_tests::{cpu_ticks, http_get, Client, Hub, SOON};
+
+const WARMUP: Duration = Duration::from_secs(2);
+const WINDOW: Duration = Duration::from_secs(10);
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("PARTIES").unwrap_or_else(|_| "4,8".into()).split(',').filter_map(|v| v.trim().parse().ok()).collect();
+    // The hub logs at warn: a debug log of every negotiation would be measured too.
+    std::env::set_var("TEST_HUB_LOG", "warn");
+    println!("group call through the hub on loopback (release, testsrc 640x480@15 + Opus each, {} s window):", WINDOW.as_secs());
+    for n in sizes {
+        let f = group_call(n.clamp(2, 8));
+        println!(
+            "  {n} parties: hub CPU {:.1}% of a core; {:.0} RTP packets forwarded/s; forwarding time p50 {:.3} ms p99 {:.3} ms \
+             ({} packets); lowest decoded rate {:.1} fps",
+            f.cpu_pct, f.forwarded_per_sec, f.p50_ms, f.p99_ms, f.samples, f.min_fps
+        );
+    }
+}
+
+struct Figures {
+    cpu_pct: f64,
+    forwarded_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    samples: u64,
+    min_fps: f64,
+}
+
+fn group_call(n: usize) -> Figures {
+    let hub = Hub::start_with(&["--max-group", "8"]);
+    let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+    let mut clients: Vec<Client> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut args = vec!["--video-size", "640x480", "--fps", "15"];
+            if i > 0 {
+                args.push("--auto-accept");
+            }
+            Client::ready(&hub, name, &args)
+        })
+        .collect();
+    clients[0].expect_roster_now("everyone online", SOON, |u| names[1..].iter().all(|n| u.iter().any(|x| x["name"] == *n)));
+    clients[0].send(json!({"cmd":"call","to": names[1..]}));
+    for c in clients.iter_mut() {
+        c.expect_call("connected", Duration::from_secs(20));
+    }
+    for c in clients.iter_mut() {
+        c.expect("every stream decoded", Duration::from_secs(30), |e| {
+            e["event"] == "stats" && e["participants"].as_array().is_some_and(|p| p.len() == n - 1 && p.iter().all(|p| p["video"]["fps"].as_f64() > Some(0.0)))
+        });
+    }
+    std::thread::sleep(WARMUP);
+    let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let (cpu0, hist0, fwd0, t0) = (cpu_ticks(hub.pid()), histogram(&hub), hub.metric("termcall_sfu_rtp_forwarded_total").unwrap_or(0.0), Instant::now());
+    std::thread::sleep(WINDOW);
+    let (cpu1, hist1, fwd1) = (cpu_ticks(hub.pid()), histogram(&hub), hub.metric("termcall_sfu_rtp_forwarded_total").unwrap_or(0.0));
+    let secs = t0.elapsed().as_secs_f64();
+    let delta: Vec<(f64, f64)> = hist1.iter().zip(&hist0).map(|((le, a), (_, b))| (*le, a - b)).collect();
+    let total = delta.last().map_or(0.0, |d| d.1);
+    let mut min_fps = f64::MAX;
+    for c in clients.iter_mut() {
+        let s = c.expect("a stats event", Duration::from_secs(3), |e| e["event"] == "stats");
+        for p in s["participants"].as_array().into_iter().flatten() {
+            min_fps = min_fps.min(p["video"]["fps"].as_f64().unwrap_or(0.0));
+        }
+    }
+    Figures {
+        cpu_pct: (cpu1 - cpu0) as f64 / ticks_per_sec / secs * 100.0,
+        forwarded_per_sec: (fwd1 - fwd0) / secs,
+        p50_ms: quantile(&delta, 0.50) * 1000.0,
+        p99_ms: quantile(&delta, 0.99) * 1000.0,
+        samples: total as u64,
+        min_fps,
+    }
+}
+
+/// The forwarding-time histogram: (upper bound in seconds, cumulative count), +Inf last.
+fn histogram(hub: &Hub) -> Vec<(f64, f64)> {
+    let page = http_get(&hub.addr, "/metrics");
+    page.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("termcall_sfu_forward_seconds_bucket{le=\"")?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The `q` quantile of a cumulative histogram, interpolated linearly inside its bucket.
+fn quantile(buckets: &[(f64, f64)], q: f64) -> f64 {
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let want = q * total;
+    let (mut lo, mut below) = (0.0, 0.0);
+    for &(le, cum) in buckets {
+        if cum >= want {
+            if le.is_infinite() {
+                return lo; // past the last bound: report the bound
+            }
+            let inside = (cum - below).max(1.0);
+            return lo + (le - lo) * ((want - below) / inside);
+        }
+        (lo, below) = (le, cum);
+    }
+    lo
+}
