@@ -164,13 +164,13 @@ impl Client {
     }
 
     /// Waits until the newest roster event (seen before the cursor too) satisfies `pred`: the
-    /// client's roster as it is now. The hub batches roster changes, so a state that changed and
+    /// client's roster as it is now, without the built-in `echo`, which is always in it. The hub batches roster changes, so a state that changed and
     /// changed back within one batch never shows up as an event of its own.
     pub fn expect_roster_now(&mut self, what: &str, within: Duration, pred: impl Fn(&[Value]) -> bool) {
         let until = Instant::now() + within;
         loop {
             let newest = self.seen.iter().rev().find(|e| e["event"] == "roster");
-            if newest.and_then(|e| e["users"].as_array()).is_some_and(|u| pred(u)) {
+            if newest.and_then(|e| e["users"].as_array()).is_some_and(|u| pred(&people(u))) {
                 return;
             }
             if Instant::now() >= until {
@@ -180,9 +180,9 @@ impl Client {
         }
     }
 
-    /// Waits for a roster event that satisfies `pred` on its user list.
+    /// Waits for a roster event that satisfies `pred` on its user list (without `echo`).
     pub fn expect_roster(&mut self, what: &str, within: Duration, pred: impl Fn(&[Value]) -> bool) -> Value {
-        self.expect(what, within, |e| e["event"] == "roster" && e["users"].as_array().is_some_and(|u| pred(u)))
+        self.expect(what, within, |e| e["event"] == "roster" && e["users"].as_array().is_some_and(|u| pred(&people(u))))
     }
 
     /// `kill -9`.
@@ -217,3 +217,8 @@ impl Drop for Client {
     }
 }
 
+
+/// A roster's users other than the built-in `echo`.
+fn people(users: &[Value]) -> Vec<Value> {
+    users.iter().filter(|u| u["name"] != "echo").cloned().collect()
+}

@@ -35,7 +35,7 @@ impl Raw {
     /// Connects and registers as `name`; returns the welcome.
     pub fn hello(url: &str, name: &str) -> (Raw, Value) {
         let mut r = Raw::connect(url);
-        r.send_json(&serde_json::json!({"type":"hello","version":1,"name":name}));
+        r.send_json(&serde_json::json!({"type":"hello","version":termcall_shared::PROTOCOL_VERSION,"name":name}));
         let welcome = r.expect(crate::SOON, |m| m["type"] == "welcome" || m["type"] == "error");
         (r, welcome)
     }

@@ -16,7 +16,7 @@ fn echo_sends_your_own_testsrc_and_chat_back_through_the_hub() {
     let hub = Hub::start();
     let mut alice = Client::ready(&hub, "alice", &[]);
     // echo is in everyone's roster, always.
-    alice.expect_roster_now("echo online", SOON, |u| u.iter().any(|u| u["name"] == "echo"));
+    alice.expect_seen("echo in the roster", SOON, |e| e["event"] == "roster" && e["users"].as_array().is_some_and(|u| u.iter().any(|u| u["name"] == "echo")));
     alice.send(json!({"cmd":"call","to":"echo"}));
     let c = alice.expect_call("connected", SOON);
     assert_eq!(c["path"], "hub", "{c}");

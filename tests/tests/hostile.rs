@@ -20,7 +20,7 @@ fn bad_input(kind: usize, n: usize) -> String {
             json!({"type": verb, "call_id": n % 8}).to_string()
         }
         6 => json!({"type":"launch_missiles","at":"everyone"}).to_string(),
-        7 => json!({"type":"hello","version":1,"name":"alice"}).to_string(),
+        7 => json!({"type":"hello","version":termcall_shared::PROTOCOL_VERSION,"name":"alice"}).to_string(),
         8 => json!({"type":"call","to": 42}).to_string(),
         9 => "[".repeat(5000),
         10 => "\u{0}\u{1}\u{fffd}".repeat(50),
@@ -64,7 +64,7 @@ fn a_thousand_bad_inputs_and_a_flood_leave_the_call_untouched() {
                 raw.send_json(&json!({"type":"hello","version":99,"name":name}));
                 sent += 2;
                 let mut raw2 = Raw::connect(&hub.url);
-                raw2.send_json(&json!({"type":"hello","version":1,"name":"bad name!"}));
+                raw2.send_json(&json!({"type":"hello","version":termcall_shared::PROTOCOL_VERSION,"name":"bad name!"}));
                 sent += 1;
                 let (r, _) = Raw::hello(&hub.url, &name);
                 r

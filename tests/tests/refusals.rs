@@ -78,7 +78,7 @@ fn a_hostile_raw_client_gets_errors_while_a_call_keeps_chatting() {
         chat_round(&mut alice, &mut bob, &mut sent);
     }
     // A second hello on a registered connection is refused too.
-    mallory.send_json(&json!({"type":"hello","version":1,"name":"alice"}));
+    mallory.send_json(&json!({"type":"hello","version":termcall_shared::PROTOCOL_VERSION,"name":"alice"}));
     mallory.expect(SOON, |m| m["type"] == "error" && m["code"] == "bad_message");
 
     // A frame over the hard limit closes that connection, and only that one.
@@ -104,8 +104,8 @@ fn bad_hellos_are_refused_with_their_reason() {
     let hub = Hub::start();
     for (hello, code) in [
         (json!({"type":"hello","version":99,"name":"zed"}), "bad_version"),
-        (json!({"type":"hello","version":1,"name":"no spaces"}), "bad_name"),
-        (json!({"type":"hello","version":1}), "bad_message"),
+        (json!({"type":"hello","version":termcall_shared::PROTOCOL_VERSION,"name":"no spaces"}), "bad_name"),
+        (json!({"type":"hello","version":termcall_shared::PROTOCOL_VERSION}), "bad_message"),
     ] {
         let mut r = Raw::connect(&hub.url);
         r.send_json(&hello);

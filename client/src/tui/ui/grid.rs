@@ -27,7 +27,9 @@ pub fn cells(area: Rect, n: usize) -> Vec<Rect> {
         return Vec::new();
     }
     let n16 = n.min(64) as u16;
+    // On a tie the fewer columns win (max_by_key keeps the last maximum).
     let best_cols = (1..=n16)
+        .rev()
         .max_by_key(|&cols| {
             let rows = n16.div_ceil(cols);
             let (w, h) = (area.width / cols, area.height / rows);

@@ -13,7 +13,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("↑ ↓  j k", "select a user (or click one)"),
     ("Enter  c", "call the selected user (or everyone marked)"),
     ("Space", "mark / unmark a user for a group call"),
-    ("e", "call echo: see and hear yourself through the hub"),
+    ("e", "call echo: test your camera, mic and network"),
     ("+", "invite the selected user into the group call"),
     ("a  y  Enter", "accept an incoming call"),
     ("d  n  Esc", "decline an incoming call"),
