@@ -147,7 +147,7 @@ fn the_demo_opens_the_tui_in_a_call_with_a_scripted_peer() {
 fn sigterm_restores_the_terminal() {
     let hub = Hub::start();
     let t = tui(&hub, "sigterm-victim");
-    t.wait_text("the UI", SOON, |s| s.contains("nobody else is online"));
+    t.wait_text("the UI", SOON, |s| s.contains("no call · select someone"));
     let pid = std::process::Command::new("pgrep").args(["-f", "--", "--name sigterm-victim"]).output().unwrap();
     let pid: u32 = String::from_utf8_lossy(&pid.stdout).split_whitespace().next().expect("the TUI's pid").parse().unwrap();
     termcall_tests::signal(pid, 15);
