@@ -373,7 +373,9 @@ impl State {
                     self.cancelled = None;
                     return self.send_hub(ClientMsg::Hangup { call_id }).await;
                 }
-                if let Some(c) = self.call.as_mut().filter(|c| c.id.is_none() && c.peer == to) {
+                // A group call's label is the hub's (it drops repeated names).
+                if let Some(c) = self.call.as_mut().filter(|c| c.id.is_none() && (c.peer == to || c.group)) {
+                    c.peer = to;
                     c.id = Some(call_id);
                     self.emit_call();
                 }

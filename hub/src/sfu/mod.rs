@@ -87,9 +87,4 @@ impl Sfu {
             }
         }
     }
-
-    /// Rooms with a task running (for tests and the shutdown log).
-    pub fn rooms(&self) -> usize {
-        self.rooms.len()
-    }
 }
