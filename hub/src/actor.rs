@@ -103,7 +103,10 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, 
                     return;
                 }
             },
-            Some(SfuOut { call_id, conn, signal }) = sfu_signals.recv() => hub.media_signal(call_id, conn, signal, &mut out),
+            Some(report) = sfu_signals.recv() => match report {
+                SfuOut::Signal { call_id, conn, signal } => hub.media_signal(call_id, conn, signal, &mut out),
+                SfuOut::Failed { call_id, conn } => hub.media_failed(call_id, conn, &mut out),
+            },
             _ = tick.tick() => hub.tick(Instant::now(), &mut out),
         }
         deliver(&mut hub, &mut clients, &mut sfu, out, &metrics);

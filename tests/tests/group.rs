@@ -82,3 +82,29 @@ fn four_in_a_group_call_see_and_hear_each_other_and_a_fifth_joins_by_invite() {
         stats_until(&mut clients[i], "erin's stream", |e| decodes_all(e, &["erin"], 10.0));
     }
 }
+
+#[test]
+fn a_group_over_the_hubs_limit_is_refused_and_leaves_the_caller_free() {
+    let hub = Hub::start_with(&["--max-group", "3"]);
+    let mut alice = Client::ready(&hub, "alice", &["--video", "none", "--audio", "none"]);
+    let mut others: Vec<Client> = ["bob", "carol", "dave"].iter().map(|n| Client::ready(&hub, n, &["--auto-accept", "--video", "none", "--audio", "none"])).collect();
+    alice.expect_roster_now("all online", SOON, |u| u.len() == 3);
+    alice.send(json!({"cmd":"call","to":["bob","carol","dave"]}));
+    let e = alice.expect("refused", SOON, |e| e["event"] == "error");
+    assert_eq!(e["code"], "call_full", "{e}");
+    alice.expect_seen("the call request over", SOON, |e| e["event"] == "call" && e["state"] == "ended" && e["reason"] == "call_full");
+    // Free to call again: a group of two, then an invitation past the limit.
+    alice.send(json!({"cmd":"call","to":["bob","carol"]}));
+    alice.expect_call("connected", SOON);
+    alice.send(json!({"cmd":"invite","to":"dave"}));
+    let e = alice.expect("invite refused", SOON, |e| e["event"] == "error");
+    assert_eq!(e["code"], "call_full", "{e}");
+    // carol leaves, which makes room; a name nobody has is reported as such, and the call goes on.
+    others[1].expect_call("connected", SOON);
+    others[1].send(json!({"cmd":"hangup"}));
+    alice.expect("carol left", SOON, |e| e["event"] == "left" && e["name"] == "carol");
+    alice.send(json!({"cmd":"invite","to":"nobody"}));
+    alice.expect("nobody", SOON, |e| e["event"] == "left" && e["name"] == "nobody" && e["reason"] == "unknown_user");
+    alice.idle(std::time::Duration::from_millis(300));
+    assert!(!alice.seen.iter().any(|e| e["event"] == "call" && e["state"] == "ended" && e["reason"] != "call_full"), "the call ended");
+}

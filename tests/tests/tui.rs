@@ -68,7 +68,9 @@ fn calling_a_peer_from_the_tui_shows_its_video_and_chats() {
     t.wait_text("connected in the status line", SLOW, |s| s.contains("connected with bob via p2p"));
 
     // The video pane fills with half blocks in the testsrc colours.
-    let screen = t.wait_screen("the testsrc bars", SLOW, |s| shows_testsrc_bars(s).is_ok());
+    // (Waiting for the whole picture: a capture can catch the terminal mid-write.)
+    let full = |s: &Screen| s.rows.iter().filter(|r| picture_run(r).1 >= 50).count() >= 20;
+    let screen = t.wait_screen("the testsrc bars", SLOW, |s| shows_testsrc_bars(s).is_ok() && full(s));
     // 120x40: the pane's inside is 94x22 cells, so a 4:3 picture is 58x22 cells (plus the self-view).
     let picture_rows = screen.rows.iter().filter(|r| picture_run(r).1 >= 50).count();
     assert!(picture_rows >= 20 && screen.half_blocks() > 1250, "{picture_rows} rows, {} half blocks", screen.half_blocks());

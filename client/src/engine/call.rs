@@ -161,7 +161,13 @@ struct Call<'a> {
 }
 
 async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: &mpsc::UnboundedSender<(CallId, CallOut)>) -> anyhow::Result<()> {
-    let (pc, mut pc_events) = peer::build(&setup.ice_servers, &setup.ice).await?;
+    // The hub's media endpoint is on the hub itself, which its own TURN relay may not reach:
+    // `--relay always` hides our address from peers, not from the hub, so it does not apply.
+    let mut ice = setup.ice.clone();
+    if setup.sfu && ice.relay == RelayMode::Always {
+        ice.relay = RelayMode::Auto;
+    }
+    let (pc, mut pc_events) = peer::build(&setup.ice_servers, &ice).await?;
     let (dc_tx, mut dc_rx) = mpsc::unbounded_channel();
     let mut call = Call {
         id: setup.call_id,
@@ -256,9 +262,12 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
     }
     .await;
     drop(call.sending.take());
-    if call.sfu {
-        call.pictures.tiles.send_replace(Vec::new());
-    }
+    // Our tiles go (only ours: the next call may have started already).
+    call.pictures.tiles.send_if_modified(|tiles| {
+        let before = tiles.len();
+        tiles.retain(|t| !call.remotes.iter().any(|r| Arc::ptr_eq(&r.counters, &t.counters)));
+        tiles.len() != before
+    });
     let _ = pc.close().await;
     result
 }

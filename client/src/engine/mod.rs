@@ -466,9 +466,21 @@ impl State {
                     self.send_hub(ClientMsg::Hangup { call_id }).await;
                 }
             }
+            ServerMsg::Error { code, message, call_id: None } if self.refuses_our_call_request(code) => {
+                // The hub's answer to our call request: no call was made.
+                self.end(code.as_str());
+                self.emit(Event::error(code.as_str(), message));
+            }
             ServerMsg::Error { code, message, .. } => self.emit(Event::error(code.as_str(), message)),
             ServerMsg::Welcome { .. } => {}
         }
+    }
+
+    /// Whether an error without a call id answers the call request we are waiting on: the hub
+    /// answers a call with `ringing` or `call_ended`, or with one of these when it makes none.
+    fn refuses_our_call_request(&self, code: ErrorCode) -> bool {
+        let waiting = self.call.as_ref().is_some_and(|c| c.id.is_none() && !c.incoming && c.state == CallState::Ringing);
+        waiting && matches!(code, ErrorCode::CallFull | ErrorCode::BadMessage | ErrorCode::Busy)
     }
 
     async fn on_media(&mut self, id: CallId, m: CallOut) {

@@ -128,7 +128,10 @@ impl Hub {
                     return out.error(conn, ErrorCode::CallFull, msg, Some(call_id));
                 }
             }
-            Some(_) => return out.error(conn, ErrorCode::NotGroup, "a call to echo cannot take anyone else", Some(call_id)),
+            Some(room) if room.echo && room.is_joined(conn) => {
+                return out.error(conn, ErrorCode::NotGroup, "a call to echo cannot take anyone else", Some(call_id));
+            }
+            Some(_) => return out.error(conn, ErrorCode::NotInCall, "join the call before inviting others to it", Some(call_id)),
             None if self.party_call(conn, call_id).is_some() => {
                 let msg = "invitations go to group calls; start one with a list, e.g. {\"type\":\"call\",\"to\":[\"bob\"]}";
                 return out.error(conn, ErrorCode::NotGroup, msg, Some(call_id));
@@ -192,9 +195,10 @@ impl Hub {
             out.media.push(MediaCmd::Leave { call_id, conn });
             self.leave_call(conn);
         }
+        // The invitation is withdrawn: whoever rang is gone (or the hub is).
+        let withdrawn = if reason == CallEndReason::HubShutdown { reason } else { CallEndReason::PeerHangup };
         for (conn, _) in room.ringing {
-            // The invitation is withdrawn: whoever rang is gone.
-            out.to(conn, ServerMsg::CallEnded { call_id, peer: by.to_owned(), reason: CallEndReason::PeerHangup });
+            out.to(conn, ServerMsg::CallEnded { call_id, peer: by.to_owned(), reason: withdrawn });
             self.leave_call(conn);
         }
     }
@@ -211,6 +215,15 @@ impl Hub {
     pub fn media_signal(&mut self, call_id: CallId, conn: ConnId, signal: Signal, out: &mut Outbox) {
         if self.rooms.get(&call_id).is_some_and(|r| r.is_joined(conn)) {
             out.to(conn, ServerMsg::Signal { call_id, from: HUB_PEER.to_owned(), signal });
+        }
+    }
+
+    /// The media endpoint could not set up `conn`'s media: its part of the call is over.
+    pub fn media_failed(&mut self, call_id: CallId, conn: ConnId, out: &mut Outbox) {
+        if self.rooms.get(&call_id).is_some_and(|r| r.is_joined(conn)) {
+            out.error(conn, ErrorCode::Internal, "the hub could not set up the media of this call", Some(call_id));
+            out.to(conn, ServerMsg::CallEnded { call_id, peer: HUB_PEER.to_owned(), reason: CallEndReason::PeerGone });
+            self.leave_room(conn, call_id, CallEndReason::PeerGone, out);
         }
     }
 

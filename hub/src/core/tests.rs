@@ -465,3 +465,26 @@ fn an_unanswered_invitation_lapses() {
 fn first_id(out: &Outbox) -> CallId {
     out.deliveries.iter().find_map(|(_, m)| if let ServerMsg::Ringing { call_id, .. } = m { Some(*call_id) } else { None }).unwrap()
 }
+
+#[test]
+fn a_participant_whose_media_fails_leaves_the_call() {
+    let mut h = hub();
+    for (c, n) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+        join(&mut h, c, n);
+    }
+    let mut out = Outbox::default();
+    h.handle(1, group(&["bob", "carol"]), &mut out);
+    let id = first_id(&out);
+    h.handle(2, ClientMsg::Accept { call_id: id }, &mut Outbox::default());
+    h.handle(3, ClientMsg::Accept { call_id: id }, &mut Outbox::default());
+    let mut out = Outbox::default();
+    h.media_failed(id, 3, &mut out);
+    assert!(to(&out, 3).iter().any(|m| matches!(m, ServerMsg::CallEnded { reason: CallEndReason::PeerGone, .. })));
+    assert!(to(&out, 1).iter().any(|m| matches!(m, ServerMsg::Left { name, .. } if name == "carol")));
+    assert_eq!(out.media, vec![MediaCmd::Leave { call_id: id, conn: 3 }]);
+    h.check_invariants().unwrap();
+    // A stale report about someone no longer in the call does nothing.
+    let mut out = Outbox::default();
+    h.media_failed(id, 3, &mut out);
+    assert!(out.deliveries.is_empty() && out.media.is_empty());
+}

@@ -37,12 +37,13 @@ pub struct SfuSettings {
     pub public_ip: Option<IpAddr>,
 }
 
-/// Negotiation from the hub's media endpoint for one participant.
+/// What the hub's media endpoint reports about one participant.
 #[derive(Debug)]
-pub struct SfuOut {
-    pub call_id: CallId,
-    pub conn: ConnId,
-    pub signal: Signal,
+pub enum SfuOut {
+    /// Negotiation for the participant.
+    Signal { call_id: CallId, conn: ConnId, signal: Signal },
+    /// Its media could not be set up: its part of the call ends.
+    Failed { call_id: CallId, conn: ConnId },
 }
 
 /// The actor's handle on the media endpoint: one task per room.
@@ -64,6 +65,10 @@ impl Sfu {
     pub fn apply(&mut self, cmd: MediaCmd) {
         match cmd {
             MediaCmd::Join { call_id, conn, name, echo } => {
+                // A room whose task ended (its last participant left) starts afresh.
+                if self.rooms.get(&call_id).is_some_and(|tx| tx.is_closed()) {
+                    self.rooms.remove(&call_id);
+                }
                 let tx = self.rooms.entry(call_id).or_insert_with(|| {
                     let (tx, rx) = mpsc::unbounded_channel();
                     tokio::spawn(room::run(call_id, rx, self.settings.clone(), self.metrics.clone(), self.out.clone()));

@@ -19,6 +19,9 @@ use webrtc::peer_connection::{
 use super::SfuSettings;
 use crate::core::ConnId;
 
+/// Chat bytes the hub keeps in flight to one participant.
+pub const CHAT_SEND_BUFFER: usize = 256 * 1024;
+
 /// A peer connection callback, tagged with whose connection it is.
 pub enum PeerEvent {
     Candidate(Signal),
@@ -85,6 +88,8 @@ pub async fn build(settings: &SfuSettings, conn: ConnId, events: mpsc::Unbounded
         .with_setting_engine(se.build())
         .with_handler(Arc::new(Forwarder { conn, tx: events }))
         .with_udp_addrs(vec![std::net::SocketAddr::new(settings.bind_ip, 0).to_string()])
+        // Chat to a participant who does not read it is dropped past this, never queued without end.
+        .with_data_channel_send_buffer_limit(CHAT_SEND_BUFFER)
         .build()
         .await?;
     Ok(Arc::new(pc))

@@ -29,6 +29,11 @@ use crate::metrics::Metrics;
 
 /// Chat lines kept for a participant whose data channel is not open yet.
 const UNSENT_CHAT: usize = 64;
+/// Chat messages a participant may send a second, and at once above that; more are dropped.
+const CHAT_RATE: f64 = 20.0;
+const CHAT_BURST: f64 = 50.0;
+/// Data-channel events waiting for the room; past this the readers wait (and SCTP pushes back).
+const DC_QUEUE: usize = 256;
 
 /// What the room's task is told.
 #[derive(Debug)]
@@ -67,6 +72,9 @@ struct Participant {
     again: bool,
     remote_set: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
+    /// Chat allowance: tokens left, and when they were last topped up.
+    chat_tokens: f64,
+    chat_at: std::time::Instant,
 }
 
 struct Room {
@@ -76,14 +84,14 @@ struct Room {
     metrics: Arc<Metrics>,
     out: mpsc::UnboundedSender<SfuOut>,
     peer_events: mpsc::UnboundedSender<(ConnId, PeerEvent)>,
-    dc_events: mpsc::UnboundedSender<(ConnId, DcEvent)>,
+    dc_events: mpsc::Sender<(ConnId, DcEvent)>,
     echo: bool,
 }
 
 /// Runs a room until its last participant leaves or the hub drops it.
 pub async fn run(call_id: CallId, mut cmds: mpsc::UnboundedReceiver<RoomCmd>, settings: Arc<SfuSettings>, metrics: Arc<Metrics>, out: mpsc::UnboundedSender<SfuOut>) {
     let (peer_events, mut peer_rx) = mpsc::unbounded_channel();
-    let (dc_events, mut dc_rx) = mpsc::unbounded_channel();
+    let (dc_events, mut dc_rx) = mpsc::channel(DC_QUEUE);
     let mut room = Room { call_id, participants: HashMap::new(), settings, metrics, out, peer_events, dc_events, echo: false };
     loop {
         tokio::select! {
@@ -93,6 +101,9 @@ pub async fn run(call_id: CallId, mut cmds: mpsc::UnboundedReceiver<RoomCmd>, se
                     room.echo = echo;
                     if let Err(e) = room.join(conn, name.clone()).await {
                         warn!(call = call_id, %name, "cannot open the media connection: {e}");
+                        // Undo what was wired, and end this participant's part of the call.
+                        room.leave(conn).await;
+                        let _ = room.out.send(SfuOut::Failed { call_id, conn });
                     }
                 }
                 Some(RoomCmd::Leave { conn }) => {
@@ -120,14 +131,15 @@ impl Room {
             return Ok(());
         }
         let pc = peer::build(&self.settings, conn, self.peer_events.clone()).await?;
-        // The participant's own media comes in on these.
-        for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
-            let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
-            pc.add_transceiver_from_kind(kind, Some(init)).await?;
-        }
-        let dc = pc.create_data_channel("chat", None).await?;
+        let dc = match prepare(&pc).await {
+            Ok(dc) => dc,
+            Err(e) => {
+                let _ = pc.close().await;
+                return Err(e);
+            }
+        };
         self.read_channel(conn, dc.clone());
-        let mut p = Participant {
+        let p = Participant {
             name: name.clone(),
             pc,
             dc,
@@ -139,23 +151,29 @@ impl Room {
             again: false,
             remote_set: false,
             early_candidates: Vec::new(),
+            chat_tokens: CHAT_BURST,
+            chat_at: std::time::Instant::now(),
         };
+        // In the room from here on, so that a failure below is undone by `leave`.
+        self.participants.insert(conn, p);
+        Metrics::add(&self.metrics.sfu_peers, 1);
         let mut renegotiate = Vec::new();
+        let others: Vec<ConnId> = self.participants.keys().copied().filter(|c| *c != conn).collect();
         if self.echo {
-            let outlets = outlets(&p.pc, ECHO_USER, &p.upstream, &self.metrics).await?;
-            p.outlets.insert(conn, outlets);
+            let p = &self.participants[&conn];
+            let own = outlets(&p.pc, ECHO_USER, &p.upstream, &self.metrics).await?;
+            self.participants.get_mut(&conn).map(|p| p.outlets.insert(conn, own));
         } else {
-            for (&other_conn, other) in self.participants.iter_mut() {
+            for other_conn in others {
+                let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
                 let theirs = outlets(&p.pc, &other.name, &other.upstream, &self.metrics).await?;
-                p.outlets.insert(other_conn, theirs);
                 let ours = outlets(&other.pc, &name, &p.upstream, &self.metrics).await?;
-                other.outlets.insert(conn, ours);
+                self.participants.get_mut(&conn).map(|p| p.outlets.insert(other_conn, theirs));
+                self.participants.get_mut(&other_conn).map(|o| o.outlets.insert(conn, ours));
                 renegotiate.push(other_conn);
             }
         }
-        info!(call = self.call_id, %name, participants = self.participants.len() + 1, "joined the media room");
-        self.participants.insert(conn, p);
-        Metrics::add(&self.metrics.sfu_peers, 1);
+        info!(call = self.call_id, %name, participants = self.participants.len(), "joined the media room");
         self.negotiate(conn).await;
         for c in renegotiate {
             self.negotiate(c).await;
@@ -163,6 +181,16 @@ impl Room {
         Ok(())
     }
 
+}
+
+/// Makes a new participant's connection ready for its first offer: the transceivers its own
+/// media comes in on, and the chat channel.
+async fn prepare(pc: &Arc<dyn PeerConnection>) -> anyhow::Result<Arc<dyn DataChannel>> {
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
+        pc.add_transceiver_from_kind(kind, Some(init)).await?;
+    }
+    Ok(pc.create_data_channel("chat", None).await?)
 }
 
 /// Adds to `pc` a track per kind carrying `source`'s media, under the stream id `stream`
@@ -255,7 +283,7 @@ impl Room {
     }
 
     fn signal(&self, conn: ConnId, signal: Signal) {
-        let _ = self.out.send(SfuOut { call_id: self.call_id, conn, signal });
+        let _ = self.out.send(SfuOut::Signal { call_id: self.call_id, conn, signal });
     }
 
     async fn on_signal(&mut self, conn: ConnId, signal: Signal) {
@@ -272,6 +300,10 @@ impl Room {
                 p.awaiting_answer = false;
                 if let Err(e) = applied {
                     warn!(call = self.call_id, name = %p.name, "a bad answer: {e}");
+                    // A change that waited for this answer still needs its offer.
+                    if p.again {
+                        self.negotiate(conn).await;
+                    }
                     return;
                 }
                 if !p.remote_set {
@@ -338,7 +370,7 @@ impl Room {
                     DataChannelEvent::OnClose => DcEvent::Closed,
                     _ => continue,
                 };
-                if tx.send((conn, d)).is_err() {
+                if tx.send((conn, d)).await.is_err() {
                     return;
                 }
             }
@@ -351,7 +383,7 @@ impl Room {
                 let Some(p) = self.participants.get_mut(&conn) else { return };
                 p.dc_open = true;
                 while let Some(text) = p.unsent.pop_front() {
-                    if let Err(e) = p.dc.send_text(&text).await {
+                    if let Err(e) = p.dc.try_send_text(&text).await {
                         debug!("chat not delivered: {e}");
                     }
                 }
@@ -362,7 +394,15 @@ impl Room {
                 }
             }
             DcEvent::Message(raw) => {
-                let Some(sender) = self.participants.get(&conn) else { return };
+                let Some(sender) = self.participants.get_mut(&conn) else { return };
+                let now = std::time::Instant::now();
+                sender.chat_tokens = (sender.chat_tokens + now.duration_since(sender.chat_at).as_secs_f64() * CHAT_RATE).min(CHAT_BURST);
+                sender.chat_at = now;
+                if sender.chat_tokens < 1.0 {
+                    return debug!(call = self.call_id, name = %sender.name, "chat over the rate: dropped");
+                }
+                sender.chat_tokens -= 1.0;
+                let sender = &*sender;
                 let from = if self.echo { ECHO_USER } else { sender.name.as_str() };
                 let text = match chat::stamp(&raw, from) {
                     Ok(t) => t,
@@ -372,7 +412,7 @@ impl Room {
                 for c in targets {
                     let Some(p) = self.participants.get_mut(&c) else { continue };
                     if p.dc_open {
-                        match p.dc.send_text(&text).await {
+                        match p.dc.try_send_text(&text).await {
                             Ok(()) => Metrics::add(&self.metrics.sfu_chat_forwarded_total, 1),
                             Err(e) => debug!("chat not delivered: {e}"),
                         }
