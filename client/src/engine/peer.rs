@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    register_default_interceptors, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, Registry, SettingEngineBuilder,
+    RTCPeerConnectionState, SettingEngineBuilder,
 };
 
 /// The pace of ICE connectivity checks.
@@ -134,8 +134,7 @@ pub async fn build(
     opts: &IceOptions,
 ) -> anyhow::Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PcEvent>)> {
     let mut media = crate::media::codecs::media_engine()?;
-    let registry = register_default_interceptors(Registry::new(), &mut media)?
-        .with(rtc::interceptor::Slot::from(crate::media::rtcp_tap::SLOT), crate::media::rtcp_tap::RtcpTap::default());
+    let registry = termcall_shared::media::interceptors::registry(&mut media)?;
     let loopback_only = opts.bind.iter().all(|a| a.starts_with("127.") || a.starts_with("[::1]"));
     let settings = SettingEngineBuilder::new()
         // mDNS would open a multicast socket and hide addresses behind .local names: never.

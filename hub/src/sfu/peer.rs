@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtc::ice::mdns::MulticastDnsMode;
-use termcall_shared::media::{codecs, rtcp_tap};
+use termcall_shared::media::{codecs, interceptors};
 use termcall_shared::Signal;
 use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    register_default_interceptors, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry, SettingEngineBuilder,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
 };
 
 use super::SfuSettings;
@@ -71,8 +71,7 @@ impl PeerConnectionEventHandler for Forwarder {
 /// Builds a peer connection for participant `conn`; its callbacks arrive on `events`.
 pub async fn build(settings: &SfuSettings, conn: ConnId, events: mpsc::UnboundedSender<(ConnId, PeerEvent)>) -> anyhow::Result<Arc<dyn PeerConnection>> {
     let mut media = codecs::media_engine()?;
-    let registry = register_default_interceptors(Registry::new(), &mut media)?
-        .with(rtc::interceptor::Slot::from(rtcp_tap::SLOT), rtcp_tap::RtcpTap::default());
+    let registry = interceptors::registry(&mut media)?;
     let mut se = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_include_loopback_candidate(settings.bind_ip.is_loopback())

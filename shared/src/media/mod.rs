@@ -3,6 +3,8 @@
 //!
 //! - [`codecs`]: H.264 with RTX, and Opus, as both sides register them.
 //! - [`rtcp_tap`]: lets the application see sender reports and keyframe requests.
+//! - [`interceptors`]: the interceptor chain (NACK, reports, the tap) both ends build.
 
 pub mod codecs;
+pub mod interceptors;
 pub mod rtcp_tap;
