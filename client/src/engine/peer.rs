@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtc::ice::mdns::MulticastDnsMode;
+use termcall_shared::media::glue::candidate_signal;
+pub use termcall_shared::media::glue::candidate_init;
 use termcall_shared::{IceServer, Signal};
 use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
+    RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
     RTCPeerConnectionState, SettingEngineBuilder,
 };
 
@@ -106,12 +108,7 @@ struct Forwarder(mpsc::UnboundedSender<PcEvent>);
 impl PeerConnectionEventHandler for Forwarder {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         if let Ok(init) = event.candidate.to_json() {
-            let _ = self.0.send(PcEvent::LocalCandidate(Signal::Candidate {
-                candidate: init.candidate,
-                sdp_mid: init.sdp_mid,
-                sdp_mline_index: init.sdp_mline_index,
-                username_fragment: init.username_fragment,
-            }));
+            let _ = self.0.send(PcEvent::LocalCandidate(candidate_signal(init)));
         }
     }
 
@@ -188,16 +185,3 @@ mod tests {
     }
 }
 
-/// A relayed candidate in the form webrtc-rs takes.
-pub fn candidate_init(signal: Signal) -> Option<RTCIceCandidateInit> {
-    match signal {
-        Signal::Candidate { candidate, sdp_mid, sdp_mline_index, username_fragment } => Some(RTCIceCandidateInit {
-            candidate,
-            sdp_mid,
-            sdp_mline_index,
-            username_fragment,
-            ..Default::default()
-        }),
-        _ => None,
-    }
-}

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtc::media::Sample;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use termcall_shared::media::glue::local_track;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -61,7 +61,7 @@ pub async fn add_tracks(pc: &Arc<dyn PeerConnection>, video: bool, audio: bool) 
             continue;
         }
         let ssrc = rand::random::<u32>();
-        let track = Arc::new(TrackLocalStaticSample::new(Instant::now(), media_track(kind, ssrc, codec))?);
+        let track = Arc::new(TrackLocalStaticSample::new(Instant::now(), local_track("termcall", kind, ssrc, codec))?);
         let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
         let t = LocalTrack { track, sender, ssrc };
         if kind == RtpCodecKind::Video { out.video = Some(t) } else { out.audio = Some(t) }
@@ -69,22 +69,6 @@ pub async fn add_tracks(pc: &Arc<dyn PeerConnection>, video: bool, audio: bool) 
     Ok(out)
 }
 
-fn media_track(kind: RtpCodecKind, ssrc: u32, codec: RTCRtpCodec) -> MediaStreamTrack {
-    let label = if kind == RtpCodecKind::Video { "video" } else { "audio" };
-    // The id must differ from the peer's: webrtc-rs routes feedback (PLI) by track id, and
-    // looks among received tracks first, so a shared id would send our PLIs to ourselves.
-    MediaStreamTrack::new(
-        "termcall".to_owned(),
-        format!("termcall-{label}-{ssrc:08x}"),
-        label.to_owned(),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-            codec,
-            ..Default::default()
-        }],
-    )
-}
 
 /// The payload type the peer agreed to for this sender.
 pub async fn payload_type(sender: &Arc<dyn RtpSender>, fallback: u8) -> u8 {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtc::ice::mdns::MulticastDnsMode;
+use termcall_shared::media::glue::candidate_signal;
 use termcall_shared::media::{codecs, interceptors};
 use termcall_shared::Signal;
 use tokio::sync::mpsc;
@@ -46,12 +47,7 @@ impl Forwarder {
 impl PeerConnectionEventHandler for Forwarder {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         if let Ok(init) = event.candidate.to_json() {
-            self.send(PeerEvent::Candidate(Signal::Candidate {
-                candidate: init.candidate,
-                sdp_mid: init.sdp_mid,
-                sdp_mline_index: init.sdp_mline_index,
-                username_fragment: init.username_fragment,
-            }));
+            self.send(PeerEvent::Candidate(candidate_signal(init)));
         }
     }
 

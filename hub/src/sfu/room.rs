@@ -7,10 +7,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use termcall_shared::media::codecs;
+use termcall_shared::media::glue::{candidate_init, local_track};
 use termcall_shared::names::ECHO_USER;
 use termcall_shared::{CallId, Signal};
 use tokio::sync::{mpsc, watch};
@@ -196,36 +196,23 @@ async fn prepare(pc: &Arc<dyn PeerConnection>) -> anyhow::Result<Arc<dyn DataCha
 /// Adds to `pc` a track per kind carrying `source`'s media, under the stream id `stream`
 /// (the sender's name, which the receiver shows), and makes them receivers of it.
 async fn outlets(pc: &Arc<dyn PeerConnection>, stream: &str, source: &Upstream, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
-    {
-        let mut made = Vec::with_capacity(2);
-        for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, codecs::h264())] {
-            let ssrc = rand::random::<u32>();
-            let label = if kind == RtpCodecKind::Video { "video" } else { "audio" };
-            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-                stream.to_owned(),
-                format!("{stream}-{label}-{ssrc:08x}"),
-                label.to_owned(),
-                kind,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                    codec,
-                    ..Default::default()
-                }],
-            )));
-            // A transceiver of its own (not one of the participant's upstream ones, which
-            // add_track would reuse): a new m-line per stream, so the receiver sees a new track.
-            let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
-            let transceiver = pc.add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init)).await?;
-            let sender = transceiver.sender().await?.ok_or_else(|| anyhow::anyhow!("a send transceiver without a sender"))?;
-            let (alive, alive_rx) = watch::channel(());
-            tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx));
-            source.add(kind, Sink { track: track.clone(), ssrc });
-            made.push(Outlet { track, sender, _alive: alive });
-        }
-        let video = made.pop().ok_or_else(|| anyhow::anyhow!("no video outlet"))?;
-        let audio = made.pop().ok_or_else(|| anyhow::anyhow!("no audio outlet"))?;
-        Ok([audio, video])
+    let mut made = Vec::with_capacity(2);
+    for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, codecs::h264())] {
+        let ssrc = rand::random::<u32>();
+        let track = Arc::new(TrackLocalStaticRTP::new(local_track(stream, kind, ssrc, codec)));
+        // A transceiver of its own (not one of the participant's upstream ones, which
+        // add_track would reuse): a new m-line per stream, so the receiver sees a new track.
+        let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
+        let transceiver = pc.add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init)).await?;
+        let sender = transceiver.sender().await?.ok_or_else(|| anyhow::anyhow!("a send transceiver without a sender"))?;
+        let (alive, alive_rx) = watch::channel(());
+        tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx));
+        source.add(kind, Sink { track: track.clone(), ssrc });
+        made.push(Outlet { track, sender, _alive: alive });
     }
+    let video = made.pop().ok_or_else(|| anyhow::anyhow!("no video outlet"))?;
+    let audio = made.pop().ok_or_else(|| anyhow::anyhow!("no audio outlet"))?;
+    Ok([audio, video])
 }
 
 impl Room {
@@ -425,11 +412,3 @@ impl Room {
     }
 }
 
-fn candidate_init(signal: Signal) -> Option<RTCIceCandidateInit> {
-    match signal {
-        Signal::Candidate { candidate, sdp_mid, sdp_mline_index, username_fragment } => {
-            Some(RTCIceCandidateInit { candidate, sdp_mid, sdp_mline_index, username_fragment, ..Default::default() })
-        }
-        _ => None,
-    }
-}

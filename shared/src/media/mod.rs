@@ -4,7 +4,9 @@
 //! - [`codecs`]: H.264 with RTX, and Opus, as both sides register them.
 //! - [`rtcp_tap`]: lets the application see sender reports and keyframe requests.
 //! - [`interceptors`]: the interceptor chain (NACK, reports, the tap) both ends build.
+//! - [`glue`]: candidates to and from signals, and local track descriptions.
 
 pub mod codecs;
+pub mod glue;
 pub mod interceptors;
 pub mod rtcp_tap;
