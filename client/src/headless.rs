@@ -22,7 +22,11 @@ pub async fn run(cfg: EngineConfig) -> Outcome {
     let commands = engine.commands.clone();
     let (local_tx, local_rx) = mpsc::unbounded_channel();
     tokio::spawn(read_commands(commands, local_tx));
-    write_events(engine.events, local_rx).await
+    let outcome = write_events(engine.events, local_rx).await;
+    // The events end when the engine lets go of them, which is before it has told the hub
+    // goodbye (the hangup of a call in progress): wait for that, as the TUI does.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), engine.task).await;
+    outcome
 }
 
 /// One line of input as a command, or the error event that answers it.
