@@ -4,10 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use termcall_shared::names::validate_name;
+use termcall_shared::names::{validate_name, ECHO_USER};
 
 use crate::ice::IceDirectory;
-use termcall_shared::names::ECHO_USER;
 use termcall_shared::{
     CallClaim, CallEndReason, Callees, CallId, ClientMsg, ErrorCode, ServerMsg, UserInfo, UserState,
     PROTOCOL_VERSION,
@@ -243,15 +242,11 @@ impl Hub {
         if !mutual {
             return;
         }
-        let call_id = self.next_call;
-        self.next_call += 1;
+        let call_id = self.take_call_id();
         let token = new_token();
         self.calls.insert(call_id, Call { caller: other, callee: conn, accepted: true, rang_at: Instant::now(), token: token.clone() });
         for party in [conn, other] {
-            if let Some(m) = self.members.get_mut(&party) {
-                m.call = Some(call_id);
-                m.resume = None;
-            }
+            self.enter_call(party, call_id);
         }
         out.to(conn, ServerMsg::Resumed { call_id, peer: claim.peer, resume_token: token.clone() });
         out.to(other, ServerMsg::Resumed { call_id, peer: self.name_of(conn), resume_token: token });
@@ -408,8 +403,7 @@ impl Hub {
     }
 
     fn call(&mut self, conn: ConnId, to: &str, out: &mut Outbox) {
-        let call_id = self.next_call;
-        self.next_call += 1;
+        let call_id = self.take_call_id();
         let refuse = |out: &mut Outbox, reason| {
             out.to(conn, ServerMsg::CallEnded { call_id, peer: to.to_owned(), reason });
         };
@@ -424,10 +418,7 @@ impl Hub {
         }
         self.calls.insert(call_id, Call { caller: conn, callee, accepted: false, rang_at: Instant::now(), token: new_token() });
         for party in [conn, callee] {
-            if let Some(m) = self.members.get_mut(&party) {
-                m.call = Some(call_id);
-                m.resume = None;
-            }
+            self.enter_call(party, call_id);
         }
         let from = self.name_of(conn);
         out.to(callee, ServerMsg::Incoming { call_id, from, group: None });
@@ -460,15 +451,32 @@ impl Hub {
 
     fn remove_call(&mut self, call_id: CallId) {
         if let Some(call) = self.calls.remove(&call_id) {
-            let mut parties = Vec::with_capacity(2);
             for party in [call.caller, call.callee] {
-                if let Some(m) = self.members.get_mut(&party) {
-                    m.call = None;
-                    parties.push(party);
-                }
+                self.leave_call(party);
             }
-            self.announce_states(&parties);
         }
+    }
+
+    fn take_call_id(&mut self) -> CallId {
+        let id = self.next_call;
+        self.next_call += 1;
+        id
+    }
+
+    /// `conn` is in call (or room) `call_id` now; any claim to an older call is dropped.
+    fn enter_call(&mut self, conn: ConnId, call_id: CallId) {
+        if let Some(m) = self.members.get_mut(&conn) {
+            m.call = Some(call_id);
+            m.resume = None;
+        }
+    }
+
+    /// `conn` is in no call now; the roster is told.
+    fn leave_call(&mut self, conn: ConnId) {
+        if let Some(m) = self.members.get_mut(&conn) {
+            m.call = None;
+        }
+        self.announce_states(&[conn]);
     }
 
     /// Queues the parties' new states for the next roster message.

@@ -89,3 +89,8 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     // Fields 14 and 15 of stat(5), counted from the state (field 3) at index 0.
     fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
+
+/// One other participant's entry in a `stats` event of a call through the hub.
+pub fn participant<'a>(stats: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    stats["participants"].as_array()?.iter().find(|p| p["name"] == name)
+}

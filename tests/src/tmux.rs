@@ -37,6 +37,14 @@ impl Tmux {
     }
 
     /// Types text literally, then Enter.
+    /// Opens termcall's TUI as `name` against `hub` in a shell in a 120x40 truecolor tmux;
+    /// the shell prints `EXITED <status>` when it ends.
+    pub fn termcall(hub: &crate::Hub, name: &str) -> Tmux {
+        let t = Tmux::start(120, 40, &[("COLORTERM", "truecolor"), ("TMPDIR", &crate::scratch("tui-log").display().to_string())]);
+        t.type_line(&format!("{} --hub {} --name {name}; echo EXITED $?", crate::bin("termcall").display(), hub.url));
+        t
+    }
+
     pub fn type_line(&self, text: &str) {
         self.type_text(text);
         self.keys(&["Enter"]);

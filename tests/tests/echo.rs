@@ -2,14 +2,9 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use termcall_tests::media::{mean, TESTSRC_BARS};
-use termcall_tests::{scratch, Client, Hub, SOON};
-
-/// The per-participant entry of a stats event.
-fn participant<'a>(stats: &'a Value, name: &str) -> Option<&'a Value> {
-    stats["participants"].as_array()?.iter().find(|p| p["name"] == name)
-}
+use termcall_tests::{participant, scratch, Client, Hub, SOON};
 
 #[test]
 fn echo_sends_your_own_testsrc_and_chat_back_through_the_hub() {

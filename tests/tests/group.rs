@@ -4,12 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use termcall_tests::{Client, Hub, SOON};
-
-/// The per-participant entry of a stats event.
-fn participant<'a>(stats: &'a Value, name: &str) -> Option<&'a Value> {
-    stats["participants"].as_array()?.iter().find(|p| p["name"] == name)
-}
+use termcall_tests::{participant, Client, Hub, SOON};
 
 /// The newest stats event of `c` after its events so far, once `pred` holds for it.
 fn stats_until(c: &mut Client, what: &str, pred: impl Fn(&Value) -> bool) -> Value {

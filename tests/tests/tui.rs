@@ -11,13 +11,6 @@ use termcall_tests::{bin, Client, Hub, SOON};
 
 const SLOW: Duration = Duration::from_secs(15);
 
-/// Opens the TUI as `name` in a shell in tmux, 120x40, truecolor.
-fn tui(hub: &Hub, name: &str) -> Tmux {
-    let t = Tmux::start(120, 40, &[("COLORTERM", "truecolor"), ("TMPDIR", &termcall_tests::scratch("tui-log").display().to_string())]);
-    t.type_line(&format!("{} --hub {} --name {name}; echo EXITED $?", bin("termcall").display(), hub.url));
-    t
-}
-
 /// The longest run of half blocks on a row: (first column, length).
 fn picture_run(row: &[termcall_tests::tmux::Cell]) -> (usize, usize) {
     let (mut best, mut start, mut len) = ((0, 0), 0, 0);
@@ -59,7 +52,7 @@ fn shows_testsrc_bars(s: &Screen) -> Result<(), String> {
 fn calling_a_peer_from_the_tui_shows_its_video_and_chats() {
     let hub = Hub::start();
     let mut bob = Client::ready(&hub, "bob", &["--auto-accept"]);
-    let t = tui(&hub, "alice");
+    let t = Tmux::termcall(&hub, "alice");
 
     // bob in the roster, selected; Enter calls him.
     t.wait_text("bob in the roster", SOON, |s| s.contains("● bob") && s.contains("idle"));
@@ -108,7 +101,7 @@ fn calling_a_peer_from_the_tui_shows_its_video_and_chats() {
 fn an_incoming_call_rings_and_a_answers_it() {
     let hub = Hub::start();
     let mut bob = Client::ready(&hub, "bob", &[]);
-    let t = tui(&hub, "alice");
+    let t = Tmux::termcall(&hub, "alice");
     t.wait_text("bob in the roster", SOON, |s| s.contains("● bob"));
     bob.send(json!({"cmd":"call","to":"alice"}));
     t.wait_text("the incoming prompt", SOON, |s| s.contains("bob is calling") && s.contains("a accept"));
@@ -148,7 +141,7 @@ fn the_demo_opens_the_tui_in_a_call_with_a_scripted_peer() {
 #[test]
 fn sigterm_restores_the_terminal() {
     let hub = Hub::start();
-    let t = tui(&hub, "sigterm-victim");
+    let t = Tmux::termcall(&hub, "sigterm-victim");
     t.wait_text("the UI", SOON, |s| s.contains("no call · select someone"));
     let pid = std::process::Command::new("pgrep").args(["-f", "--", "--name sigterm-victim"]).output().unwrap();
     let pid: u32 = String::from_utf8_lossy(&pid.stdout).split_whitespace().next().expect("the TUI's pid").parse().unwrap();

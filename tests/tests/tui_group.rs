@@ -6,15 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use termcall_tests::tmux::{Colour, Tmux};
-use termcall_tests::{bin, Client, Hub, SOON};
+use termcall_tests::{Client, Hub, SOON};
 
 const SLOW: Duration = Duration::from_secs(15);
-
-fn tui(hub: &Hub, name: &str) -> Tmux {
-    let t = Tmux::start(120, 40, &[("COLORTERM", "truecolor"), ("TMPDIR", &termcall_tests::scratch("tui-log").display().to_string())]);
-    t.type_line(&format!("{} --hub {} --name {name}; echo EXITED $?", bin("termcall").display(), hub.url));
-    t
-}
 
 /// Runs of at least `min` truecolor half blocks on a row: how many pictures it crosses.
 fn picture_runs(row: &[termcall_tests::tmux::Cell], min: usize) -> usize {
@@ -38,7 +32,7 @@ fn a_group_call_from_the_tui_shows_a_tile_per_participant() {
     let hub = Hub::start_with(&["--dead-after-ms", "6000"]);
     let small = ["--auto-accept", "--video-size", "320x240"];
     let mut others: Vec<Client> = ["bob", "carol", "dave"].iter().map(|n| Client::ready(&hub, n, &small)).collect();
-    let t = tui(&hub, "alice");
+    let t = Tmux::termcall(&hub, "alice");
     t.wait_text("the three in the roster", SOON, |s| ["● bob", "● carol", "● dave"].iter().all(|n| s.contains(n)));
     // Space marks bob, carol and dave (the roster is sorted, bob first); Enter calls them all.
     t.keys(&["Space", "j", "Space", "j", "Space"]);

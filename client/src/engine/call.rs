@@ -263,11 +263,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
     .await;
     drop(call.sending.take());
     // Our tiles go (only ours: the next call may have started already).
-    call.pictures.tiles.send_if_modified(|tiles| {
-        let before = tiles.len();
-        tiles.retain(|t| !call.remotes.iter().any(|r| Arc::ptr_eq(&r.counters, &t.counters)));
-        tiles.len() != before
-    });
+    call.pictures.remove_tiles(|t| call.remotes.iter().any(|r| Arc::ptr_eq(&r.counters, &t.counters)));
     let _ = pc.close().await;
     result
 }
@@ -340,11 +336,7 @@ impl Call<'_> {
 
     fn forget(&mut self, name: &str) {
         self.remotes.retain(|r| r.name != name);
-        self.pictures.tiles.send_if_modified(|t| {
-            let before = t.len();
-            t.retain(|tile| tile.name != name);
-            t.len() != before
-        });
+        self.pictures.remove_tiles(|t| t.name == name);
     }
 
     fn snapshot(&self, path: String, of: Option<String>) {

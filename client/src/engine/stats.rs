@@ -22,13 +22,8 @@ pub struct RecvRates {
 impl RecvRates {
     /// Video and audio received over the interval since the last call.
     pub fn sample(&mut self, recv: &RecvCounters, now: Instant) -> (VideoStats, AudioStats) {
-        let secs = self.at.map_or(1.0, |t| now.duration_since(t).as_secs_f64()).max(0.001);
-        self.at = Some(now);
-        let rate = |now_total: u64, before: &mut u64| {
-            let d = now_total.saturating_sub(*before);
-            *before = now_total;
-            d as f64 / secs
-        };
+        let secs = seconds_since(&mut self.at, now);
+        let rate = |now_total: u64, before: &mut u64| per_second(now_total, before, secs);
         let frames = recv.frames_decoded.load(Relaxed);
         let latency_us = recv.latency_us.load(Relaxed);
         let video = VideoStats {
@@ -85,13 +80,8 @@ impl StatsClock {
     /// Measures the interval since the last call.
     pub async fn sample(&mut self, pc: &Arc<dyn PeerConnection>, recv: &RecvCounters, sent: &SendCounters) -> CallStats {
         let now = Instant::now();
-        let secs = self.at.map_or(1.0, |t| now.duration_since(t).as_secs_f64()).max(0.001);
-        self.at = Some(now);
-        let rate = |now_total: u64, before: &mut u64| {
-            let d = now_total.saturating_sub(*before);
-            *before = now_total;
-            d as f64 / secs
-        };
+        let secs = seconds_since(&mut self.at, now);
+        let rate = |now_total: u64, before: &mut u64| per_second(now_total, before, secs);
         let (video, audio) = self.recv.sample(recv, now);
         let sent = SentStats {
             video_frames: sent.video_frames.load(Relaxed),
@@ -123,6 +113,20 @@ impl StatsClock {
         let loss_pct = if expected > 0.0 { round1(100.0 * d_lost as f64 / expected) } else { 0.0 };
         CallStats { rtt_ms, loss_pct, video, audio, sent, participants: Vec::new() }
     }
+}
+
+/// Seconds since the last sample at `at` (one, the first time), and `at` moved to `now`.
+fn seconds_since(at: &mut Option<Instant>, now: Instant) -> f64 {
+    let secs = at.map_or(1.0, |t| now.duration_since(t).as_secs_f64()).max(0.001);
+    *at = Some(now);
+    secs
+}
+
+/// How fast a total grew since `before` over `secs`; `before` moves to the new total.
+fn per_second(now_total: u64, before: &mut u64, secs: f64) -> f64 {
+    let d = now_total.saturating_sub(*before);
+    *before = now_total;
+    d as f64 / secs
 }
 
 fn round1(x: f64) -> f64 {

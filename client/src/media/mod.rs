@@ -62,6 +62,15 @@ pub struct PictureWatches {
 }
 
 impl Pictures {
+    /// Drops the tiles `gone` picks, telling the faces only if there were any.
+    pub fn remove_tiles(&self, gone: impl Fn(&Tile) -> bool) {
+        self.tiles.send_if_modified(|tiles| {
+            let before = tiles.len();
+            tiles.retain(|t| !gone(t));
+            tiles.len() != before
+        });
+    }
+
     /// Empty slots, and their receivers.
     pub fn new() -> (Pictures, PictureWatches) {
         let (remote, remote_rx) = tokio::sync::watch::channel(None);

@@ -102,8 +102,6 @@ pub struct App {
     pub hits: Hits,
     /// Call this user as soon as they are online (the demo).
     pub autocall: Option<String>,
-    /// In a group call: the others who have joined, in order (the grid's tiles follow the media).
-    pub group: Vec<String>,
     /// Users marked in the roster (space) for a group call.
     pub marked: Vec<String>,
     /// The call in progress is a group call (invitations can be sent).
@@ -131,7 +129,6 @@ impl App {
             notice: None,
             hits: Hits::default(),
             autocall: None,
-            group: Vec::new(),
             marked: Vec::new(),
             group_call: false,
         }
@@ -192,12 +189,10 @@ impl App {
                 if !ringing.is_empty() {
                     line += &format!("; ringing {}", ringing.join(", "));
                 }
-                self.group = joined.into_iter().filter(|n| *n != self.me).collect();
                 self.group_call = true;
                 self.say(Author::System, line);
             }
             Event::Left { name, reason } => {
-                self.group.retain(|n| *n != name);
                 self.say(Author::System, format!("{name} left the call ({})", describe_reason(&reason)));
             }
             Event::Incoming { from, .. } => {
@@ -265,7 +260,6 @@ impl App {
             CallState::Ended => {
                 self.say(Author::System, format!("call with {peer} ended: {}", reason.as_deref().map_or("ended".into(), describe_reason)));
                 self.stats = None;
-                self.group.clear();
                 self.group_call = false;
             }
             CallState::Connecting => {}

@@ -256,26 +256,6 @@ impl Hub {
         room.joined.iter().filter(|c| **c != conn).map(|c| self.name_of(*c)).collect::<Vec<_>>().join(", ")
     }
 
-    fn take_call_id(&mut self) -> CallId {
-        let id = self.next_call;
-        self.next_call += 1;
-        id
-    }
-
-    fn enter_call(&mut self, conn: ConnId, call_id: CallId) {
-        if let Some(m) = self.members.get_mut(&conn) {
-            m.call = Some(call_id);
-            m.resume = None;
-        }
-    }
-
-    fn leave_call(&mut self, conn: ConnId) {
-        if let Some(m) = self.members.get_mut(&conn) {
-            m.call = None;
-        }
-        self.announce_states(&[conn]);
-    }
-
     /// The rooms' half of [`Hub::check_invariants`].
     pub(super) fn check_rooms(&self) -> Result<(), String> {
         for (id, r) in &self.rooms {

@@ -159,17 +159,25 @@ impl Room {
         Metrics::add(&self.metrics.sfu_peers, 1);
         let mut renegotiate = Vec::new();
         let others: Vec<ConnId> = self.participants.keys().copied().filter(|c| *c != conn).collect();
+        // Each set of outlets is recorded as soon as it exists, so that `leave` finds it.
         if self.echo {
             let p = &self.participants[&conn];
             let own = outlets(&p.pc, ECHO_USER, &p.upstream, &self.metrics).await?;
-            self.participants.get_mut(&conn).map(|p| p.outlets.insert(conn, own));
+            if let Some(p) = self.participants.get_mut(&conn) {
+                p.outlets.insert(conn, own);
+            }
         } else {
             for other_conn in others {
                 let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
                 let theirs = outlets(&p.pc, &other.name, &other.upstream, &self.metrics).await?;
+                if let Some(p) = self.participants.get_mut(&conn) {
+                    p.outlets.insert(other_conn, theirs);
+                }
+                let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
                 let ours = outlets(&other.pc, &name, &p.upstream, &self.metrics).await?;
-                self.participants.get_mut(&conn).map(|p| p.outlets.insert(other_conn, theirs));
-                self.participants.get_mut(&other_conn).map(|o| o.outlets.insert(conn, ours));
+                if let Some(other) = self.participants.get_mut(&other_conn) {
+                    other.outlets.insert(conn, ours);
+                }
                 renegotiate.push(other_conn);
             }
         }
@@ -181,41 +189,6 @@ impl Room {
         Ok(())
     }
 
-}
-
-/// Makes a new participant's connection ready for its first offer: the transceivers its own
-/// media comes in on, and the chat channel.
-async fn prepare(pc: &Arc<dyn PeerConnection>) -> anyhow::Result<Arc<dyn DataChannel>> {
-    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
-        let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
-        pc.add_transceiver_from_kind(kind, Some(init)).await?;
-    }
-    Ok(pc.create_data_channel("chat", None).await?)
-}
-
-/// Adds to `pc` a track per kind carrying `source`'s media, under the stream id `stream`
-/// (the sender's name, which the receiver shows), and makes them receivers of it.
-async fn outlets(pc: &Arc<dyn PeerConnection>, stream: &str, source: &Upstream, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
-    let mut made = Vec::with_capacity(2);
-    for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, codecs::h264())] {
-        let ssrc = rand::random::<u32>();
-        let track = Arc::new(TrackLocalStaticRTP::new(local_track(stream, kind, ssrc, codec)));
-        // A transceiver of its own (not one of the participant's upstream ones, which
-        // add_track would reuse): a new m-line per stream, so the receiver sees a new track.
-        let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
-        let transceiver = pc.add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init)).await?;
-        let sender = transceiver.sender().await?.ok_or_else(|| anyhow::anyhow!("a send transceiver without a sender"))?;
-        let (alive, alive_rx) = watch::channel(());
-        tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx));
-        source.add(kind, Sink { track: track.clone(), ssrc });
-        made.push(Outlet { track, sender, _alive: alive });
-    }
-    let video = made.pop().ok_or_else(|| anyhow::anyhow!("no video outlet"))?;
-    let audio = made.pop().ok_or_else(|| anyhow::anyhow!("no audio outlet"))?;
-    Ok([audio, video])
-}
-
-impl Room {
     async fn leave(&mut self, conn: ConnId) {
         let Some(p) = self.participants.remove(&conn) else { return };
         let mut renegotiate = Vec::new();
@@ -412,3 +385,36 @@ impl Room {
     }
 }
 
+/// Makes a new participant's connection ready for its first offer: the transceivers its own
+/// media comes in on, and the chat channel.
+async fn prepare(pc: &Arc<dyn PeerConnection>) -> anyhow::Result<Arc<dyn DataChannel>> {
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
+        pc.add_transceiver_from_kind(kind, Some(init)).await?;
+    }
+    Ok(pc.create_data_channel("chat", None).await?)
+}
+
+/// Adds to `pc` a track per kind carrying `source`'s media, under the stream id `stream`
+/// (the sender's name, which the receiver shows), and makes them receivers of it.
+async fn outlets(pc: &Arc<dyn PeerConnection>, stream: &str, source: &Upstream, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
+    let mut made = Vec::with_capacity(2);
+    for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, codecs::h264())] {
+        let ssrc = rand::random::<u32>();
+        let track = Arc::new(TrackLocalStaticRTP::new(local_track(stream, kind, ssrc, codec)));
+        // A transceiver of its own (not one of the participant's upstream ones, which
+        // add_track would reuse): a new m-line per stream, so the receiver sees a new track.
+        let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
+        let transceiver = pc.add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init)).await?;
+        let sender = transceiver.sender().await?.ok_or_else(|| anyhow::anyhow!("a send transceiver without a sender"))?;
+        let (alive, alive_rx) = watch::channel(());
+        tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx));
+        made.push((kind, ssrc, Outlet { track, sender, _alive: alive }));
+    }
+    // Receivers of `source` only once both exist: a failure above leaves its forwarding as it was.
+    for (kind, ssrc, o) in &made {
+        source.add(*kind, Sink { track: o.track.clone(), ssrc: *ssrc });
+    }
+    let [(_, _, audio), (_, _, video)]: [_; 2] = made.try_into().map_err(|_| anyhow::anyhow!("not two outlets"))?;
+    Ok([audio, video])
+}
