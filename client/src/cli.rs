@@ -26,7 +26,7 @@ pub struct Cli {
     pub name: Option<String>,
 
     /// Your secret, for a hub with access control.
-    #[arg(long, env = "TERMCALL_SECRET", hide_env_values = true)]
+    #[arg(long, env = "TERMCALL_SECRET", hide_env_values = true, allow_hyphen_values = true)]
     pub secret: Option<String>,
 
     /// A PEM file of certificates to trust for a wss:// hub, besides the system's: the hub's own
@@ -182,6 +182,12 @@ mod tests {
         assert_eq!(ice_bind("ws://localhost:1/ws", &[]), vec!["127.0.0.1:0"]);
         assert_eq!(ice_bind("wss://hub.example.org/ws", &[]), vec!["0.0.0.0:0"]);
         assert_eq!(ice_bind("x", &["10.0.0.2".into(), "::1".into(), "127.0.0.1:5000".into()]), vec!["10.0.0.2:0", "[::1]:0", "127.0.0.1:5000"]);
+    }
+
+    #[test]
+    fn a_secret_may_start_with_a_hyphen() {
+        let cli = Cli::parse_from(["termcall", "--name", "a", "--secret", "-Rx_y"]);
+        assert_eq!(cli.secret.as_deref(), Some("-Rx_y"));
     }
 
     #[test]
