@@ -66,9 +66,10 @@ pub struct Cli {
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,
 
-    /// Video bitrate target, kbit/s.
-    #[arg(long, default_value_t = 800, value_parser = clap::value_parser!(u32).range(50..=20000))]
-    pub video_kbps: u32,
+    /// The most video may use, kbit/s; the network's estimate decides below it. Default: by size,
+    /// as browsers do (600 up to 320x240, 1700 up to 640x480, 2000 up to 960x540, else 2500).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..=20000))]
+    pub video_kbps: Option<u32>,
 
     /// Audio to send: tone (a quiet 440 Hz sine), none, a .wav file (looped), or mic
     /// (the default microphone; builds with `--features sound`).

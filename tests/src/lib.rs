@@ -7,12 +7,14 @@
 //! - [`media`]: test pictures and clips, and ways to compare pictures.
 //! - [`netns`]: test hosts in network namespaces, with loss and blocking.
 //! - [`tmux`]: a terminal for the TUI, driven by keys and read back with its colours.
+//! - [`shaped`]: a one-to-one call across a shaped link, measured second by second.
 
 mod client;
 mod hub;
 pub mod media;
 pub mod netns;
 mod raw;
+pub mod shaped;
 pub mod tmux;
 
 pub use client::Client;

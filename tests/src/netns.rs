@@ -9,6 +9,9 @@ use std::process::Command;
 pub struct Link {
     pub a: String,
     pub b: String,
+    /// The link's two ends: `va` in `a`, `vb` in `b`.
+    va: String,
+    vb: String,
 }
 
 pub const ADDR_A: &str = "198.18.0.1";
@@ -44,8 +47,8 @@ impl Link {
     /// Needs root, `ip` (iproute2) and `nft` (nftables): `scripts/setup` installs them.
     pub fn new(tag: &str) -> Result<Link, String> {
         let id = format!("{}{}", std::process::id() % 100_000, tag);
-        let link = Link { a: format!("tca{id}"), b: format!("tcb{id}") };
         let (va, vb) = (format!("va{id}"), format!("vb{id}"));
+        let link = Link { a: format!("tca{id}"), b: format!("tcb{id}"), va: va.clone(), vb: vb.clone() };
         for ns in [&link.a, &link.b] {
             run(&["ip", "netns", "add", ns])?;
             exec(ns, &["ip", "link", "set", "lo", "up"])?;
@@ -67,6 +70,28 @@ impl Link {
              }}"
         );
         nft(ns, &rules)
+    }
+
+    /// A bottleneck of `kbit` kbit/s in both directions: a token bucket (tc tbf) on each end's
+    /// egress with an 8 KB burst and a 150 ms queue, as a home uplink or a phone tether has.
+    /// Called again, it changes the rate in place (mid-call); `None` removes the bottleneck.
+    pub fn shape(&self, kbit: Option<u32>) -> Result<(), String> {
+        for (ns, dev) in [(&self.a, &self.va), (&self.b, &self.vb)] {
+            match kbit {
+                Some(k) => {
+                    let rate = format!("{k}kbit");
+                    let args = ["root", "tbf", "rate", &rate, "burst", "8kb", "latency", "150ms"];
+                    // `replace` adds the qdisc or changes the one there, so a rate can move mid-call.
+                    let mut cmd = vec!["tc", "qdisc", "replace", "dev", dev.as_str()];
+                    cmd.extend_from_slice(&args);
+                    exec(ns, &cmd)?;
+                }
+                None => {
+                    let _ = exec(ns, &["tc", "qdisc", "del", "dev", dev, "root"]);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -145,7 +170,7 @@ pub fn available() -> Result<(), String> {
     if unsafe { libc::geteuid() } != 0 {
         return Err("network-namespace tests need root".into());
     }
-    for tool in ["ip", "nft"] {
+    for tool in ["ip", "nft", "tc"] {
         if Command::new(tool).arg("-V").output().is_err() {
             return Err(format!("{tool} is missing: run scripts/setup"));
         }

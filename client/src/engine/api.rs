@@ -85,7 +85,8 @@ pub struct VideoStats {
     pub width: u32,
     pub height: u32,
     pub kbps: f64,
-    /// Capture-to-decode delay of the newest picture, when the sender's clock mapping is known.
+    /// Capture-to-decode delay, the mean over the pictures of the last second (the sender's
+    /// encode time included), when the sender's clock mapping is known.
     pub latency_ms: Option<f64>,
 }
 
@@ -99,15 +100,63 @@ pub struct AudioStats {
     pub kbps: f64,
 }
 
-/// What we sent, over the last second.
+/// What we sent, over the last second, and how it adapts to the network.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SentStats {
     pub video_frames: u64,
-    /// Raw frames skipped because the network side was behind (or an encoded frame was lost).
+    /// Raw frames not encoded: the network side was behind, the frame rate was lowered, or an
+    /// encoded frame was lost.
     pub video_skipped: u64,
+    /// Frames the encoder's own rate control dropped.
+    pub encoder_dropped: u64,
     pub video_kbps: f64,
+    /// Frames sent over the last second.
+    pub fps: f64,
+    /// The size and frame rate the encoder uses now: the network or the CPU may have lowered them.
+    pub width: u32,
+    pub height: u32,
+    pub target_fps: f64,
+    /// The encoder's bitrate target, kbit/s.
+    pub target_kbps: f64,
+    /// The encoder's mean quantizer over the second (0–51; high: short of bits), if it encoded.
+    pub qp: Option<f64>,
+    /// The send-side bandwidth estimate, kbit/s: what the path takes, all our media included.
+    pub bwe_kbps: f64,
+    /// What holds the estimate where it is.
+    pub bwe_limit: BweLimit,
+    /// Why the picture is less than configured.
+    pub quality_limitation: QualityLimitation,
+    /// How long the pacer's queue would take to leave, ms.
+    pub pacer_ms: f64,
     pub audio_packets: u64,
     pub audio_level_dbov: f64,
+}
+
+/// Why what we send is less than configured, as browsers' `qualityLimitationReason` says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualityLimitation {
+    #[default]
+    None,
+    /// The network's estimate is too low for the configured size or frame rate.
+    Bandwidth,
+    /// The encoder cannot keep up with the frame rate.
+    Cpu,
+}
+
+/// What holds the send estimate where it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BweLimit {
+    /// Queueing delay on the path (or the estimate is still climbing).
+    #[default]
+    Delay,
+    /// Heavy packet loss.
+    Loss,
+    /// The receiver's REMB.
+    Remb,
+    /// Nothing: the estimate is at our ceiling (`--video-kbps` plus audio).
+    Max,
 }
 
 /// What one other participant of a group call sent us, over the last second.

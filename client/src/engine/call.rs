@@ -21,7 +21,8 @@ use super::peer::{self, candidate_init, IceOptions, PcEvent, RelayMode};
 use super::stats::{totals, RecvRates, StatsClock};
 use crate::media::counters::{RecvCounters, SendCounters};
 use crate::media::recv::{self, FrameSlot, Screen};
-use crate::media::send::{self, Controls, LocalTracks, Sending, VideoParams};
+use crate::media::send::{self, Controls, LocalTracks, Sending, Shared, VideoParams};
+use termcall_shared::media::congestion::SendLink;
 use crate::media::source::VideoSource;
 use crate::media::audio::AudioSource;
 use crate::media::{snapshot, MediaConfig, Pictures, Tile};
@@ -154,6 +155,8 @@ struct Call<'a> {
     sending: Option<Sending>,
     recv: Arc<RecvCounters>,
     sent: Arc<SendCounters>,
+    /// The peer connection's send estimate and pacer, as the sender sees them.
+    link: Arc<SendLink>,
     clock: StatsClock,
     sfu: bool,
     /// In a call through the hub: the other participants, in the order their media came.
@@ -167,7 +170,9 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
     if setup.sfu && ice.relay == RelayMode::Always {
         ice.relay = RelayMode::Auto;
     }
-    let (pc, mut pc_events) = peer::build(&setup.ice_servers, &ice).await?;
+    let audio_bps = if setup.media.audio == crate::media::audio::AudioSpec::None { 0.0 } else { crate::media::adapt::AUDIO_RESERVE_BPS };
+    let (congestion, link) = peer::congestion(f64::from(setup.media.max_video_kbps()) * 1000.0 + audio_bps);
+    let (pc, mut pc_events) = peer::build(&setup.ice_servers, &ice, congestion).await?;
     let (dc_tx, mut dc_rx) = mpsc::unbounded_channel();
     let mut call = Call {
         id: setup.call_id,
@@ -192,6 +197,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         sending: None,
         recv: Arc::default(),
         sent: Arc::default(),
+        link,
         clock: StatsClock::default(),
         sfu: setup.sfu,
         remotes: Vec::new(),
@@ -290,7 +296,7 @@ impl Call<'_> {
         }
         let m = &self.media;
         let video = match VideoSource::open(&m.video, m.width, m.height, m.fps) {
-            Ok(v) => v.map(|s| (s, VideoParams { width: m.width, height: m.height, fps: m.fps, kbps: m.video_kbps })),
+            Ok(v) => v.map(|s| (s, VideoParams { width: m.width, height: m.height, fps: m.fps, max_kbps: m.max_video_kbps() })),
             Err(e) => {
                 warn!("sending no video: {e}");
                 None
@@ -300,12 +306,13 @@ impl Call<'_> {
             warn!("sending no audio: {e}");
             None
         });
-        self.sending = Some(send::start(tracks, video, audio, self.controls.clone(), self.sent.clone(), self.pictures.clone()).await);
+        let shared = Shared { controls: self.controls.clone(), counters: self.sent.clone(), pictures: self.pictures.clone(), link: self.link.clone() };
+        self.sending = Some(send::start(tracks, video, audio, shared).await);
     }
 
     /// The second's measurements; through the hub, per participant as well.
     async fn sample(&mut self) -> CallStats {
-        let mut stats = self.clock.sample(&self.pc, &self.recv, &self.sent).await;
+        let mut stats = self.clock.sample(&self.pc, &self.recv, &self.sent, &self.link).await;
         if self.sfu {
             let now = Instant::now();
             stats.participants = self

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtc::ice::mdns::MulticastDnsMode;
+use termcall_congestion::estimator::Config;
+use termcall_shared::media::congestion::SendLink;
 use termcall_shared::media::glue::candidate_signal;
+use termcall_shared::media::interceptors::Congestion;
 pub use termcall_shared::media::glue::candidate_init;
 use termcall_shared::{IceServer, Signal};
 use tokio::sync::mpsc;
@@ -125,13 +128,28 @@ impl PeerConnectionEventHandler for Forwarder {
     }
 }
 
+/// Where the send estimate starts: a guess good for most links, which slow start corrects
+/// upwards within seconds and the first over-use downwards.
+pub const INITIAL_ESTIMATE_BPS: f64 = 300_000.0;
+/// The estimate never goes below this: audio and a postage-stamp picture.
+pub const MIN_ESTIMATE_BPS: f64 = 40_000.0;
+
+/// Send-side congestion control for a sender whose media never exceeds `max_bps`, and the link
+/// its estimate reaches the sender through.
+pub fn congestion(max_bps: f64) -> (Congestion, Arc<SendLink>) {
+    let config = Config { initial_bps: INITIAL_ESTIMATE_BPS.min(max_bps), min_bps: MIN_ESTIMATE_BPS.min(max_bps), max_bps };
+    let link = Arc::new(SendLink::new(config.initial_bps));
+    (Congestion::Send(config, link.clone()), link)
+}
+
 /// Builds a peer connection whose callbacks arrive on the returned receiver.
 pub async fn build(
     ice_servers: &[IceServer],
     opts: &IceOptions,
+    congestion: Congestion,
 ) -> anyhow::Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PcEvent>)> {
     let mut media = crate::media::codecs::media_engine()?;
-    let registry = termcall_shared::media::interceptors::registry(&mut media)?;
+    let registry = termcall_shared::media::interceptors::registry(&mut media, congestion)?;
     let loopback_only = opts.bind.iter().all(|a| a.starts_with("127.") || a.starts_with("[::1]"));
     let settings = SettingEngineBuilder::new()
         // mDNS would open a multicast socket and hide addresses behind .local names: never.

@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector};
 
-use super::api::{AudioStats, CallStats, ParticipantStats, SentStats, VideoStats};
+use termcall_congestion::Limit;
+use termcall_shared::media::congestion::SendLink;
+
+use super::api::{AudioStats, BweLimit, CallStats, ParticipantStats, QualityLimitation, SentStats, VideoStats};
 use crate::media::counters::{take_level, RecvCounters, SendCounters};
 
 /// What one remote sender's counters were at the previous sample, to turn totals into rates.
@@ -25,7 +28,9 @@ impl RecvRates {
         let secs = seconds_since(&mut self.at, now);
         let rate = |now_total: u64, before: &mut u64| per_second(now_total, before, secs);
         let frames = recv.frames_decoded.load(Relaxed);
-        let latency_us = recv.latency_us.load(Relaxed);
+        // The mean over the interval's pictures; the newest one's when none was measured.
+        let (sum, n) = (recv.latency_sum_us.swap(0, Relaxed), recv.latency_count.swap(0, Relaxed));
+        let latency_us = if n > 0 { sum / n } else { recv.latency_us.load(Relaxed) };
         let video = VideoStats {
             frames_decoded: frames,
             fps: round1(rate(frames, &mut self.frames)),
@@ -72,21 +77,47 @@ pub struct StatsClock {
     at: Option<Instant>,
     recv: RecvRates,
     sent_video_bytes: u64,
+    sent_frames: u64,
     rtp_received: u64,
     rtp_lost: i64,
 }
 
 impl StatsClock {
     /// Measures the interval since the last call.
-    pub async fn sample(&mut self, pc: &Arc<dyn PeerConnection>, recv: &RecvCounters, sent: &SendCounters) -> CallStats {
+    pub async fn sample(&mut self, pc: &Arc<dyn PeerConnection>, recv: &RecvCounters, sent: &SendCounters, link: &SendLink) -> CallStats {
         let now = Instant::now();
         let secs = seconds_since(&mut self.at, now);
         let rate = |now_total: u64, before: &mut u64| per_second(now_total, before, secs);
         let (video, audio) = self.recv.sample(recv, now);
+        let net = link.state();
+        let video_frames = sent.video_frames.load(Relaxed);
         let sent = SentStats {
-            video_frames: sent.video_frames.load(Relaxed),
+            video_frames,
             video_skipped: sent.video_skipped.load(Relaxed),
+            encoder_dropped: sent.encoder_dropped.load(Relaxed),
             video_kbps: round1(rate(sent.video_bytes.load(Relaxed), &mut self.sent_video_bytes) * 8.0 / 1000.0),
+            fps: round1(rate(video_frames, &mut self.sent_frames)),
+            width: sent.plan_width.load(Relaxed),
+            height: sent.plan_height.load(Relaxed),
+            target_fps: round1(f64::from(sent.plan_fps_centi.load(Relaxed)) / 100.0),
+            target_kbps: round1(f64::from(sent.plan_bps.load(Relaxed)) / 1000.0),
+            qp: {
+                let (sum, n) = (sent.qp_sum.swap(0, Relaxed), sent.qp_count.swap(0, Relaxed));
+                (n > 0).then(|| round1(sum as f64 / n as f64))
+            },
+            bwe_kbps: round1(net.target_bps / 1000.0),
+            bwe_limit: match net.limit {
+                Limit::Delay => BweLimit::Delay,
+                Limit::Loss => BweLimit::Loss,
+                Limit::Remb => BweLimit::Remb,
+                Limit::Max => BweLimit::Max,
+            },
+            quality_limitation: match sent.limitation.load(Relaxed) {
+                1 => QualityLimitation::Bandwidth,
+                2 => QualityLimitation::Cpu,
+                _ => QualityLimitation::None,
+            },
+            pacer_ms: round1(net.pacer_queue.as_secs_f64() * 1000.0),
             audio_packets: sent.audio_packets.load(Relaxed),
             audio_level_dbov: round1(take_level(&sent.audio_sq, &sent.audio_samples)),
         };

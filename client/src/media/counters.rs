@@ -1,7 +1,7 @@
 //! Counters the media threads bump and the once-a-second stats read. Atomics only: the hot
 //! paths never take a lock for them.
 
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 /// What arrived from the peer.
 #[derive(Default, Debug)]
@@ -13,6 +13,9 @@ pub struct RecvCounters {
     pub height: AtomicU32,
     /// Capture-to-decode latency of the newest frame, in microseconds (0 = unknown).
     pub latency_us: AtomicU64,
+    /// The sum and count of the latencies measured since the last stats read (for their mean).
+    pub latency_sum_us: AtomicU64,
+    pub latency_count: AtomicU64,
     pub audio_packets: AtomicU64,
     pub audio_bytes: AtomicU64,
     /// Sum of squared samples and their count since the last stats read.
@@ -38,7 +41,22 @@ impl RecvCounters {
 pub struct SendCounters {
     pub video_frames: AtomicU64,
     pub video_bytes: AtomicU64,
+    /// Raw frames not encoded because the network side was behind (the pacer's queue, or the
+    /// packetizer's channel), or to lower the frame rate.
     pub video_skipped: AtomicU64,
+    /// Frames the encoder's own rate control dropped.
+    pub encoder_dropped: AtomicU64,
+    /// What the encoder does now: its size, frame rate (in hundredths), bitrate target (bit/s),
+    /// and why that is less than configured (see [`super::adapt::QualityLimitation`]: 0 none,
+    /// 1 bandwidth, 2 cpu).
+    pub plan_width: AtomicU32,
+    pub plan_height: AtomicU32,
+    pub plan_fps_centi: AtomicU32,
+    pub plan_bps: AtomicU32,
+    pub limitation: AtomicU8,
+    /// The sum and count of encoded frames' quantizers since the last stats read.
+    pub qp_sum: AtomicU64,
+    pub qp_count: AtomicU64,
     pub audio_packets: AtomicU64,
     pub audio_bytes: AtomicU64,
     pub audio_sq: AtomicU64,

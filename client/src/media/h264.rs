@@ -5,6 +5,7 @@ use openh264::decoder::{Decoder, DecoderConfig};
 use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, Profile, RateControlMode, UsageType};
 use openh264::formats::{RgbSliceU8, YUVBuffer, YUVSource};
 use openh264::OpenH264API;
+use openh264_sys2::{SBitrateInfo, SEncoderStatistics, ENCODER_OPTION_BITRATE, ENCODER_OPTION_GET_STATISTICS, ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0, SPATIAL_LAYER_ALL};
 
 use super::frame::Frame;
 
@@ -15,10 +16,14 @@ pub struct H264Encoder {
     width: u32,
     height: u32,
     out: Vec<u8>,
+    /// openh264 initializes on the first frame: rates set before it wait here.
+    started: bool,
+    pending_rate: Option<(u32, u32)>,
 }
 
 impl H264Encoder {
-    /// An encoder for `width`x`height` at `fps`, aiming at `kbps`, with a keyframe every `key_every` frames.
+    /// An encoder for `width`x`height` at `fps`, aiming at `kbps`, with a keyframe every
+    /// `key_every` frames (0: only the first).
     pub fn new(width: u32, height: u32, fps: f32, kbps: u32, key_every: u32) -> Result<H264Encoder, String> {
         let config = EncoderConfig::new()
             .bitrate(BitRate::from_bps(kbps * 1000))
@@ -27,14 +32,51 @@ impl H264Encoder {
             .usage_type(UsageType::CameraVideoRealTime)
             .profile(Profile::Baseline)
             .skip_frames(true)
+            // A scene change would otherwise be an unasked-for keyframe, several times a frame's
+            // budget in one burst: receivers ask for keyframes (PLI) when they need one.
+            .scene_change_detect(false)
             .intra_frame_period(IntraFramePeriod::from_num_frames(key_every));
         let enc = Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| format!("cannot start the H.264 encoder: {e}"))?;
-        Ok(H264Encoder { enc, yuv: YUVBuffer::new(width as usize, height as usize), width, height, out: Vec::new() })
+        Ok(H264Encoder { enc, yuv: YUVBuffer::new(width as usize, height as usize), width, height, out: Vec::new(), started: false, pending_rate: None })
     }
 
     /// Makes the next frame a keyframe (after a PLI, an unmute, a loss).
     pub fn force_keyframe(&mut self) {
         self.enc.force_intra_frame();
+    }
+
+    /// The encoder's size.
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Moves the target bitrate mid-stream (no keyframe, no restart), under a ceiling `max_bps`
+    /// (a target above the encoder's ceiling would be clipped to it).
+    pub fn set_bitrate(&mut self, bps: u32, max_bps: u32) -> Result<(), String> {
+        if !self.started {
+            self.pending_rate = Some((bps, max_bps));
+            return Ok(());
+        }
+        // The ceiling goes on the layer (openh264 checks each layer's target against the layer's
+        // own ceiling, which it set equal to the first target), the target on the whole stream.
+        let mut max = SBitrateInfo { iLayer: SPATIAL_LAYER_0, iBitrate: max_bps.max(bps).max(10_000) as i32 };
+        let mut target = SBitrateInfo { iLayer: SPATIAL_LAYER_ALL, iBitrate: bps.max(10_000) as i32 };
+        // SAFETY: the encoder was initialized by its first encode (callers set rates after it),
+        // and each option reads one SBitrateInfo that outlives the call.
+        let rc = unsafe {
+            let raw = self.enc.raw_api();
+            let rc = raw.set_option(ENCODER_OPTION_MAX_BITRATE, (&raw mut max).cast());
+            if rc == 0 { raw.set_option(ENCODER_OPTION_BITRATE, (&raw mut target).cast()) } else { rc }
+        };
+        if rc == 0 { Ok(()) } else { Err(format!("the H.264 encoder refused a bitrate of {bps} bit/s ({rc})")) }
+    }
+
+    /// The average quantizer of the last encoded frame (0–51: high means the encoder is short of bits).
+    pub fn last_qp(&mut self) -> Option<u32> {
+        let mut stats = SEncoderStatistics::default();
+        // SAFETY: GET_STATISTICS writes one SEncoderStatistics into the struct we pass.
+        let rc = unsafe { self.enc.raw_api().get_option(ENCODER_OPTION_GET_STATISTICS, (&raw mut stats).cast()) };
+        (rc == 0).then_some(stats.uiAverageFrameQP)
     }
 
     /// Encodes one frame (of the encoder's size); returns the access unit, empty if the encoder skipped it.
@@ -44,6 +86,12 @@ impl H264Encoder {
         let bits = self.enc.encode(&self.yuv).map_err(|e| format!("H.264 encode failed: {e}"))?;
         self.out.clear();
         bits.write_vec(&mut self.out);
+        if !self.started {
+            self.started = true;
+            if let Some((bps, max)) = self.pending_rate.take() {
+                self.set_bitrate(bps, max)?;
+            }
+        }
         Ok(&self.out)
     }
 }
@@ -110,6 +158,33 @@ mod tests {
             }
         }
         assert!(pictures >= 9, "{pictures}");
+    }
+
+    #[test]
+    fn the_bitrate_moves_mid_stream_both_ways_and_the_quantizer_shows_it() {
+        let mut enc = H264Encoder::new(320, 240, 15.0, 300, 1000).unwrap();
+        let mut src = Frame::new(320, 240);
+        let mut seed = 7;
+        enc.set_bitrate(300_000, 1_000_000).unwrap();
+        let mut sizes = |enc: &mut H264Encoder, from: u64, to: u64| {
+            let (mut bytes, mut qp) = (0, 0);
+            for n in from..to {
+                testsrc::camera_like(&mut src, n, &mut seed);
+                bytes += enc.encode(&src).unwrap().len();
+                qp = enc.last_qp().unwrap();
+            }
+            (bytes as f64 * 8.0 / ((to - from) as f64 / 15.0), qp)
+        };
+        let _ = sizes(&mut enc, 0, 15);
+        let (at_300, _) = sizes(&mut enc, 15, 60);
+        enc.set_bitrate(900_000, 1_000_000).unwrap();
+        let (at_900, qp_900) = sizes(&mut enc, 60, 105);
+        enc.set_bitrate(100_000, 1_000_000).unwrap();
+        let (at_100, qp_100) = sizes(&mut enc, 105, 150);
+        assert!((200_000.0..400_000.0).contains(&at_300), "{at_300}");
+        assert!(at_900 > 2.0 * at_300, "up: {at_300} -> {at_900}");
+        assert!(at_100 < 0.5 * at_300, "down: {at_300} -> {at_100}");
+        assert!(qp_100 > qp_900, "fewer bits, coarser quantizer: {qp_900} -> {qp_100}");
     }
 
     #[test]

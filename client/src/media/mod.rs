@@ -7,12 +7,14 @@
 //!   `sound` (feature `sound`): the microphone and the speaker.
 //! - [`h264`]: the video codec; [`assembler`]: H.264 access units from RTP packets.
 //! - [`codecs`]: what is negotiated (defined in `termcall-shared`, which the hub's SFU shares).
-//! - [`send`]: our tracks and the threads that feed them.
+//! - [`send`]: our tracks, the threads that feed them, and RTP packetizing.
+//! - [`adapt`]: what the encoder should do under the network's estimate (bitrate, size, frame rate).
 //! - [`recv`]: decoding what arrives.
 //! - [`rtcp_tap`]: the RTCP the application needs (sender reports, keyframe requests; shared too).
 //! - [`counters`]: what the stats are computed from.
 //! - [`snapshot`]: a frame to a PNG file.
 
+pub mod adapt;
 pub mod assembler;
 pub mod audio;
 #[cfg(feature = "camera")]
@@ -89,7 +91,8 @@ pub struct MediaConfig {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
-    pub video_kbps: u32,
+    /// The most video may use, kbit/s (`--video-kbps`); `None`: by size, as browsers default it.
+    pub video_kbps: Option<u32>,
     pub audio: AudioSpec,
     /// Play received audio (only with the `sound` feature).
     pub speaker: bool,
@@ -97,11 +100,16 @@ pub struct MediaConfig {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: 800, audio: AudioSpec::Tone, speaker: true }
+        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, speaker: true }
     }
 }
 
 impl MediaConfig {
+    /// The most video may use, kbit/s.
+    pub fn max_video_kbps(&self) -> u32 {
+        self.video_kbps.unwrap_or_else(|| adapt::default_max_kbps(self.width, self.height))
+    }
+
     /// Opens every source once, so that a bad file is reported at start, not mid-call.
     pub fn check(&self) -> Result<(), String> {
         source::VideoSource::open(&self.video, self.width, self.height, self.fps)?;

@@ -70,7 +70,9 @@ pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, scree
 
 async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
-    let need_keyframe = Arc::new(AtomicBool::new(true));
+    // The sender starts with a keyframe: ask only when something goes wrong (a loss, a frame
+    // that does not decode). Asking at once would make it send a second one behind the first.
+    let need_keyframe = Arc::new(AtomicBool::new(false));
     let clock: Arc<Mutex<Option<ClockMap>>> = Arc::default();
     let (tx, rx) = sync_channel::<(Bytes, u32)>(DECODE_QUEUE);
     {
@@ -110,6 +112,7 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
         if need_keyframe.load(Relaxed) && last_pli.is_none_or(|t| now.duration_since(t) >= PLI_INTERVAL) {
             last_pli = Some(now);
             need_keyframe.store(false, Relaxed);
+            debug!("asking for a keyframe");
             let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
             if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
                 debug!("PLI not sent: {e}");
@@ -131,7 +134,10 @@ fn decode_loop(rx: Receiver<(Bytes, u32)>, counters: &RecvCounters, need_keyfram
                 let map = *clock.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(map) = map {
                     if let Ok(d) = SystemTime::now().duration_since(map.wall_clock(rtp_ts, 90_000)) {
-                        counters.latency_us.store((d.as_micros() as u64).max(1), Relaxed);
+                        let us = (d.as_micros() as u64).max(1);
+                        counters.latency_us.store(us, Relaxed);
+                        counters.latency_sum_us.fetch_add(us, Relaxed);
+                        counters.latency_count.fetch_add(1, Relaxed);
                     }
                 }
                 counters.frames_decoded.fetch_add(1, Relaxed);

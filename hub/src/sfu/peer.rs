@@ -67,7 +67,7 @@ impl PeerConnectionEventHandler for Forwarder {
 /// Builds a peer connection for participant `conn`; its callbacks arrive on `events`.
 pub async fn build(settings: &SfuSettings, conn: ConnId, events: mpsc::UnboundedSender<(ConnId, PeerEvent)>) -> anyhow::Result<Arc<dyn PeerConnection>> {
     let mut media = codecs::media_engine()?;
-    let registry = interceptors::registry(&mut media)?;
+    let registry = interceptors::registry(&mut media, interceptors::Congestion::ReceiveOnly)?;
     let mut se = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_include_loopback_candidate(settings.bind_ip.is_loopback())

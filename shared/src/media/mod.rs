@@ -4,9 +4,13 @@
 //! - [`codecs`]: H.264 with RTX, and Opus, as both sides register them.
 //! - [`rtcp_tap`]: lets the application see sender reports and keyframe requests.
 //! - [`interceptors`]: the interceptor chain (NACK, reports, the tap) both ends build.
+//! - [`congestion`]: send-side bandwidth estimation on a peer connection, and the [`congestion::SendLink`]
+//!   it tells the sender through; [`pacing`]: the pacer.
 //! - [`glue`]: candidates to and from signals, and local track descriptions.
 
 pub mod codecs;
+pub mod congestion;
 pub mod glue;
 pub mod interceptors;
+pub mod pacing;
 pub mod rtcp_tap;

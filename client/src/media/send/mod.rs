@@ -1,0 +1,209 @@
+//! Sending: our tracks on the peer connection, and one thread each for video and audio that
+//! produce, encode and hand frames to a packetizer task, which writes RTP to webrtc-rs. The
+//! peer connection's congestion control paces the packets and estimates the path; the video
+//! thread follows its estimate (bitrate, size, frame rate) and skips raw frames (never encoded
+//! ones) when the network side is behind, so nothing queues and latency stays flat.
+//!
+//! - [`video`]: the video thread and its adaptation to the estimate.
+//! - [`audio`]: the audio thread.
+//! - [`rtp`]: frames to RTP packets with capture-time timestamps.
+
+mod audio;
+pub mod rtp;
+mod video;
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtc::rtp::codec::h264::H264Payloader;
+use rtc::rtp::codec::opus::OpusPayloader;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use termcall_shared::media::congestion::SendLink;
+use termcall_shared::media::glue::local_track;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::peer_connection::PeerConnection;
+use webrtc::rtp_transceiver::RtpSender;
+
+use super::audio::AudioSource;
+use super::codecs;
+use super::counters::SendCounters;
+use super::rtcp_tap::asks_keyframe;
+use super::source::VideoSource;
+use rtp::Packetizer;
+
+/// Live switches the user and the receiver flip while a call runs.
+#[derive(Debug, Default)]
+pub struct Controls {
+    pub audio_muted: AtomicBool,
+    pub video_muted: AtomicBool,
+    /// Set on a keyframe request (PLI, unmute); the video thread clears it.
+    pub keyframe: AtomicBool,
+    stop: AtomicBool,
+}
+
+/// One of our tracks, with the sender it is attached to.
+pub struct LocalTrack {
+    pub track: Arc<TrackLocalStaticRTP>,
+    pub sender: Arc<dyn RtpSender>,
+    pub ssrc: u32,
+}
+
+/// Our side of the media: a track for each kind we send, a receive-only transceiver otherwise,
+/// so that the other side can always send us both.
+pub struct LocalTracks {
+    pub video: Option<LocalTrack>,
+    pub audio: Option<LocalTrack>,
+}
+
+/// Adds the tracks before the offer (or, for the answerer, after the offer is applied).
+pub async fn add_tracks(pc: &Arc<dyn PeerConnection>, video: bool, audio: bool) -> anyhow::Result<LocalTracks> {
+    let mut out = LocalTracks { video: None, audio: None };
+    for (kind, wanted, codec) in [(RtpCodecKind::Audio, audio, codecs::opus()), (RtpCodecKind::Video, video, codecs::h264())] {
+        if !wanted {
+            let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
+            pc.add_transceiver_from_kind(kind, Some(init)).await?;
+            continue;
+        }
+        let ssrc = rand::random::<u32>();
+        let track = Arc::new(TrackLocalStaticRTP::new(local_track("termcall", kind, ssrc, codec)));
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+        let t = LocalTrack { track, sender, ssrc };
+        if kind == RtpCodecKind::Video { out.video = Some(t) } else { out.audio = Some(t) }
+    }
+    Ok(out)
+}
+
+/// The payload type the peer agreed to for this sender.
+pub async fn payload_type(sender: &Arc<dyn RtpSender>, fallback: u8) -> u8 {
+    match sender.get_parameters().await {
+        Ok(p) => p.rtp_parameters.codecs.first().map_or(fallback, |c| c.payload_type),
+        Err(_) => fallback,
+    }
+}
+
+/// Stops the media threads when dropped.
+pub struct Sending {
+    controls: Arc<Controls>,
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.controls.stop.store(true, Relaxed);
+    }
+}
+
+/// How to encode video.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoParams {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// The most video may use, kbit/s: the network's estimate decides below it.
+    pub max_kbps: u32,
+}
+
+/// What the media threads share with the call.
+pub struct Shared {
+    pub controls: Arc<Controls>,
+    pub counters: Arc<SendCounters>,
+    pub pictures: Arc<super::Pictures>,
+    /// The peer connection's congestion control.
+    pub link: Arc<SendLink>,
+}
+
+/// Starts the threads for the sources we have; they stop when the returned guard drops.
+pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams)>, audio: Option<AudioSource>, shared: Shared) -> Sending {
+    let sends_audio = audio.is_some() && tracks.audio.is_some();
+    if let (Some(t), Some((source, params))) = (&tracks.video, video) {
+        let pt = payload_type(&t.sender, codecs::H264_PT).await;
+        let packetizer = Packetizer::new(Box::new(H264Payloader::default()), t.ssrc, pt, 90_000, 1, Instant::now());
+        let tx = rtp_pump(t.track.clone(), packetizer, 2);
+        watch_keyframe_requests(t.track.clone(), shared.controls.clone());
+        let job = video::Job {
+            source,
+            params,
+            tx,
+            controls: shared.controls.clone(),
+            counters: shared.counters.clone(),
+            selfview: shared.pictures.clone(),
+            link: shared.link.clone(),
+            audio: sends_audio,
+        };
+        spawn_thread("termcall-video", move || job.run());
+    }
+    if let (Some(t), Some(source)) = (&tracks.audio, audio) {
+        let pt = payload_type(&t.sender, codecs::OPUS_PT).await;
+        let packetizer = Packetizer::new(Box::new(OpusPayloader), t.ssrc, pt, 48_000, audio::FRAME_TICKS, Instant::now());
+        let tx = rtp_pump(t.track.clone(), packetizer, 4);
+        let (c, n) = (shared.controls.clone(), shared.counters.clone());
+        spawn_thread("termcall-audio", move || audio::run(source, tx, &c, &n));
+    }
+    Sending { controls: shared.controls }
+}
+
+fn spawn_thread(name: &str, f: impl FnOnce() -> Result<(), String> + Send + 'static) {
+    let name = name.to_owned();
+    let n = name.clone();
+    let spawned = std::thread::Builder::new().name(name).spawn(move || {
+        if let Err(e) = f() {
+            warn!("{n} stopped: {e}");
+        }
+    });
+    if let Err(e) = spawned {
+        warn!("cannot start a media thread: {e}");
+    }
+}
+
+/// Turns the peer's PLI/FIR into a keyframe at the next frame.
+fn watch_keyframe_requests(track: Arc<TrackLocalStaticRTP>, controls: Arc<Controls>) {
+    tokio::spawn(async move {
+        while let Some(ev) = track.poll().await {
+            let TrackLocalEvent::OnRtcpPacket(rtcp) = ev else { continue };
+            if asks_keyframe(&rtcp) {
+                debug!("keyframe requested by the peer");
+                controls.keyframe.store(true, Relaxed);
+            }
+            if controls.stop.load(Relaxed) {
+                return;
+            }
+        }
+    });
+}
+
+/// One encoded frame and when it was captured.
+type Encoded = (Bytes, Instant);
+
+/// An async task that packetizes frames and writes the packets to the track, fed by a small
+/// channel: a media thread that finds it full skips its next raw frame.
+fn rtp_pump(track: Arc<TrackLocalStaticRTP>, mut packetizer: Packetizer, depth: usize) -> mpsc::Sender<Encoded> {
+    let (tx, mut rx) = mpsc::channel::<Encoded>(depth);
+    tokio::spawn(async move {
+        while let Some((frame, captured)) = rx.recv().await {
+            for p in packetizer.packetize(&frame, captured) {
+                if let Err(e) = track.write_rtp(p).await {
+                    debug!("packet not sent: {e}");
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// Sleeps until `next`, then moves it one period on; if we fell behind, starts afresh from now
+/// (the ticks missed are skipped, not made up).
+fn pace(next: &mut Instant, period: Duration) {
+    let now = Instant::now();
+    if *next > now {
+        std::thread::sleep(*next - now);
+    }
+    *next += period;
+    if *next + period < Instant::now() {
+        *next = Instant::now() + period;
+    }
+}

@@ -1,0 +1,168 @@
+//! The video thread: paces frames at the configured rate, asks the [`Adapter`] what the network
+//! allows (bitrate, size, frame rate), encodes, and hands frames to the packetizer. When the
+//! pacer's queue or the packetizer is behind, it skips the raw frame: newest-frame-only.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use termcall_shared::media::congestion::SendLink;
+use tokio::sync::mpsc;
+
+use super::{pace, Controls, Encoded, VideoParams};
+use crate::media::adapt::{Adapter, EncodedFrame, Plan, QualityLimitation};
+use crate::media::counters::SendCounters;
+use crate::media::frame::Frame;
+use crate::media::h264::H264Encoder;
+use crate::media::recv::publish;
+use crate::media::scale::downscale_into;
+use crate::media::source::VideoSource;
+use crate::media::Pictures;
+
+/// Past this much queue in the pacer, raw frames are skipped until it drains: a keyframe at a
+/// low rate waits there, and the frames behind it would only wait longer.
+const PACER_BACKLOG: Duration = Duration::from_millis(100);
+/// A request for a keyframe this soon after one (or 1.5 round trips, if longer) was sent is
+/// taken to be about a loss before it: the keyframe on its way answers it. On a slow link a
+/// second keyframe behind the first would only fill the queue and lose more.
+const KEYFRAME_PATIENCE: Duration = Duration::from_millis(500);
+
+/// Everything the video thread needs.
+pub struct Job {
+    pub source: VideoSource,
+    pub params: VideoParams,
+    pub tx: mpsc::Sender<Encoded>,
+    pub controls: Arc<Controls>,
+    pub counters: Arc<SendCounters>,
+    pub selfview: Arc<Pictures>,
+    pub link: Arc<SendLink>,
+    /// Audio is sent too: the estimate keeps room for it.
+    pub audio: bool,
+}
+
+impl Job {
+    pub fn run(mut self) -> Result<(), String> {
+        let p = self.params;
+        let fps = p.fps.clamp(1, 60);
+        let period = Duration::from_secs_f64(1.0 / f64::from(fps));
+        let max_bps = p.max_kbps.saturating_mul(1000);
+        let mut adapter = Adapter::new(p.width, p.height, fps, f64::from(max_bps), 0.0);
+        adapter = Adapter::new(p.width, p.height, fps, f64::from(max_bps), adapter.video_budget(self.link.target_bps(), self.audio));
+        self.link.set_max(f64::from(max_bps) + if self.audio { crate::media::adapt::AUDIO_RESERVE_BPS } else { 0.0 });
+        let mut enc: Option<H264Encoder> = None;
+        let mut applied_bps = 0;
+        let mut frame = Frame::new(p.width, p.height);
+        let mut scaled = Frame::new(p.width, p.height);
+        let mut shown = Frame::new(p.width, p.height);
+        let mut next = Instant::now();
+        let mut last_encoded: Option<Instant> = None;
+        let mut was_muted = false;
+        let mut last_plan = None;
+        let mut last_keyframe: Option<Instant> = None;
+        while !self.controls.stop.load(Relaxed) && !self.tx.is_closed() {
+            pace(&mut next, period);
+            if self.controls.video_muted.load(Relaxed) {
+                was_muted = true;
+                continue;
+            }
+            let now = Instant::now();
+            let link = self.link.state();
+            let plan = adapter.plan(now, adapter.video_budget(link.target_bps, self.audio));
+            if Some((plan.width, plan.height, plan.fps)) != last_plan {
+                tracing::debug!("sending {}x{} at {:.1} fps ({:?}; estimate {:.0} kbit/s)", plan.width, plan.height, plan.fps, plan.limitation, link.target_bps / 1000.0);
+                last_plan = Some((plan.width, plan.height, plan.fps));
+            }
+            self.publish(&plan);
+            // A lower frame rate: let this tick go unless a frame is due.
+            if plan.fps < f64::from(fps) && last_encoded.is_some_and(|t| now.duration_since(t).as_secs_f64() < 1.0 / plan.fps - period.as_secs_f64() / 2.0) {
+                self.counters.video_skipped.fetch_add(1, Relaxed);
+                continue;
+            }
+            if link.pacer_queue > PACER_BACKLOG || self.tx.capacity() == 0 {
+                // The network side is behind: skip this raw frame rather than queue it.
+                self.counters.video_skipped.fetch_add(1, Relaxed);
+                continue;
+            }
+            let captured = Instant::now();
+            self.source.next_into(&mut frame)?;
+            if !self.selfview.local.is_closed() {
+                // A copy into a recycled buffer (see `publish`): the self-view never holds up the encoder.
+                shown.resize(frame.width, frame.height);
+                shown.rgb.copy_from_slice(&frame.rgb);
+                publish(&self.selfview.local, &mut shown);
+            }
+            // A keyframe is a new encoder: openh264 sizes a forced one by the quantizer of the
+            // frames before it (7–10 frames' worth), but a new encoder's first frame by the rate
+            // it starts at. Receivers ask for keyframes (PLI) when they need one; none are periodic.
+            let patience = KEYFRAME_PATIENCE.max(link.rtt.unwrap_or_default().mul_f64(1.5));
+            let asked = self.controls.keyframe.swap(false, Relaxed);
+            if std::mem::take(&mut was_muted) || (asked && last_keyframe.is_none_or(|t| captured.duration_since(t) >= patience)) {
+                enc = None;
+            } else if asked {
+                tracing::debug!("a keyframe went out {:?} ago: not sending another yet", last_keyframe.map(|t| captured.duration_since(t)));
+            }
+            // A new size is a new encoder too; a new rate is an option on the old one.
+            let e = match &mut enc {
+                Some(e) if e.size() == (plan.width, plan.height) => e,
+                slot => {
+                    applied_bps = 0;
+                    last_keyframe = Some(captured); // a new encoder starts with one
+                    // Its keyframe is sized by the rate it starts at: a third of the target keeps
+                    // it to a frame or two's worth; the full target follows from the next frame.
+                    let start_kbps = (plan.bitrate_bps / 3 / 1000).max(30);
+                    slot.insert(H264Encoder::new(plan.width, plan.height, fps as f32, start_kbps, 0)?)
+                }
+            };
+            if plan.bitrate_bps != applied_bps {
+                e.set_bitrate(plan.bitrate_bps, max_bps)?;
+                applied_bps = plan.bitrate_bps;
+            }
+            let input = if (plan.width, plan.height) == (frame.width, frame.height) {
+                &frame
+            } else {
+                scaled.resize(plan.width, plan.height);
+                downscale_into(&frame, &mut scaled);
+                &scaled
+            };
+            let started = Instant::now();
+            let au = e.encode(input)?;
+            let took = started.elapsed();
+            if au.is_empty() {
+                self.counters.encoder_dropped.fetch_add(1, Relaxed);
+                continue;
+            }
+            let data = Bytes::copy_from_slice(au);
+            adapter.on_encoded(EncodedFrame { bytes: data.len(), took });
+            if let Some(qp) = e.last_qp() {
+                self.counters.qp_sum.fetch_add(u64::from(qp), Relaxed);
+                self.counters.qp_count.fetch_add(1, Relaxed);
+                if data.len() > 3 * (plan.bitrate_bps as usize / 8 / fps as usize) {
+                    tracing::debug!("a large frame: {} bytes, qp {qp}, idr {}", data.len(), data.windows(5).any(|w| w[..4] == [0, 0, 0, 1] && w[4] & 0x1f == 5));
+                }
+            }
+            last_encoded = Some(captured);
+            self.counters.video_frames.fetch_add(1, Relaxed);
+            self.counters.video_bytes.fetch_add(data.len() as u64, Relaxed);
+            if self.tx.try_send((data, captured)).is_err() {
+                self.counters.video_skipped.fetch_add(1, Relaxed);
+                self.controls.keyframe.store(true, Relaxed); // an encoded frame was lost: resync the decoder
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&self, plan: &Plan) {
+        let c = &self.counters;
+        c.plan_width.store(plan.width, Relaxed);
+        c.plan_height.store(plan.height, Relaxed);
+        c.plan_fps_centi.store((plan.fps * 100.0) as u32, Relaxed);
+        c.plan_bps.store(plan.bitrate_bps, Relaxed);
+        let code = match plan.limitation {
+            QualityLimitation::None => 0,
+            QualityLimitation::Bandwidth => 1,
+            QualityLimitation::Cpu => 2,
+        };
+        c.limitation.store(code, Relaxed);
+    }
+}

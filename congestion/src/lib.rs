@@ -1,0 +1,44 @@
+//! Congestion control for termcall, without I/O: every function takes the time as an argument,
+//! never reads a clock or touches a socket, so a test can replay any feedback exactly.
+//! The peer connection's interceptors (in `termcall-shared`) feed these from real packets.
+//!
+//! Send side, as draft-ietf-rmcat-gcc and libwebrtc's goog_cc do it:
+//! - [`arrival`]: packets grouped into bursts, and the delay variation between groups.
+//! - [`trendline`]: the slope of the accumulated delay variation (the trendline filter).
+//! - [`detector`]: over-use, under-use or normal, against an adaptive threshold.
+//! - [`aimd`]: the delay-based rate: additive/multiplicative increase, decrease on over-use.
+//! - [`throughput`]: what the receiver actually got (the acknowledged bitrate).
+//! - [`loss`]: a loss-based cap that only heavy loss moves, so random loss does not starve a call.
+//! - [`delay`]: the delay-based estimator (arrival → trendline → detector → AIMD), shared by the
+//!   send side and the receive side (REMB).
+//! - [`estimator`]: the send-side estimate: delay-based, loss-based and the receiver's REMB combined.
+//!
+//! And pacing: [`pacer`] lets packets leave at a multiple of the estimate, audio first, in bursts
+//! small enough for a shallow bottleneck queue.
+
+pub mod aimd;
+pub mod arrival;
+pub mod delay;
+pub mod detector;
+pub mod estimator;
+pub mod loss;
+pub mod pacer;
+pub mod throughput;
+pub mod trendline;
+
+pub use delay::DelayBasedBwe;
+pub use estimator::{Estimate, Limit, SendSideBwe};
+pub use pacer::{Class, Pacer};
+
+use std::time::{Duration, Instant};
+
+/// What the receiver reported about one packet we sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PacketResult {
+    /// When it left (the pacer's release instant), on our clock.
+    pub departure: Instant,
+    /// When it arrived, on the receiver's clock (any origin); `None` if it was lost.
+    pub arrival: Option<Duration>,
+    /// Bytes on the wire.
+    pub size: usize,
+}

@@ -1,0 +1,306 @@
+//! Send-side congestion control on a peer connection: an interceptor that numbers every packet
+//! as it leaves (after the pacer) with a transport-wide sequence number, records it, joins the
+//! receiver's transport-wide feedback (TWCC) and REMB to it, and drives
+//! [`termcall_congestion::SendSideBwe`]. Retransmissions on an RTX stream are numbered too
+//! (webrtc-rs's own TWCC sender numbers only the media SSRC, so repairs, which fill a congested
+//! link, would be invisible to the estimate). The estimate reaches the sender through a
+//! [`SendLink`]; so do the pacer's queue and the sender's ceiling, the other way.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::{convert_twcc, History, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
+use rtc::rtp::extension::transport_cc_extension::TransportCcExtension;
+use rtc::sansio::Protocol;
+use rtc::shared::error::Error;
+use rtc::shared::marshal::{Marshal, MarshalSize};
+use termcall_congestion::estimator::Config;
+use termcall_congestion::{Limit, PacketResult, SendSideBwe};
+
+/// Where the congestion interceptor sits: wire-most, below the pacer and the TWCC numbering.
+pub use rtc::interceptor::Slot;
+
+/// The transport-wide sequence number extension.
+const TRANSPORT_CC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+/// Unacknowledged packets are forgotten after this long.
+const HISTORY: Duration = Duration::from_secs(2);
+/// How often bounded housekeeping (pruning, REMB expiry, the ceiling) runs.
+const HOUSEKEEPING: Duration = Duration::from_millis(100);
+
+/// What congestion control and the sender tell each other, lock-free (the sender reads it once
+/// a frame, the chain writes it per feedback).
+#[derive(Debug, Default)]
+pub struct SendLink {
+    target_bps: AtomicU64,
+    limit: AtomicU8,
+    loss_permille: AtomicU32,
+    acknowledged_bps: AtomicU64,
+    rtt_us: AtomicU64,
+    feedback: AtomicU64,
+    /// The pacer's queue, as the time it takes to drain, in µs.
+    pacer_queue_us: AtomicU64,
+    /// Packets the pacer refused (its queue was full) or dropped (retransmissions too late to help).
+    pacer_refused: AtomicU64,
+    /// The most the sender will ever send (its encoders' ceilings, audio included), bits/s.
+    max_bps: AtomicU64,
+}
+
+/// A reading of a [`SendLink`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkState {
+    /// The send estimate, bits/s (0 before the chain has started).
+    pub target_bps: f64,
+    pub limit: Limit,
+    /// Loss the receiver reported, over its last window.
+    pub loss: f64,
+    /// What the receiver got over the last half second, bits/s (0 if unknown).
+    pub acknowledged_bps: f64,
+    pub rtt: Option<Duration>,
+    /// How many transport-wide feedback messages have come: none means the peer does not send them.
+    pub feedback: u64,
+    pub pacer_queue: Duration,
+    pub pacer_refused: u64,
+}
+
+impl SendLink {
+    /// A link whose estimate starts at `initial_bps`.
+    pub fn new(initial_bps: f64) -> SendLink {
+        let link = SendLink::default();
+        link.target_bps.store(initial_bps as u64, Relaxed);
+        link
+    }
+
+    /// Sets the sender's ceiling (the estimate never exceeds it).
+    pub fn set_max(&self, bps: f64) {
+        self.max_bps.store(bps.max(1.0) as u64, Relaxed);
+    }
+
+    pub fn state(&self) -> LinkState {
+        let rtt = self.rtt_us.load(Relaxed);
+        LinkState {
+            target_bps: self.target_bps.load(Relaxed) as f64,
+            limit: limit_from(self.limit.load(Relaxed)),
+            loss: f64::from(self.loss_permille.load(Relaxed)) / 1000.0,
+            acknowledged_bps: self.acknowledged_bps.load(Relaxed) as f64,
+            rtt: (rtt > 0).then(|| Duration::from_micros(rtt)),
+            feedback: self.feedback.load(Relaxed),
+            pacer_queue: Duration::from_micros(self.pacer_queue_us.load(Relaxed)),
+            pacer_refused: self.pacer_refused.load(Relaxed),
+        }
+    }
+
+    /// The estimate, bits/s: what the pacer paces a multiple of.
+    pub fn target_bps(&self) -> f64 {
+        self.target_bps.load(Relaxed) as f64
+    }
+
+    pub(crate) fn set_pacer(&self, queue: Duration, refused: u64) {
+        self.pacer_queue_us.store(queue.as_micros() as u64, Relaxed);
+        self.pacer_refused.store(refused, Relaxed);
+    }
+}
+
+fn limit_code(l: Limit) -> u8 {
+    match l {
+        Limit::Delay => 0,
+        Limit::Loss => 1,
+        Limit::Remb => 2,
+        Limit::Max => 3,
+    }
+}
+
+fn limit_from(c: u8) -> Limit {
+    match c {
+        1 => Limit::Loss,
+        2 => Limit::Remb,
+        3 => Limit::Max,
+        _ => Limit::Delay,
+    }
+}
+
+/// The interceptor. See the module documentation.
+pub struct CongestionInterceptor {
+    bwe: SendSideBwe,
+    history: History,
+    link: std::sync::Arc<SendLink>,
+    /// Our streams (RTX ones too) that negotiated the transport-wide sequence number, with its
+    /// extension id.
+    streams: HashMap<u32, u8>,
+    next_sequence: u16,
+    results: Vec<PacketResult>,
+    max_bps: u64,
+    housekept: Option<Instant>,
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl CongestionInterceptor {
+    /// Estimates within `config`, publishing to `link`.
+    pub fn new(config: Config, link: std::sync::Arc<SendLink>) -> CongestionInterceptor {
+        link.target_bps.store(config.initial_bps as u64, Relaxed);
+        link.max_bps.store(config.max_bps as u64, Relaxed);
+        CongestionInterceptor {
+            bwe: SendSideBwe::new(config),
+            history: History::new(),
+            max_bps: config.max_bps as u64,
+            link,
+            streams: HashMap::new(),
+            next_sequence: 0,
+            results: Vec::with_capacity(256),
+            housekept: None,
+            read: VecDeque::new(),
+            write: VecDeque::new(),
+        }
+    }
+
+    /// Numbers a packet of one of our streams; returns its number.
+    fn number(&mut self, p: &mut rtc::rtp::Packet) -> Option<u16> {
+        let id = *self.streams.get(&p.header.ssrc)?;
+        let seq = self.next_sequence;
+        let ext = TransportCcExtension { transport_sequence: seq }.marshal().ok()?;
+        p.header.set_extension(id, ext.freeze()).ok()?;
+        self.next_sequence = seq.wrapping_add(1);
+        Some(seq)
+    }
+
+    /// Feeds one inbound RTCP compound; true if it carried feedback for us.
+    fn ingest(&mut self, now: Instant, packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
+        let mut any = false;
+        for p in packets {
+            let any_p = p.as_any();
+            if let Some(fb) = any_p.downcast_ref::<TransportLayerCc>() {
+                let mut rtt: Option<Duration> = None;
+                for ack in convert_twcc(fb) {
+                    let arrived = ack.arrived;
+                    if let Some(r) = self.history.on_twcc_feedback(now, ack) {
+                        if arrived {
+                            rtt = Some(rtt.map_or(r, |m| m.min(r)));
+                        }
+                    }
+                }
+                if let Some(r) = rtt {
+                    self.bwe.on_rtt(r);
+                    self.link.rtt_us.store(r.as_micros() as u64, Relaxed);
+                }
+                self.link.feedback.fetch_add(1, Relaxed);
+                any = true;
+            } else if let Some(remb) = any_p.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
+                self.bwe.on_remb(now, f64::from(remb.bitrate));
+                any = true;
+            }
+        }
+        any
+    }
+
+    fn publish(&self) {
+        let e = self.bwe.estimate();
+        let before = self.link.target_bps.load(Relaxed) as f64;
+        if (e.target_bps - before).abs() > 0.1 * before {
+            tracing::debug!(
+                target: "termcall::congestion",
+                "estimate {:.0} -> {:.0} kbit/s ({:?}; delay {:.0}, loss cap {:?}, loss {:.1}%, acked {:?}, rtt {:?})",
+                before / 1000.0,
+                e.target_bps / 1000.0,
+                e.limit,
+                e.delay_bps / 1000.0,
+                e.loss_cap_bps.map(|c| (c / 1000.0).round()),
+                e.loss * 100.0,
+                e.acknowledged_bps.map(|a| (a / 1000.0).round()),
+                self.link.state().rtt
+            );
+        }
+        self.link.target_bps.store(e.target_bps as u64, Relaxed);
+        self.link.limit.store(limit_code(e.limit), Relaxed);
+        self.link.loss_permille.store((e.loss * 1000.0) as u32, Relaxed);
+        self.link.acknowledged_bps.store(e.acknowledged_bps.unwrap_or(0.0) as u64, Relaxed);
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for CongestionInterceptor {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            if self.ingest(msg.now, packets) {
+                self.results.clear();
+                self.results.extend(self.history.take_reports().into_iter().map(|r| PacketResult {
+                    departure: r.departure,
+                    arrival: if r.arrived { r.arrival } else { None },
+                    size: r.size,
+                }));
+                self.bwe.on_feedback(msg.now, &self.results);
+                self.publish();
+            }
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
+        let now = msg.now;
+        if let Packet::Rtp(p) = &mut msg.message.packet {
+            // Only packets the receiver can report on: those with a transport-wide sequence number.
+            if let Some(seq) = self.number(p) {
+                // `now` is the pacer's release instant: the pacer is application-ward of here.
+                self.history.add_outgoing(p.header.ssrc, p.header.sequence_number, true, seq, p.marshal_size(), now);
+            }
+        }
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        if self.housekept.is_some_and(|t| now.saturating_duration_since(t) < HOUSEKEEPING) {
+            return Ok(());
+        }
+        self.housekept = Some(now);
+        self.history.prune_before(now.checked_sub(HISTORY).unwrap_or(now));
+        let max = self.link.max_bps.load(Relaxed);
+        if max != self.max_bps && max > 0 {
+            self.max_bps = max;
+            self.bwe.set_max(max as f64);
+        }
+        self.bwe.on_tick(now);
+        self.publish();
+        Ok(())
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None // housekeeping rides the other interceptors' wake-ups
+    }
+}
+
+impl Interceptor for CongestionInterceptor {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        let Some(id) = info.rtp_header_extensions.iter().find(|e| e.uri == TRANSPORT_CC_URI && e.id > 0).map(|e| e.id as u8) else { return };
+        self.streams.insert(info.ssrc, id);
+        if let Some(rtx) = info.ssrc_rtx {
+            self.streams.insert(rtx, id);
+        }
+    }
+
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.streams.remove(&info.ssrc);
+        if let Some(rtx) = info.ssrc_rtx {
+            self.streams.remove(&rtx);
+        }
+    }
+
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
