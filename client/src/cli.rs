@@ -7,6 +7,7 @@ use crate::engine::{EngineConfig, IceOptions, RelayMode};
 use crate::media::audio::AudioSpec;
 use crate::media::source::{parse_size, VideoSpec};
 use crate::media::MediaConfig;
+use termcall_shared::media::interceptors::Feedback;
 use crate::tui::color::ColorMode;
 use crate::tui::TuiOptions;
 
@@ -93,6 +94,11 @@ pub struct Cli {
     /// Do not play received audio (it is played only in builds with `--features sound`).
     #[arg(long)]
     pub no_speaker: bool,
+
+    /// The feedback the sender adapts to the network from: transport-cc (transport-wide
+    /// feedback, as browsers send it), or remb (only REMB, as older endpoints; for testing).
+    #[arg(long, default_value = "transport-cc", value_parser = ["transport-cc", "remb"])]
+    pub feedback: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,6 +154,7 @@ impl Cli {
             video_kbps: self.video_kbps,
             audio: AudioSpec::parse(&self.audio)?,
             speaker: !self.no_speaker,
+            feedback: if self.feedback == "remb" { Feedback::RembOnly } else { Feedback::TransportWide },
         };
         Ok(EngineConfig {
             login: Login { url: self.hub.clone(), name, secret: self.secret.clone(), ca: self.ca.clone() },

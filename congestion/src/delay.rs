@@ -1,14 +1,16 @@
 //! The delay-based estimator: packets (when they left, when they arrived) in, a rate out.
 //! [`crate::arrival`] groups them, [`crate::trendline`] fits the delay trend,
-//! [`crate::detector`] judges it and [`crate::aimd`] moves the rate. The send side feeds it from
+//! [`crate::detector`] judges it, [`crate::queue`] watches the standing queue, and
+//! [`crate::aimd`] moves the rate. The send side feeds it from
 //! transport-wide feedback; a receiver can feed it from the abs-send-time header extension and
 //! its own arrival times, to send REMB.
 
 use std::time::{Duration, Instant};
 
 use crate::aimd::Aimd;
-use crate::arrival::InterArrival;
+use crate::arrival::{InterArrival, BURST};
 use crate::detector::{Detector, Usage};
+use crate::queue::QueueDelay;
 use crate::throughput::Throughput;
 use crate::trendline::Trendline;
 
@@ -20,8 +22,16 @@ pub struct DelayBasedBwe {
     detector: Detector,
     aimd: Aimd,
     throughput: Throughput,
+    queue: QueueDelay,
+    /// The first departure seen (the origin of one-way delays), and the current burst's first.
+    epoch: Option<Instant>,
+    burst_start: Option<Instant>,
     /// Over-use was seen since the last rate update.
     overused: bool,
+    /// What said over-use last: the trend (true) or the standing queue (false).
+    pub last_overuse_by_trend: bool,
+    /// Until when the trend's over-use is put down to our own keyframe.
+    grace_until: Option<Instant>,
 }
 
 impl DelayBasedBwe {
@@ -33,7 +43,12 @@ impl DelayBasedBwe {
             detector: Detector::default(),
             aimd: Aimd::new(initial, min, max),
             throughput: Throughput::default(),
+            queue: QueueDelay::default(),
+            epoch: None,
+            burst_start: None,
             overused: false,
+            last_overuse_by_trend: true,
+            grace_until: None,
         }
     }
 
@@ -41,18 +56,39 @@ impl DelayBasedBwe {
     /// `arrival` on the receiver's. Call [`DelayBasedBwe::update`] after a batch.
     pub fn on_packet(&mut self, now: Instant, departure: Instant, arrival: Duration, size: usize) {
         self.throughput.add(arrival, departure, size);
+        // The standing queue, from the first packet of each burst: the later ones also wait for
+        // their own burst to pass the bottleneck, which is no queue.
+        if self.burst_start.is_none_or(|b| departure > b + BURST) {
+            self.burst_start = Some(departure);
+            let epoch = *self.epoch.get_or_insert(departure);
+            let owd_ms = (arrival.as_secs_f64() - departure.saturating_duration_since(epoch).as_secs_f64()) * 1000.0;
+            if self.queue.update(now, owd_ms) {
+                self.overused = true;
+                self.last_overuse_by_trend = false;
+            }
+        }
         if let Some(delta) = self.groups.push(departure, arrival) {
             let trend = self.trend.update(&delta);
-            if self.detector.update(now, trend, delta.send_ms) == Usage::Overusing {
+            if self.aimd.in_slow_start() && trend > 0.5 * self.detector.threshold() {
+                self.aimd.leave_slow_start();
+            }
+            let overusing = self.detector.update(now, trend, delta.send_ms) == Usage::Overusing;
+            if overusing && self.grace_until.is_none_or(|g| now >= g) {
                 self.overused = true;
+                self.last_overuse_by_trend = true;
             }
         }
     }
 
-    /// Moves the rate after a batch of packets; returns it. A decrease stops at `floor`.
-    pub fn update(&mut self, now: Instant, floor: f64) -> f64 {
-        let usage = if std::mem::take(&mut self.overused) { Usage::Overusing } else { self.detector.usage() };
-        self.aimd.update(now, usage, self.throughput.bitrate(), self.throughput.sent_bitrate(), floor)
+    /// Moves the rate after a batch of packets; returns it.
+    pub fn update(&mut self, now: Instant) -> f64 {
+        let usage = match (std::mem::take(&mut self.overused), self.detector.usage()) {
+            (true, _) => Usage::Overusing,
+            // The trend says over-use, but it is our own keyframe passing: hold, not decrease.
+            (false, Usage::Overusing) if self.grace_until.is_some_and(|g| now < g) => Usage::Underusing,
+            (false, u) => u,
+        };
+        self.aimd.update(now, usage, self.throughput.bitrate(), self.throughput.sent_bitrate())
     }
 
     pub fn rate(&self) -> f64 {
@@ -66,6 +102,18 @@ impl DelayBasedBwe {
 
     pub fn usage(&self) -> Usage {
         self.detector.usage()
+    }
+
+    /// We just sent a keyframe: a burst many frames large, whose passage through the
+    /// bottleneck the trend reads as a growing queue for a round trip or so. For `grace` the
+    /// trend's over-use is put down to it; the standing-queue limit and loss still act.
+    pub fn on_keyframe(&mut self, now: Instant, grace: Duration) {
+        self.grace_until = Some(now + grace);
+    }
+
+    /// The standing queueing delay at the bottleneck, as far as can be told.
+    pub fn queue_delay(&self) -> Option<Duration> {
+        self.queue.queue_ms().map(|ms| Duration::from_secs_f64(ms / 1000.0))
     }
 
     pub fn set_rtt(&mut self, rtt: Duration) {
@@ -101,7 +149,7 @@ mod tests {
             }
             // Feedback every other frame.
             if f % 2 == 1 {
-                rates.push(bwe.update(t0 + Duration::from_secs_f64(sent_at + 0.05), 0.0));
+                rates.push(bwe.update(t0 + Duration::from_secs_f64(sent_at + 0.05)));
             }
         }
         rates
@@ -114,6 +162,41 @@ mod tests {
         let tail = &rates[rates.len() - 75..]; // the last 10 s
         let mean = tail.iter().sum::<f64>() / tail.len() as f64;
         assert!(mean > 420_000.0 && mean < 640_000.0, "settles near 600 kbit/s: {mean}");
+    }
+
+    /// A packet every 10 ms with a steady delay for 4 s, then 30 ms of queue that grows over 30
+    /// packets and drains: a rising trend, under the standing-queue limit (as a keyframe paced
+    /// out over a fast link makes). Returns the lowest rate after it.
+    fn a_queue_that_comes_and_goes(grace: bool) -> f64 {
+        let t0 = Instant::now();
+        let mut bwe = DelayBasedBwe::new(600_000.0, 30_000.0, 600_000.0);
+        let mut lowest = f64::MAX;
+        for i in 0..800u64 {
+            let sent_at = i as f64 / 100.0;
+            let queue_ms = match i {
+                400..=429 => (i - 399) as f64,
+                430..=459 => (460 - i) as f64,
+                _ => 0.0,
+            };
+            if i == 400 && grace {
+                bwe.on_keyframe(t0 + Duration::from_secs_f64(sent_at), Duration::from_secs(1));
+            }
+            let arrival = Duration::from_secs_f64(sent_at + 0.02 + queue_ms / 1000.0);
+            bwe.on_packet(t0 + Duration::from_secs_f64(sent_at + 0.05), t0 + Duration::from_secs_f64(sent_at), arrival, 750);
+            if i % 5 == 0 {
+                let r = bwe.update(t0 + Duration::from_secs_f64(sent_at + 0.05));
+                if i >= 400 {
+                    lowest = lowest.min(r);
+                }
+            }
+        }
+        lowest
+    }
+
+    #[test]
+    fn our_own_keyframe_is_not_taken_for_congestion() {
+        assert!(a_queue_that_comes_and_goes(false) < 600_000.0, "without the grace the trend reads it as over-use");
+        assert_eq!(a_queue_that_comes_and_goes(true), 600_000.0);
     }
 
     #[test]

@@ -9,13 +9,6 @@ use crate::PacketResult;
 
 /// A REMB older than this no longer limits anything.
 const REMB_LIFETIME: Duration = Duration::from_secs(5);
-/// A congestion episode: after the estimate falls, for this long no decrease (for delay or for
-/// loss) goes below half of what the receiver was getting when it fell. Feedback lags the path:
-/// what arrives just after a large overshoot (a link that dropped to a fifth) is the queue
-/// draining and the losses of the overshoot, not news, and it must not take the estimate on
-/// down to nothing in a second while the sender, held back, sends almost nothing to measure.
-/// Each fall moves the floor, so a real drop is followed within a few round trips.
-const EPISODE: Duration = Duration::from_secs(3);
 
 /// What limits the estimate now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +35,10 @@ pub struct Estimate {
     pub loss: f64,
     /// What the receiver got over the last half second.
     pub acknowledged_bps: Option<f64>,
+    /// The standing queue at the bottleneck, as far as can be told.
+    pub queue_delay: Option<Duration>,
+    /// The last over-use was called by the standing queue, not the delay trend.
+    pub queue_called: bool,
 }
 
 /// The estimator's bounds and start.
@@ -68,8 +65,6 @@ pub struct SendSideBwe {
     feedback_seen: bool,
     rtt: Duration,
     estimate: Estimate,
-    /// The current congestion episode: since when, and its floor.
-    episode: Option<(Instant, f64)>,
 }
 
 impl SendSideBwe {
@@ -82,8 +77,7 @@ impl SendSideBwe {
             remb: None,
             feedback_seen: false,
             rtt: Duration::from_millis(100),
-            estimate: Estimate { target_bps: initial, limit: Limit::Delay, delay_bps: initial, loss_cap_bps: None, remb_bps: None, loss: 0.0, acknowledged_bps: None },
-            episode: None,
+            estimate: Estimate { target_bps: initial, limit: Limit::Delay, delay_bps: initial, loss_cap_bps: None, remb_bps: None, loss: 0.0, acknowledged_bps: None, queue_delay: None, queue_called: false },
         }
     }
 
@@ -100,18 +94,9 @@ impl SendSideBwe {
                 None => lost += 1,
             }
         }
-        if self.episode.is_some_and(|(since, _)| now.saturating_duration_since(since) > EPISODE) {
-            self.episode = None;
-        }
-        let floor = self.episode.map_or(0.0, |(_, f)| f);
-        let before = self.estimate.target_bps;
-        self.delay.update(now, floor);
-        self.loss.on_feedback(now, lost, results.len() as u32, before, self.config.max_bps, self.rtt, floor);
+        self.delay.update(now);
+        self.loss.on_feedback(now, lost, results.len() as u32, self.estimate.target_bps, self.config.max_bps, self.rtt);
         self.combine(now);
-        if self.estimate.target_bps < before {
-            let got = self.delay.acknowledged().unwrap_or(before).min(before);
-            self.episode = Some((now, (0.5 * got).max(self.config.min_bps)));
-        }
     }
 
     /// A REMB from the receiver: the most it says it can take.
@@ -120,6 +105,12 @@ impl SendSideBwe {
             self.remb = Some((bps, now));
             self.combine(now);
         }
+    }
+
+    /// We just sent a keyframe (see [`DelayBasedBwe::on_keyframe`]): for a second, or the round
+    /// trip and 500 ms if longer, its burst is not taken for congestion by the delay trend.
+    pub fn on_keyframe(&mut self, now: Instant) {
+        self.delay.on_keyframe(now, (self.rtt + Duration::from_millis(500)).max(Duration::from_secs(1)));
     }
 
     /// The round trip, from RTCP or ICE.
@@ -171,6 +162,8 @@ impl SendSideBwe {
             remb_bps: remb,
             loss: self.loss.loss(),
             acknowledged_bps: self.delay.acknowledged(),
+            queue_delay: self.delay.queue_delay(),
+            queue_called: !self.delay.last_overuse_by_trend,
         };
     }
 }

@@ -6,6 +6,7 @@
 //! - [`arrival`]: packets grouped into bursts, and the delay variation between groups.
 //! - [`trendline`]: the slope of the accumulated delay variation (the trendline filter).
 //! - [`detector`]: over-use, under-use or normal, against an adaptive threshold.
+//! - [`queue`]: a limit on standing queueing delay, for queues that grow too slowly for the trend.
 //! - [`aimd`]: the delay-based rate: additive/multiplicative increase, decrease on over-use.
 //! - [`throughput`]: what the receiver actually got (the acknowledged bitrate).
 //! - [`loss`]: a loss-based cap that only heavy loss moves, so random loss does not starve a call.
@@ -15,6 +16,9 @@
 //!
 //! And pacing: [`pacer`] lets packets leave at a multiple of the estimate, audio first, in bursts
 //! small enough for a shallow bottleneck queue.
+//!
+//! Receive side: [`remb`] estimates what a sender without transport-wide numbers can send us,
+//! from abs-send-time, for REMB.
 
 pub mod aimd;
 pub mod arrival;
@@ -23,6 +27,8 @@ pub mod detector;
 pub mod estimator;
 pub mod loss;
 pub mod pacer;
+pub mod queue;
+pub mod remb;
 pub mod throughput;
 pub mod trendline;
 

@@ -25,9 +25,8 @@ pub struct LossCap {
 }
 
 impl LossCap {
-    /// Takes one feedback's counts; `rate` is the estimate now, `max` the most it may be; a
-    /// decrease stops at `floor`.
-    pub fn on_feedback(&mut self, now: Instant, lost: u32, total: u32, rate: f64, max: f64, rtt: Duration, floor: f64) {
+    /// Takes one feedback's counts; `rate` is the estimate now, `max` the most it may be.
+    pub fn on_feedback(&mut self, now: Instant, lost: u32, total: u32, rate: f64, max: f64, rtt: Duration) {
         self.lost += lost;
         self.total += total;
         let start = *self.window_start.get_or_insert(now);
@@ -41,7 +40,7 @@ impl LossCap {
             let patience = rtt + Duration::from_millis(300);
             if self.last_decrease.is_none_or(|t| now.saturating_duration_since(t) >= patience) {
                 let from = self.cap.map_or(rate, |c| c.min(rate));
-                self.cap = Some((from * (1.0 - 0.5 * loss)).max(floor.min(from)));
+                self.cap = Some(from * (1.0 - 0.5 * loss));
                 self.last_decrease = Some(now);
                 self.last_growth = Some(now);
             }
@@ -72,7 +71,7 @@ mod tests {
     fn second(l: &mut LossCap, t: &mut Instant, lost_per_100: u32, rate: f64) {
         for _ in 0..10 {
             *t += Duration::from_millis(100);
-            l.on_feedback(*t, lost_per_100 * 20 / 100, 20, rate, 2e6, Duration::from_millis(50), 0.0);
+            l.on_feedback(*t, lost_per_100 * 20 / 100, 20, rate, 2e6, Duration::from_millis(50));
         }
     }
 

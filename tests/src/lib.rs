@@ -8,7 +8,9 @@
 //! - [`netns`]: test hosts in network namespaces, with loss and blocking.
 //! - [`tmux`]: a terminal for the TUI, driven by keys and read back with its colours.
 //! - [`shaped`]: a one-to-one call across a shaped link, measured second by second.
+//! - [`browser`]: Debian's headless Chromium as a peer, in a test's network namespace.
 
+pub mod browser;
 mod client;
 mod hub;
 pub mod media;

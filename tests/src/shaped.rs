@@ -1,11 +1,13 @@
 //! A one-to-one call across a shaped link, measured second by second at the receiver: the test
-//! and the benchmark of network adaptation share it. Alice (in namespace `a`, with the hub)
-//! sends a noisy 640x480@15 clip that saturates any bitrate; bob (in `b`) receives.
+//! and the benchmark of network adaptation share it. The sender (in namespace `a`, with the
+//! hub) sends a noisy 640x480@15 clip that saturates any bitrate: termcall's alice, or Debian's
+//! Chromium; bob (in `b`), a headless termcall, receives.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::browser::{peer_page, Browser};
 use crate::netns::{Link, ADDR_A, ADDR_B};
 use crate::{Client, Hub, SOON};
 
@@ -26,6 +28,8 @@ pub struct Second {
     pub sent_width: u64,
     pub qp: f64,
     pub limitation: String,
+    /// Loss on the way to bob as the sender's feedback says, before repairs.
+    pub sent_loss_pct: f64,
 }
 
 impl Second {
@@ -43,6 +47,7 @@ impl Second {
             sent_kbps: s.and_then(|s| s["video_kbps"].as_f64()).unwrap_or(0.0),
             sent_width: s.and_then(|s| s["width"].as_u64()).unwrap_or(0),
             qp: s.and_then(|s| s["qp"].as_f64()).unwrap_or(0.0),
+            sent_loss_pct: s.and_then(|s| s["loss_pct"].as_f64()).unwrap_or(0.0),
             limitation: s.and_then(|s| s["quality_limitation"].as_str()).unwrap_or("").to_owned(),
         }
     }
@@ -68,12 +73,47 @@ impl std::fmt::Display for Second {
     }
 }
 
-/// A call in progress across `link`: alice sends the clip, bob receives.
+/// A call in progress across `link`: alice (or a browser) sends the clip, bob receives.
 pub struct ShapedCall {
     pub hub: Hub,
     pub alice: Client,
     pub bob: Client,
     started: std::time::Instant,
+}
+
+/// The same, with Chromium as the sender.
+pub struct BrowserCall {
+    pub hub: Hub,
+    pub browser: Browser,
+    pub bob: Client,
+    started: std::time::Instant,
+}
+
+impl BrowserCall {
+    /// Starts the hub, bob and Chromium, which calls bob; returns once bob decodes video.
+    pub fn start(link: &Link) -> BrowserCall {
+        let clip = crate::media::noisy_clip(640, 480, 150);
+        let hub = Hub::start_in(Some(&link.a), &format!("{ADDR_A}:0"), &[]);
+        let mut bob = Client::start_in(Some(&link.b), ADDR_B, &hub.url, "bob", &["--auto-accept"]);
+        bob.expect("ready", SOON, |e| e["event"] == "ready");
+        let browser = Browser::chromium(&link.a, &peer_page(&format!("hub={}&name=chrome&call=bob", hub.url)), &clip);
+        if bob.wait(Duration::from_secs(20), &|e| e["event"] == "call" && e["state"] == "connected").is_none() {
+            panic!("Chromium's call never connected; its log:\n{}\nbob's:\n{}", browser.log_tail(30), bob.log_tail(30));
+        }
+        BrowserCall { hub, browser, bob, started: std::time::Instant::now() }
+    }
+
+    /// `n` seconds at the receiver, printed as they come.
+    pub fn seconds(&mut self, n: usize, label: &str) -> Vec<Second> {
+        (0..n)
+            .map(|_| {
+                let b = self.bob.expect("bob's stats", Duration::from_secs(4), |e| e["event"] == "stats");
+                let s = Second::from(self.started.elapsed().as_secs_f64(), &b, None);
+                eprintln!("[{label}] {s}");
+                s
+            })
+            .collect()
+    }
 }
 
 impl ShapedCall {

@@ -128,6 +128,9 @@ pub struct SentStats {
     pub quality_limitation: QualityLimitation,
     /// How long the pacer's queue would take to leave, ms.
     pub pacer_ms: f64,
+    /// Packets lost on the way to the receiver, as its transport-wide feedback says (before
+    /// retransmissions repair them), percent over the last half second or so.
+    pub loss_pct: f64,
     pub audio_packets: u64,
     pub audio_level_dbov: f64,
 }
@@ -171,7 +174,8 @@ pub struct ParticipantStats {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallStats {
     pub rtt_ms: Option<f64>,
-    /// Packets lost on the way to us, as a percentage of those expected.
+    /// Packets lost on the way to us and not repaired by a retransmission, as a percentage of
+    /// those expected.
     pub loss_pct: f64,
     /// In a call through the hub: the totals over the participants below.
     pub video: VideoStats,

@@ -171,7 +171,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         ice.relay = RelayMode::Auto;
     }
     let audio_bps = if setup.media.audio == crate::media::audio::AudioSpec::None { 0.0 } else { crate::media::adapt::AUDIO_RESERVE_BPS };
-    let (congestion, link) = peer::congestion(f64::from(setup.media.max_video_kbps()) * 1000.0 + audio_bps);
+    let (congestion, link) = peer::congestion(f64::from(setup.media.max_video_kbps()) * 1000.0 + audio_bps, setup.media.feedback);
     let (pc, mut pc_events) = peer::build(&setup.ice_servers, &ice, congestion).await?;
     let (dc_tx, mut dc_rx) = mpsc::unbounded_channel();
     let mut call = Call {

@@ -8,7 +8,7 @@ use rtc::ice::mdns::MulticastDnsMode;
 use termcall_congestion::estimator::Config;
 use termcall_shared::media::congestion::SendLink;
 use termcall_shared::media::glue::candidate_signal;
-use termcall_shared::media::interceptors::Congestion;
+use termcall_shared::media::interceptors::{Congestion, Feedback};
 pub use termcall_shared::media::glue::candidate_init;
 use termcall_shared::{IceServer, Signal};
 use tokio::sync::mpsc;
@@ -134,12 +134,12 @@ pub const INITIAL_ESTIMATE_BPS: f64 = 300_000.0;
 /// The estimate never goes below this: audio and a postage-stamp picture.
 pub const MIN_ESTIMATE_BPS: f64 = 40_000.0;
 
-/// Send-side congestion control for a sender whose media never exceeds `max_bps`, and the link
-/// its estimate reaches the sender through.
-pub fn congestion(max_bps: f64) -> (Congestion, Arc<SendLink>) {
+/// Send-side congestion control for a sender whose media never exceeds `max_bps`, adapting
+/// from `feedback`, and the link its estimate reaches the sender through.
+pub fn congestion(max_bps: f64, feedback: Feedback) -> (Congestion, Arc<SendLink>) {
     let config = Config { initial_bps: INITIAL_ESTIMATE_BPS.min(max_bps), min_bps: MIN_ESTIMATE_BPS.min(max_bps), max_bps };
     let link = Arc::new(SendLink::new(config.initial_bps));
-    (Congestion::Send(config, link.clone()), link)
+    (Congestion::Send(config, link.clone(), feedback), link)
 }
 
 /// Builds a peer connection whose callbacks arrive on the returned receiver.

@@ -118,6 +118,7 @@ impl StatsClock {
                 _ => QualityLimitation::None,
             },
             pacer_ms: round1(net.pacer_queue.as_secs_f64() * 1000.0),
+            loss_pct: round1(net.loss * 100.0),
             audio_packets: sent.audio_packets.load(Relaxed),
             audio_level_dbov: round1(take_level(&sent.audio_sq, &sent.audio_samples)),
         };

@@ -17,8 +17,9 @@
 
 use std::time::{Duration, Instant};
 
-/// Kept for audio out of the estimate: Opus at its default rate plus packet overhead.
-pub const AUDIO_RESERVE_BPS: f64 = 48_000.0;
+/// Kept for audio out of the estimate: Opus at 32 kbit/s plus 50 packets a second of RTP, SRTP,
+/// UDP and IP headers.
+pub const AUDIO_RESERVE_BPS: f64 = 56_000.0;
 /// The share of what is left that the encoder aims at: the rest is packet headers, RTX and slack.
 const VIDEO_SHARE: f64 = 0.9;
 /// The least the encoder is asked for.
@@ -35,7 +36,7 @@ const FILL_LOW: f64 = 0.35;
 /// How long a condition must hold before the size or rate changes: down, up when the rate
 /// allows, up when the content is easy.
 const DOWN_AFTER: Duration = Duration::from_millis(500);
-const UP_AFTER: Duration = Duration::from_secs(3);
+const UP_AFTER: Duration = Duration::from_secs(2);
 const UP_EASY_AFTER: Duration = Duration::from_secs(1);
 /// After a step down, no step up for this long.
 const UP_PAUSE: Duration = Duration::from_secs(4);
@@ -200,8 +201,10 @@ impl Adapter {
         // Down: too little rate for this size (or, at the smallest size, this frame rate), and
         // the encoder shows it.
         let too_little = budget < self.needs(self.level) && !(lowest_size && lowest_fps);
+        // Under half of what the size needs (a link that just dropped): no need to wait and see.
+        let far_too_little = budget < 0.5 * self.needs(self.level);
         if too_little && struggling {
-            if held(&mut self.want_down_since, now, DOWN_AFTER) {
+            if far_too_little || held(&mut self.want_down_since, now, DOWN_AFTER) {
                 if !lowest_size {
                     // Straight to the largest size the rate carries, not one step a time.
                     let fits = (self.level + 1..self.sizes.len()).find(|&l| budget >= self.needs(l));
@@ -334,6 +337,17 @@ mod tests {
         assert_eq!((p.width, p.height), (480, 360));
         let p = run(&mut a, &mut t, 4.0, 1.5e6, 1.0);
         assert_eq!((p.width, p.height, p.limitation), (640, 480, QualityLimitation::None));
+    }
+
+    #[test]
+    fn a_link_that_drops_far_is_followed_at_once() {
+        let (mut a, mut t) = (full(1.5e6), Instant::now());
+        run(&mut a, &mut t, 2.0, 1.5e6, 1.0);
+        // The budget falls to a seventh; the frames in flight were made for the old one.
+        t += Duration::from_millis(66);
+        a.on_encoded(EncodedFrame { bytes: 12_000, took: Duration::from_millis(5) });
+        let p = a.plan(t, 150_000.0);
+        assert_eq!((p.width, p.height), (320, 240), "the first frame after the fall is smaller already");
     }
 
     #[test]

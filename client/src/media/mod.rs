@@ -96,11 +96,13 @@ pub struct MediaConfig {
     pub audio: AudioSpec,
     /// Play received audio (only with the `sound` feature).
     pub speaker: bool,
+    /// What feedback we ask receivers for, to adapt to the network.
+    pub feedback: termcall_shared::media::interceptors::Feedback,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, speaker: true }
+        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, speaker: true, feedback: Default::default() }
     }
 }
 

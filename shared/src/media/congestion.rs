@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use rtc::interceptor::{convert_twcc, History, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
+use rtc::rtp::extension::abs_send_time_extension::AbsSendTimeExtension;
 use rtc::rtp::extension::transport_cc_extension::TransportCcExtension;
+use rtc::sdp::extmap::{ABS_SEND_TIME_URI, TRANSPORT_CC_URI};
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 use rtc::shared::marshal::{Marshal, MarshalSize};
@@ -23,8 +25,6 @@ use termcall_congestion::{Limit, PacketResult, SendSideBwe};
 /// Where the congestion interceptor sits: wire-most, below the pacer and the TWCC numbering.
 pub use rtc::interceptor::Slot;
 
-/// The transport-wide sequence number extension.
-const TRANSPORT_CC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 /// Unacknowledged packets are forgotten after this long.
 const HISTORY: Duration = Duration::from_secs(2);
 /// How often bounded housekeeping (pruning, REMB expiry, the ceiling) runs.
@@ -46,6 +46,8 @@ pub struct SendLink {
     pacer_refused: AtomicU64,
     /// The most the sender will ever send (its encoders' ceilings, audio included), bits/s.
     max_bps: AtomicU64,
+    /// Keyframes the sender has sent (so that their bursts are not taken for congestion).
+    keyframes: AtomicU64,
 }
 
 /// A reading of a [`SendLink`].
@@ -71,6 +73,11 @@ impl SendLink {
         let link = SendLink::default();
         link.target_bps.store(initial_bps as u64, Relaxed);
         link
+    }
+
+    /// The sender is sending a keyframe now.
+    pub fn keyframe_sent(&self) {
+        self.keyframes.fetch_add(1, Relaxed);
     }
 
     /// Sets the sender's ceiling (the estimate never exceeds it).
@@ -121,17 +128,52 @@ fn limit_from(c: u8) -> Limit {
     }
 }
 
+/// A set of 16-bit sequence numbers: one bit each, 8 KB, no allocation after it is made.
+struct SequenceSet(Box<[u64]>);
+
+impl Default for SequenceSet {
+    fn default() -> Self {
+        SequenceSet(vec![0; 1024].into_boxed_slice())
+    }
+}
+
+impl SequenceSet {
+    fn set(&mut self, seq: u16) {
+        self.0[usize::from(seq >> 6)] |= 1 << (seq & 63);
+    }
+
+    /// Whether `seq` is in the set; it is not afterwards.
+    fn take(&mut self, seq: u16) -> bool {
+        let (word, bit) = (usize::from(seq >> 6), 1u64 << (seq & 63));
+        let was = self.0[word] & bit != 0;
+        self.0[word] &= !bit;
+        was
+    }
+}
+
+/// How a stream's packets are stamped: with a transport-wide sequence number, or with the
+/// abs-send-time, under this header extension id.
+#[derive(Debug, Clone, Copy)]
+enum Stamp {
+    TransportWide(u8),
+    SendTime(u8),
+}
+
 /// The interceptor. See the module documentation.
 pub struct CongestionInterceptor {
     bwe: SendSideBwe,
     history: History,
     link: std::sync::Arc<SendLink>,
-    /// Our streams (RTX ones too) that negotiated the transport-wide sequence number, with its
-    /// extension id.
-    streams: HashMap<u32, u8>,
+    /// Our streams (RTX ones too), with how their packets are stamped for the receiver.
+    streams: HashMap<u32, Stamp>,
     next_sequence: u16,
+    /// The origin of abs-send-time stamps.
+    epoch: Instant,
     results: Vec<PacketResult>,
+    /// Transport-wide numbers some feedback has reported on (arrived or not), not yet taken.
+    reported: SequenceSet,
     max_bps: u64,
+    keyframes: u64,
     housekept: Option<Instant>,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
@@ -146,24 +188,38 @@ impl CongestionInterceptor {
             bwe: SendSideBwe::new(config),
             history: History::new(),
             max_bps: config.max_bps as u64,
+            keyframes: 0,
             link,
             streams: HashMap::new(),
             next_sequence: 0,
+            epoch: Instant::now(),
             results: Vec::with_capacity(256),
+            reported: SequenceSet::default(),
             housekept: None,
             read: VecDeque::new(),
             write: VecDeque::new(),
         }
     }
 
-    /// Numbers a packet of one of our streams; returns its number.
-    fn number(&mut self, p: &mut rtc::rtp::Packet) -> Option<u16> {
-        let id = *self.streams.get(&p.header.ssrc)?;
-        let seq = self.next_sequence;
-        let ext = TransportCcExtension { transport_sequence: seq }.marshal().ok()?;
-        p.header.set_extension(id, ext.freeze()).ok()?;
-        self.next_sequence = seq.wrapping_add(1);
-        Some(seq)
+    /// Stamps a packet of one of our streams as it leaves at `now`; returns its transport-wide
+    /// number, if it has one.
+    fn stamp(&mut self, p: &mut rtc::rtp::Packet, now: Instant) -> Option<u16> {
+        match *self.streams.get(&p.header.ssrc)? {
+            Stamp::TransportWide(id) => {
+                let seq = self.next_sequence;
+                let ext = TransportCcExtension { transport_sequence: seq }.marshal().ok()?;
+                p.header.set_extension(id, ext.freeze()).ok()?;
+                self.next_sequence = seq.wrapping_add(1);
+                Some(seq)
+            }
+            Stamp::SendTime(id) => {
+                // 6.18 fixed-point seconds, 24 bits.
+                let ticks = (now.saturating_duration_since(self.epoch).as_secs_f64() * f64::from(1u32 << 18)) as u64 & 0x00ff_ffff;
+                let ext = AbsSendTimeExtension { timestamp: ticks }.marshal().ok()?;
+                let _ = p.header.set_extension(id, ext.freeze());
+                None
+            }
+        }
     }
 
     /// Feeds one inbound RTCP compound; true if it carried feedback for us.
@@ -175,6 +231,7 @@ impl CongestionInterceptor {
                 let mut rtt: Option<Duration> = None;
                 for ack in convert_twcc(fb) {
                     let arrived = ack.arrived;
+                    self.reported.set(ack.sequence_number);
                     if let Some(r) = self.history.on_twcc_feedback(now, ack) {
                         if arrived {
                             rtt = Some(rtt.map_or(r, |m| m.min(r)));
@@ -201,7 +258,7 @@ impl CongestionInterceptor {
         if (e.target_bps - before).abs() > 0.1 * before {
             tracing::debug!(
                 target: "termcall::congestion",
-                "estimate {:.0} -> {:.0} kbit/s ({:?}; delay {:.0}, loss cap {:?}, loss {:.1}%, acked {:?}, rtt {:?})",
+                "estimate {:.0} -> {:.0} kbit/s ({:?}; delay {:.0}, loss cap {:?}, loss {:.1}%, acked {:?}, rtt {:?}, queue {:?}{})",
                 before / 1000.0,
                 e.target_bps / 1000.0,
                 e.limit,
@@ -209,7 +266,9 @@ impl CongestionInterceptor {
                 e.loss_cap_bps.map(|c| (c / 1000.0).round()),
                 e.loss * 100.0,
                 e.acknowledged_bps.map(|a| (a / 1000.0).round()),
-                self.link.state().rtt
+                self.link.state().rtt,
+                e.queue_delay,
+                if e.queue_called { ", called by the queue" } else { "" }
             );
         }
         self.link.target_bps.store(e.target_bps as u64, Relaxed);
@@ -230,10 +289,13 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for CongestionInterceptor {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             if self.ingest(msg.now, packets) {
                 self.results.clear();
-                self.results.extend(self.history.take_reports().into_iter().map(|r| PacketResult {
-                    departure: r.departure,
-                    arrival: if r.arrived { r.arrival } else { None },
-                    size: r.size,
+                let reported = &mut self.reported;
+                self.results.extend(self.history.take_reports().into_iter().filter_map(|r| {
+                    // A packet no feedback ever mentioned (its feedback was itself lost) has an
+                    // unknown fate: counted as lost, a lost feedback message would read as a
+                    // burst of a dozen lost packets.
+                    let known = reported.take(r.twcc_sequence_number);
+                    (r.arrived || known).then(|| PacketResult { departure: r.departure, arrival: if r.arrived { r.arrival } else { None }, size: r.size })
                 }));
                 self.bwe.on_feedback(msg.now, &self.results);
                 self.publish();
@@ -249,9 +311,14 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for CongestionInterceptor {
 
     fn handle_write(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
         let now = msg.now;
+        let keyframes = self.link.keyframes.load(Relaxed);
+        if keyframes != self.keyframes {
+            self.keyframes = keyframes;
+            self.bwe.on_keyframe(now);
+        }
         if let Packet::Rtp(p) = &mut msg.message.packet {
             // Only packets the receiver can report on: those with a transport-wide sequence number.
-            if let Some(seq) = self.number(p) {
+            if let Some(seq) = self.stamp(p, now) {
                 // `now` is the pacer's release instant: the pacer is application-ward of here.
                 self.history.add_outgoing(p.header.ssrc, p.header.sequence_number, true, seq, p.marshal_size(), now);
             }
@@ -285,12 +352,36 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for CongestionInterceptor {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sequence_set_remembers_until_taken() {
+        let mut s = SequenceSet::default();
+        for seq in [0u16, 63, 64, 65535, 1000] {
+            assert!(!s.take(seq));
+            s.set(seq);
+        }
+        assert!(s.take(63) && s.take(65535) && s.take(0));
+        assert!(!s.take(63), "taken once");
+        assert!(!s.take(62) && s.take(64) && s.take(1000));
+    }
+}
+
 impl Interceptor for CongestionInterceptor {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        let Some(id) = info.rtp_header_extensions.iter().find(|e| e.uri == TRANSPORT_CC_URI && e.id > 0).map(|e| e.id as u8) else { return };
-        self.streams.insert(info.ssrc, id);
+        let ext = |uri: &str| info.rtp_header_extensions.iter().find(|e| e.uri == uri && e.id > 0).map(|e| e.id as u8);
+        // Transport-wide numbers where the receiver reports on them; else the send time, from
+        // which a receiver that only speaks REMB estimates.
+        let stamp = match (ext(TRANSPORT_CC_URI), ext(ABS_SEND_TIME_URI)) {
+            (Some(id), _) => Stamp::TransportWide(id),
+            (None, Some(id)) => Stamp::SendTime(id),
+            (None, None) => return,
+        };
+        self.streams.insert(info.ssrc, stamp);
         if let Some(rtx) = info.ssrc_rtx {
-            self.streams.insert(rtx, id);
+            self.streams.insert(rtx, stamp);
         }
     }
 

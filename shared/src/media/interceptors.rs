@@ -11,11 +11,13 @@ use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slo
 use rtc::peer_connection::configuration::interceptor_registry::{configure_rtcp_reports, configure_simulcast_extension_headers};
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpHeaderExtensionCapability, RtpCodecKind};
-use rtc::sdp::extmap::TRANSPORT_CC_URI;
+use rtc::sdp::extmap::{ABS_SEND_TIME_URI, TRANSPORT_CC_URI};
 use termcall_congestion::estimator::Config;
 
 use super::congestion::{CongestionInterceptor, SendLink};
 use super::pacing::PacerInterceptor;
+use super::remb::{self, RembInterceptor};
+use super::rtx::{self, RtxUnwrap};
 use super::rtcp_tap::{RtcpTap, SLOT};
 
 /// How often missing packets are NACKed. A frame waits for its retransmission (the client's
@@ -32,9 +34,20 @@ pub const TWCC_INTERVAL: Duration = Duration::from_millis(50);
 pub enum Congestion {
     /// Estimate the path from the receiver's feedback and pace what we send; the estimate
     /// within `Config` is published on the link.
-    Send(Config, Arc<SendLink>),
+    Send(Config, Arc<SendLink>, Feedback),
     /// Only report what we receive, so that the other side can estimate (the hub, for now).
     ReceiveOnly,
+}
+
+/// What feedback a sender asks its receivers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Feedback {
+    /// Transport-wide feedback (TWCC), as browsers do; REMB is still understood.
+    #[default]
+    TransportWide,
+    /// Only REMB, as older endpoints do: transport-cc is not offered, packets carry their send
+    /// time instead. For interoperability tests.
+    RembOnly,
 }
 
 /// The chain for a peer connection whose codecs are in `media` (feedback types are added to it).
@@ -44,22 +57,30 @@ pub fn registry(media: &mut MediaEngine, congestion: Congestion) -> Result<Regis
     }
     let registry = Registry::new()
         .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(Slot::from(rtx::SLOT), RtxUnwrap::default())
         .with(
             Slot::NackGenerator,
             NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).with_max_nacks_per_packet(NACKS_PER_PACKET).build(),
         );
     configure_simulcast_extension_headers(media)?;
     // Transport-wide feedback for audio and video: the sequence number extension and the
-    // `transport-cc` feedback type, which browsers estimate from too.
+    // `transport-cc` feedback type, which browsers estimate from too; and abs-send-time, with
+    // which a sender that does not number its packets is estimated here and told by REMB.
+    let remb_only = matches!(congestion, Congestion::Send(_, _, Feedback::RembOnly));
     for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
-        media.register_feedback(RTCPFeedback { typ: "transport-cc".to_owned(), parameter: String::new() }, kind);
-        media.register_header_extension(RTCRtpHeaderExtensionCapability { uri: TRANSPORT_CC_URI.to_owned() }, kind, None)?;
+        if !remb_only {
+            media.register_feedback(RTCPFeedback { typ: "transport-cc".to_owned(), parameter: String::new() }, kind);
+            media.register_header_extension(RTCRtpHeaderExtensionCapability { uri: TRANSPORT_CC_URI.to_owned() }, kind, None)?;
+        }
+        media.register_header_extension(RTCRtpHeaderExtensionCapability { uri: ABS_SEND_TIME_URI.to_owned() }, kind, None)?;
     }
-    let registry = registry.with(Slot::TwccReceiver, TwccReceiverBuilder::new().with_interval(TWCC_INTERVAL).build());
+    let registry = registry
+        .with(Slot::TwccReceiver, TwccReceiverBuilder::new().with_interval(TWCC_INTERVAL).build())
+        .with(Slot::from(remb::SLOT), RembInterceptor::default());
     let registry = configure_rtcp_reports(registry);
     let registry = match congestion {
         // The congestion interceptor numbers packets itself (RTX too), so no TWCC sender.
-        Congestion::Send(config, link) => registry
+        Congestion::Send(config, link, _) => registry
             .with(Slot::Pacer, PacerInterceptor::new(link.clone()))
             .with(Slot::CongestionControl, CongestionInterceptor::new(config, link)),
         Congestion::ReceiveOnly => registry,

@@ -5,7 +5,9 @@
 //! - [`rtcp_tap`]: lets the application see sender reports and keyframe requests.
 //! - [`interceptors`]: the interceptor chain (NACK, reports, the tap) both ends build.
 //! - [`congestion`]: send-side bandwidth estimation on a peer connection, and the [`congestion::SendLink`]
-//!   it tells the sender through; [`pacing`]: the pacer.
+//!   it tells the sender through; [`pacing`]: the pacer; [`remb`]: REMB for senders that do
+//!   not number their packets transport-wide; [`rtx`]: retransmissions restored before the NACK
+//!   generator, which would otherwise ask for them again and again.
 //! - [`glue`]: candidates to and from signals, and local track descriptions.
 
 pub mod codecs;
@@ -13,4 +15,6 @@ pub mod congestion;
 pub mod glue;
 pub mod interceptors;
 pub mod pacing;
+pub mod remb;
+pub mod rtx;
 pub mod rtcp_tap;

@@ -141,8 +141,8 @@ pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams
         let pt = payload_type(&t.sender, codecs::OPUS_PT).await;
         let packetizer = Packetizer::new(Box::new(OpusPayloader), t.ssrc, pt, 48_000, audio::FRAME_TICKS, Instant::now());
         let tx = rtp_pump(t.track.clone(), packetizer, 4);
-        let (c, n) = (shared.controls.clone(), shared.counters.clone());
-        spawn_thread("termcall-audio", move || audio::run(source, tx, &c, &n));
+        let (c, n, l) = (shared.controls.clone(), shared.counters.clone(), shared.link.clone());
+        spawn_thread("termcall-audio", move || audio::run(source, tx, &c, &n, &l));
     }
     Sending { controls: shared.controls }
 }

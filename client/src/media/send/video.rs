@@ -108,9 +108,10 @@ impl Job {
                 slot => {
                     applied_bps = 0;
                     last_keyframe = Some(captured); // a new encoder starts with one
-                    // Its keyframe is sized by the rate it starts at: a third of the target keeps
-                    // it to a frame or two's worth; the full target follows from the next frame.
-                    let start_kbps = (plan.bitrate_bps / 3 / 1000).max(30);
+                    self.link.keyframe_sent();
+                    // Its keyframe is sized by the rate it starts at: a quarter of the target keeps
+                    // it to a few frames' worth; the full target follows from the next frame.
+                    let start_kbps = (plan.bitrate_bps / 4 / 1000).max(30);
                     slot.insert(H264Encoder::new(plan.width, plan.height, fps as f32, start_kbps, 0)?)
                 }
             };

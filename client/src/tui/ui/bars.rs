@@ -6,10 +6,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use crate::engine::api::QualityLimitation;
 use crate::engine::{CallState, HubState, Path};
 use crate::tui::app::{describe_reason, App, Focus, Tone};
 
-/// The status line: hub, call state and peer, path, RTT, kbps, fps, loss, duration; mute marks.
+/// The status line: hub, call state and peer, path, RTT, kbps, fps, loss, duration; what we
+/// send (size) under the network's estimate, and why it is less than configured; mute marks.
 pub fn status(f: &mut Frame, area: Rect, app: &App) {
     let mut spans: Vec<Span> = Vec::new();
     match app.hub {
@@ -48,6 +50,14 @@ pub fn status(f: &mut Frame, area: Rect, app: &App) {
                 }
                 let t = c.since.elapsed().as_secs();
                 spans.push(Span::raw(format!(" │ {:02}:{:02}", t / 60, t % 60)));
+                if let Some(s) = app.stats.as_ref().filter(|s| s.sent.width > 0) {
+                    let send = format!(" │ sending {}x{} · est. {:.0} kbps", s.sent.width, s.sent.height, s.sent.bwe_kbps);
+                    match s.sent.quality_limitation {
+                        QualityLimitation::None => spans.push(Span::raw(send)),
+                        QualityLimitation::Bandwidth => spans.push(Span::styled(send + ", limited by the network", Style::new().fg(Color::Yellow))),
+                        QualityLimitation::Cpu => spans.push(Span::styled(send + ", limited by the CPU", Style::new().fg(Color::Yellow))),
+                    }
+                }
             }
         },
     }

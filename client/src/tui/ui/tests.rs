@@ -12,7 +12,7 @@ use ratatui::Terminal;
 use termcall_shared::{UserInfo, UserState};
 
 use super::{draw, Areas};
-use crate::engine::api::VideoStats;
+use crate::engine::api::{QualityLimitation, SentStats, VideoStats};
 use crate::engine::{CallState, CallStats, Event, Path};
 use crate::media::{testsrc, Frame};
 use crate::tui::app::{App, Author, ChatLine, Focus};
@@ -98,6 +98,7 @@ fn in_a_call_with_video_and_chat() {
         rtt_ms: Some(1.4),
         loss_pct: 0.5,
         video: VideoStats { frames_decoded: 300, fps: 15.0, width: 640, height: 480, kbps: 700.0, latency_ms: Some(2.0) },
+        sent: SentStats { width: 320, height: 240, bwe_kbps: 260.0, quality_limitation: QualityLimitation::Bandwidth, ..Default::default() },
         ..Default::default()
     };
     app.on_engine(Event::Stats { peer: "bob".into(), path: Some(Path::P2p), stats });
