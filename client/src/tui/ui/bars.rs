@@ -51,11 +51,21 @@ pub fn status(f: &mut Frame, area: Rect, app: &App) {
                 let t = c.since.elapsed().as_secs();
                 spans.push(Span::raw(format!(" │ {:02}:{:02}", t / 60, t % 60)));
                 if let Some(s) = app.stats.as_ref().filter(|s| s.sent.width > 0) {
-                    let send = format!(" │ sending {}x{} · est. {:.0} kbps", s.sent.width, s.sent.height, s.sent.bwe_kbps);
-                    match s.sent.quality_limitation {
-                        QualityLimitation::None => spans.push(Span::raw(send)),
-                        QualityLimitation::Bandwidth => spans.push(Span::styled(send + ", limited by the network", Style::new().fg(Color::Yellow))),
-                        QualityLimitation::Cpu => spans.push(Span::styled(send + ", limited by the CPU", Style::new().fg(Color::Yellow))),
+                    // What we send, as long a form as fits the line, or nothing.
+                    let used: usize = spans.iter().map(|s| s.width()).sum();
+                    let room = usize::from(area.width).saturating_sub(used);
+                    let (w, h, est) = (s.sent.width, s.sent.height, s.sent.bwe_kbps);
+                    let why = match s.sent.quality_limitation {
+                        QualityLimitation::None => None,
+                        QualityLimitation::Bandwidth => Some(("limited by the network", "net")),
+                        QualityLimitation::Cpu => Some(("limited by the CPU", "cpu")),
+                    };
+                    let long = format!(" │ sending {w}x{h} · est. {est:.0} kbps{}", why.map_or(String::new(), |(l, _)| format!(", {l}")));
+                    let short = format!(" │ ↑{w}x{h} {est:.0}k{}", why.map_or(String::new(), |(_, s)| format!(" {s}")));
+                    let text = [long, short].into_iter().find(|t| unicode_width::UnicodeWidthStr::width(t.as_str()) <= room);
+                    let style = if why.is_some() { Style::new().fg(Color::Yellow) } else { Style::new() };
+                    if let Some(t) = text {
+                        spans.push(Span::styled(t, style));
                     }
                 }
             }

@@ -124,6 +124,16 @@ fn in_a_call_with_video_and_chat() {
     assert_eq!(bar(0).symbol(), "▀");
     assert_eq!(bar(0).fg, Color::Rgb(255, 255, 255));
     assert_eq!(bar(6).fg, Color::Rgb(0, 0, 255));
+    // What we send, under the network's estimate: in full where the line has room, shorter
+    // where it has less, not at all (rather than cut) where it has none.
+    let mut status = |w: u16| {
+        let buf = render(&mut app, w, 30, &remote, &local);
+        text(&buf).lines().nth(28).unwrap_or_default().trim_end().to_owned()
+    };
+    let (wide, narrower, narrow) = (status(180), status(116), status(100));
+    assert!(wide.contains("│ sending 320x240 · est. 260 kbps, limited by the network"), "{wide}");
+    assert!(narrower.ends_with("│ ↑320x240 260k net"), "{narrower}");
+    assert!(!narrow.contains("320x240"), "{narrow}");
 }
 
 #[test]
