@@ -149,8 +149,12 @@ impl Aimd {
     fn increase(&mut self, now: Instant, acked: Option<f64>) {
         let last = self.last_change.replace(now).unwrap_or(now);
         let dt = now.saturating_duration_since(last).min(Duration::from_secs(1)).as_secs_f64();
-        if self.capacity.is_some_and(|c| self.rate > c.upper()) {
-            self.capacity = None; // above what the link carried before: it changed, search again
+        // The receiver gets more than the link carried before: it changed, search again. (The
+        // rate itself may well be above the capacity: a sender seldom fills all of its rate.)
+        if let (Some(c), Some(a)) = (self.capacity, acked) {
+            if a > c.upper() {
+                self.capacity = None;
+            }
         }
         let target = if self.slow_start {
             self.rate * SLOW_START_PER_SECOND.powf(dt)

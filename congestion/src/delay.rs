@@ -66,6 +66,9 @@ impl DelayBasedBwe {
                 self.overused = true;
                 self.last_overuse_by_trend = false;
             }
+            if self.queue.holding() {
+                self.aimd.leave_slow_start(); // a queue has started: slow start has found the link
+            }
         }
         if let Some(delta) = self.groups.push(departure, arrival) {
             let trend = self.trend.update(&delta);
@@ -86,6 +89,8 @@ impl DelayBasedBwe {
             (true, _) => Usage::Overusing,
             // The trend says over-use, but it is our own keyframe passing: hold, not decrease.
             (false, Usage::Overusing) if self.grace_until.is_some_and(|g| now < g) => Usage::Underusing,
+            // A standing queue is building: hold where we are.
+            (false, Usage::Normal) if self.queue.holding() => Usage::Underusing,
             (false, u) => u,
         };
         self.aimd.update(now, usage, self.throughput.bitrate(), self.throughput.sent_bitrate())

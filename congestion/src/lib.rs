@@ -19,12 +19,16 @@
 //!
 //! Receive side: [`remb`] estimates what a sender without transport-wide numbers can send us,
 //! from abs-send-time, for REMB.
+//!
+//! [`fuzzing`]: any bytes as a script against all of it, with the invariants checked (the
+//! `congestion` cargo-fuzz target, replayed by the unit tests).
 
 pub mod aimd;
 pub mod arrival;
 pub mod delay;
 pub mod detector;
 pub mod estimator;
+pub mod fuzzing;
 pub mod loss;
 pub mod pacer;
 pub mod queue;

@@ -2,7 +2,9 @@
 //! grows quickly; one that grows slowly (an additive increase a few percent over the link) can
 //! climb for seconds under its threshold and fill a bottleneck's whole buffer (150 ms on a home
 //! uplink) before loss says anything. So the one-way delay is also compared with its floor:
-//! once it has stood more than [`LIMIT`] above it for [`SUSTAINED`], that is over-use too.
+//! once it has stood more than [`LIMIT`] above it for [`SUSTAINED`], that is over-use too; and
+//! above [`HOLD`] the rate stops growing, so that it settles under the link instead of sawing
+//! through it.
 //!
 //! The floor is the least one-way delay seen over the last 10–20 s (two alternating windows),
 //! clock offsets cancelling since only differences matter. A path that changes (a relay far
@@ -13,6 +15,8 @@ use std::time::{Duration, Instant};
 
 /// Queueing delay over this, for [`SUSTAINED`], is over-use.
 pub const LIMIT: Duration = Duration::from_millis(50);
+/// Queueing delay over this stops the rate growing.
+pub const HOLD: Duration = Duration::from_millis(20);
 pub const SUSTAINED: Duration = Duration::from_millis(200);
 /// Each window of the floor.
 const WINDOW: Duration = Duration::from_secs(10);
@@ -69,6 +73,11 @@ impl QueueDelay {
         true
     }
 
+    /// Whether the standing queue is long enough that the rate should not grow.
+    pub fn holding(&self) -> bool {
+        self.queue_ms().is_some_and(|q| q > HOLD.as_secs_f64() * 1000.0)
+    }
+
     /// The standing queueing delay now, in ms.
     pub fn queue_ms(&self) -> Option<f64> {
         let floor = match (self.current_min, self.previous_min) {
@@ -110,6 +119,18 @@ mod tests {
         let first = calls.iter().position(|&c| c).expect("called");
         let queue_then = f64::from(first as u32) * 25.0 * 0.066;
         assert!((50.0..80.0).contains(&queue_then), "called at {queue_then:.0} ms of queue");
+    }
+
+    #[test]
+    fn a_queue_over_the_hold_line_stops_growth_and_one_under_it_does_not() {
+        let mut t = Instant::now();
+        let mut q = QueueDelay::default();
+        feed(&mut q, &mut t, |_| 10.0, 30);
+        assert!(!q.holding());
+        feed(&mut q, &mut t, |_| 40.0, 10);
+        assert!(q.holding(), "{:?}", q.queue_ms());
+        feed(&mut q, &mut t, |_| 20.0, 20);
+        assert!(!q.holding(), "{:?}", q.queue_ms());
     }
 
     #[test]

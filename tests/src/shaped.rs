@@ -30,6 +30,8 @@ pub struct Second {
     pub limitation: String,
     /// Loss on the way to bob as the sender's feedback says, before repairs.
     pub sent_loss_pct: f64,
+    /// What holds the sender's estimate (delay, loss, remb, max).
+    pub bwe_limit: String,
 }
 
 impl Second {
@@ -48,6 +50,7 @@ impl Second {
             sent_width: s.and_then(|s| s["width"].as_u64()).unwrap_or(0),
             qp: s.and_then(|s| s["qp"].as_f64()).unwrap_or(0.0),
             sent_loss_pct: s.and_then(|s| s["loss_pct"].as_f64()).unwrap_or(0.0),
+            bwe_limit: s.and_then(|s| s["bwe_limit"].as_str()).unwrap_or("").to_owned(),
             limitation: s.and_then(|s| s["quality_limitation"].as_str()).unwrap_or("").to_owned(),
         }
     }

@@ -40,6 +40,7 @@ fn video_keeps_moving_at_300_600_and_1000_kbit_per_second() {
         assert!(latency <= 200.0, "{label}: median latency {latency} ms:\n{}", summary(&seconds));
         assert!(kbps >= floor, "{label}: median video {kbps} kbit/s, under 60% of the link less audio ({floor:.0}):\n{}", summary(&seconds));
         assert!(seconds.iter().all(|s| s.bwe_kbps > 0.0 && !s.limitation.is_empty()), "the sender reports its estimate and limitation");
+        assert!(seconds.iter().all(|s| s.bwe_limit != "remb"), "a sender with transport-wide feedback gets no REMB:\n{}", summary(&seconds));
         drop(call);
         drop(link);
     }
@@ -88,4 +89,24 @@ fn random_loss_does_not_collapse_the_rate() {
     assert!(loss >= 2.0, "the rule really dropped packets: {loss}%");
     assert!(sent >= 0.5 * loss_free, "under 5% random loss the sender fell to {sent:.0} kbit/s from {loss_free:.0}:\n{}", summary(&lossy));
     assert!(fps_ok_share(&lossy, 10.0) >= 0.9, "video keeps moving under loss:\n{}", summary(&lossy));
+}
+
+#[test]
+fn a_sender_that_only_understands_remb_adapts_to_it() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    netns::available().expect("this test makes network namespaces");
+    let link = Link::new("remb").expect("test hosts");
+    link.shape(Some(600)).expect("tbf");
+    // alice offers no transport-wide feedback: bob estimates from abs-send-time and sends REMB.
+    let mut call = ShapedCall::start(&link, &["--feedback", "remb"]);
+    call.seconds(4, "REMB only");
+    let seconds = call.seconds(16, "REMB only");
+    let remb_share = seconds.iter().filter(|s| s.bwe_limit == "remb").count() as f64 / seconds.len() as f64;
+    let kbps = median(seconds.iter().map(|s| s.kbps).collect());
+    let latency = median(seconds.iter().filter_map(|s| s.latency_ms).collect());
+    eprintln!("REMB only at 600 kbit/s: {:.0}% of seconds held by REMB, median video {kbps:.0} kbit/s, latency {latency:.0} ms", remb_share * 100.0);
+    assert!(remb_share >= 0.9, "the estimate follows bob's REMB:\n{}", summary(&seconds));
+    assert!(fps_ok_share(&seconds, 12.0) >= 0.9, "video keeps moving:\n{}", summary(&seconds));
+    assert!(kbps >= 0.6 * (600.0 - 32.0) && seconds.iter().all(|s| s.bwe_kbps < 900.0), "REMB finds the link:\n{}", summary(&seconds));
+    assert!(latency <= 200.0, "median latency {latency} ms:\n{}", summary(&seconds));
 }

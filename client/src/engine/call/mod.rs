@@ -2,31 +2,40 @@
 //! negotiates through the engine (which relays via the hub), and reports what happens.
 //! In a call through the hub (group, echo) the other end is the hub's media endpoint, which
 //! offers; each other participant's tracks carry their name as stream id and get a tile.
+//!
+//! - this file: the task, its loop, starting the media and following the peer connection;
+//! - [`negotiate`]: descriptions, candidates, ICE restarts and recovery;
+//! - [`chat`]: the data channel;
+//! - [`remotes`]: the other participants of a call through the hub, stats and snapshots.
+
+mod chat;
+mod negotiate;
+mod remotes;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use termcall_shared::{CallId, ChatWire, IceServer, Signal};
+use termcall_shared::media::congestion::SendLink;
+use termcall_shared::{CallId, IceServer, Signal};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
-use webrtc::data_channel::{DataChannel, DataChannelEvent};
-use webrtc::peer_connection::{
-    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
-};
+use webrtc::data_channel::DataChannel;
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState};
 
-use super::api::{ParticipantStats, Path};
+use super::api::{CallStats, Path};
 use super::path::{selected_path, RemoteRelays};
-use super::peer::{self, candidate_init, IceOptions, PcEvent, RelayMode};
-use super::stats::{totals, RecvRates, StatsClock};
-use crate::media::counters::{RecvCounters, SendCounters};
-use crate::media::recv::{self, FrameSlot, Screen};
-use crate::media::send::{self, Controls, LocalTracks, Sending, Shared, VideoParams};
-use termcall_shared::media::congestion::SendLink;
-use crate::media::source::VideoSource;
+use super::peer::{self, IceOptions, PcEvent, RelayMode};
+use super::stats::StatsClock;
 use crate::media::audio::AudioSource;
-use crate::media::{snapshot, MediaConfig, Pictures, Tile};
-use super::api::CallStats;
+use crate::media::counters::{RecvCounters, SendCounters};
+use crate::media::recv::{self, Screen};
+use crate::media::send::{self, Controls, LocalTracks, Sending, Shared, VideoParams};
+use crate::media::source::VideoSource;
+use crate::media::{MediaConfig, Pictures};
+use chat::DcEvent;
+use negotiate::Recovery;
+use remotes::Remote;
 
 /// What the engine tells a call task.
 #[derive(Debug)]
@@ -78,24 +87,6 @@ pub struct CallSetup {
     pub pictures: Arc<Pictures>,
 }
 
-/// How long a call may go without media before it is given up.
-const RECOVER_DEADLINE: Duration = Duration::from_secs(30);
-/// How long the offerer waits on one ICE restart before it tries another.
-const RESTART_RETRY: Duration = Duration::from_secs(5);
-
-/// A connected call whose media stopped: since when, and the offerer's last ICE restart.
-struct Recovery {
-    lost_at: Instant,
-    restarted_at: Option<Instant>,
-}
-
-/// One other participant of a call through the hub.
-struct Remote {
-    name: String,
-    counters: Arc<RecvCounters>,
-    slot: Arc<FrameSlot>,
-    rates: RecvRates,
-}
 
 /// The engine's end of a call task. Dropping it closes the peer connection.
 pub struct CallHandle {
@@ -118,12 +109,6 @@ pub fn spawn(setup: CallSetup, out: mpsc::UnboundedSender<(CallId, CallOut)>) ->
         }
     });
     CallHandle { tx }
-}
-
-enum DcEvent {
-    Open,
-    Text(String),
-    Closed,
 }
 
 /// The call's state while it runs.
@@ -310,145 +295,6 @@ impl Call<'_> {
         self.sending = Some(send::start(tracks, video, audio, shared).await);
     }
 
-    /// The second's measurements; through the hub, per participant as well.
-    async fn sample(&mut self) -> CallStats {
-        let mut stats = self.clock.sample(&self.pc, &self.recv, &self.sent, &self.link).await;
-        if self.sfu {
-            let now = Instant::now();
-            stats.participants = self
-                .remotes
-                .iter_mut()
-                .map(|r| {
-                    let (video, audio) = r.rates.sample(&r.counters, now);
-                    ParticipantStats { name: r.name.clone(), video, audio }
-                })
-                .collect();
-            (stats.video, stats.audio) = totals(&stats.participants);
-        }
-        stats
-    }
-
-    /// The participant whose media arrives under stream id `name`, made on first sight.
-    fn remote(&mut self, name: &str) -> (Arc<RecvCounters>, Arc<FrameSlot>) {
-        if let Some(r) = self.remotes.iter().find(|r| r.name == name) {
-            return (r.counters.clone(), r.slot.clone());
-        }
-        let (slot, frame) = tokio::sync::watch::channel(None);
-        let (counters, slot) = (Arc::new(RecvCounters::default()), Arc::new(slot));
-        self.remotes.push(Remote { name: name.to_owned(), counters: counters.clone(), slot: slot.clone(), rates: RecvRates::default() });
-        let tile = Tile { name: name.to_owned(), frame, counters: counters.clone() };
-        self.pictures.tiles.send_modify(|t| t.push(tile));
-        (counters, slot)
-    }
-
-    fn forget(&mut self, name: &str) {
-        self.remotes.retain(|r| r.name != name);
-        self.pictures.remove_tiles(|t| t.name == name);
-    }
-
-    fn snapshot(&self, path: String, of: Option<String>) {
-        let frame = if self.sfu {
-            let remote = match &of {
-                Some(name) => self.remotes.iter().find(|r| r.name == *name),
-                None => self.remotes.iter().find(|r| r.slot.borrow().is_some()),
-            };
-            remote.and_then(|r| r.slot.borrow().clone())
-        } else {
-            self.pictures.remote.borrow().clone()
-        };
-        let (id, out) = (self.id, self.out.clone());
-        tokio::task::spawn_blocking(move || {
-            let result = match frame {
-                None => Err("no remote picture has been decoded yet".to_owned()),
-                Some(f) => snapshot::write_png(&f, std::path::Path::new(&path)).map(|()| (path, f.width, f.height)),
-            };
-            let _ = out.send((id, CallOut::Snapshot(result)));
-        });
-    }
-
-    fn adopt_channel(&mut self, dc: Arc<dyn DataChannel>) {
-        if self.dc.is_some() {
-            debug!("ignoring a second data channel");
-            return;
-        }
-        let tx = self.dc_tx.clone();
-        let reader = dc.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = reader.poll().await {
-                let m = match ev {
-                    DataChannelEvent::OnOpen => DcEvent::Open,
-                    DataChannelEvent::OnMessage(msg) => DcEvent::Text(String::from_utf8_lossy(&msg.data).into_owned()),
-                    DataChannelEvent::OnClose => DcEvent::Closed,
-                    _ => continue,
-                };
-                if tx.send(m).is_err() {
-                    return;
-                }
-            }
-            let _ = tx.send(DcEvent::Closed);
-        });
-        self.dc = Some(dc);
-    }
-
-    async fn on_remote_signal(&mut self, s: Signal) -> anyhow::Result<()> {
-        match s {
-            Signal::Offer { sdp } => {
-                let offer = RTCSessionDescription::offer(sdp).map_err(|e| anyhow::anyhow!("the peer's offer is not valid SDP: {e}"))?;
-                self.pc.set_remote_description(offer).await?;
-                self.remote_description_set().await;
-                // Answer with our tracks in the transceivers the offer made.
-                self.add_tracks().await?;
-                let answer = self.pc.create_answer(None).await?;
-                self.pc.set_local_description(answer.clone()).await?;
-                self.report(CallOut::Signal(Signal::Answer { sdp: answer.sdp }));
-            }
-            Signal::Answer { sdp } => {
-                let answer = RTCSessionDescription::answer(sdp).map_err(|e| anyhow::anyhow!("the peer's answer is not valid SDP: {e}"))?;
-                if let Err(e) = self.pc.set_remote_description(answer).await {
-                    // The first answer is vital; a late one to an ICE restart offer is not.
-                    if !self.remote_set {
-                        return Err(e.into());
-                    }
-                    warn!(call = self.id, "ignoring an answer that does not fit: {e}");
-                    return Ok(());
-                }
-                self.remote_description_set().await;
-            }
-            Signal::RestartIce if self.offerer && self.connected => {
-                debug!(call = self.id, "the peer lost media: restarting ICE");
-                self.lose_media();
-                self.restart_ice().await;
-            }
-            Signal::RestartIce => debug!(call = self.id, "ignoring a restart request: not the offerer, or not connected yet"),
-            c @ Signal::Candidate { .. } => {
-                let Some(init) = candidate_init(c) else { return Ok(()) };
-                if self.remote_relays.note(&init.candidate) && self.never_relay {
-                    debug!(call = self.id, "--relay never: ignoring the peer's relay candidate");
-                    return Ok(());
-                }
-                if self.remote_set {
-                    if let Err(e) = self.pc.add_ice_candidate(init).await {
-                        warn!("ignoring a remote candidate: {e}");
-                    }
-                } else {
-                    self.early_candidates.push(init);
-                }
-            }
-            Signal::EndOfCandidates => {}
-        }
-        Ok(())
-    }
-
-    /// Candidates can arrive before the description they belong to: apply them now.
-    async fn remote_description_set(&mut self) {
-        self.remote_set = true;
-        for init in std::mem::take(&mut self.early_candidates) {
-            if let Err(e) = self.pc.add_ice_candidate(init).await {
-                warn!("ignoring a remote candidate: {e}");
-            }
-        }
-    }
-
     /// Returns false when the call is over.
     async fn on_pc_event(&mut self, e: PcEvent) -> bool {
         match e {
@@ -513,99 +359,4 @@ impl Call<'_> {
             self.report(CallOut::Connected(path));
         }
     }
-
-    /// Starts recovering the media path (once), and says so.
-    fn lose_media(&mut self) {
-        if self.recovery.is_none() {
-            self.recovery = Some(Recovery { lost_at: Instant::now(), restarted_at: None });
-            self.report(CallOut::Reconnecting);
-        }
-    }
-
-    /// The offerer restarts ICE with a new offer; the answerer asks it to and answers the
-    /// offer when it comes. An offer still waiting for its answer is left to finish.
-    async fn restart_ice(&mut self) {
-        if let Some(r) = self.recovery.as_mut() {
-            r.restarted_at = Some(Instant::now());
-        }
-        if !self.offerer {
-            self.report(CallOut::Signal(Signal::RestartIce));
-            return;
-        }
-        if self.pc.pending_local_description().await.is_some() {
-            debug!(call = self.id, "an offer is still waiting for its answer: not restarting yet");
-            return;
-        }
-        let result = async {
-            self.pc.restart_ice().await?;
-            let offer = self.pc.create_offer(None).await?;
-            self.pc.set_local_description(offer.clone()).await?;
-            anyhow::Ok(offer.sdp)
-        }
-        .await;
-        match result {
-            Ok(sdp) => self.report(CallOut::Signal(Signal::Offer { sdp })),
-            Err(e) => warn!(call = self.id, "ICE restart failed: {e}"),
-        }
-    }
-
-    /// While media is lost: retries the restart now and then, and gives up at the deadline.
-    async fn recover(&mut self) -> anyhow::Result<()> {
-        let Some(r) = &self.recovery else { return Ok(()) };
-        if r.lost_at.elapsed() > RECOVER_DEADLINE {
-            anyhow::bail!("the media connection was lost and did not come back within {} s", RECOVER_DEADLINE.as_secs());
-        }
-        if r.restarted_at.is_none_or(|t| t.elapsed() > RESTART_RETRY) {
-            self.restart_ice().await;
-        }
-        Ok(())
-    }
-
-    async fn on_dc_event(&mut self, d: DcEvent) {
-        match d {
-            DcEvent::Open => {
-                self.dc_open = true;
-                while let Some(text) = self.unsent.pop_front() {
-                    if !self.send_now(&text).await {
-                        self.unsent.push_front(text);
-                        break;
-                    }
-                }
-            }
-            DcEvent::Text(raw) => {
-                // A peer that sends plain text (a browser, say) is shown as it is. Only the hub
-                // may say who sent a line; a peer's own `from` is not believed.
-                let (from, text) = match serde_json::from_str::<ChatWire>(&raw) {
-                    Ok(w) => (w.from.filter(|_| self.sfu), w.text),
-                    Err(_) => (None, raw),
-                };
-                self.report(CallOut::Chat { from, text });
-            }
-            DcEvent::Closed => self.dc_open = false,
-        }
-    }
-
-    async fn chat(&mut self, text: String) {
-        if self.dc_open && self.unsent.is_empty() && self.send_now(&text).await {
-            return;
-        }
-        self.unsent.push_back(text);
-    }
-
-    async fn send_now(&self, text: &str) -> bool {
-        let Some(dc) = &self.dc else { return false };
-        let wire = ChatWire { text: text.to_owned(), sent_ms: now_ms(), from: None };
-        let json = serde_json::to_string(&wire).unwrap_or_default();
-        match dc.send_text(&json).await {
-            Ok(()) => true,
-            Err(e) => {
-                warn!("chat not sent yet: {e}");
-                false
-            }
-        }
-    }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -1,0 +1,130 @@
+//! Negotiation and recovery: the other side's offers, answers and candidates (candidates that
+//! come before their description wait for it), and ICE restarts when the media path is lost.
+
+use std::time::{Duration, Instant};
+
+use termcall_shared::Signal;
+use tracing::{debug, warn};
+use webrtc::peer_connection::RTCSessionDescription;
+
+use super::{Call, CallOut};
+use crate::engine::peer::candidate_init;
+
+/// How long a call may go without media before it is given up.
+const RECOVER_DEADLINE: Duration = Duration::from_secs(30);
+/// How long the offerer waits on one ICE restart before it tries another.
+const RESTART_RETRY: Duration = Duration::from_secs(5);
+
+/// A connected call whose media stopped: since when, and the offerer's last ICE restart.
+pub(super) struct Recovery {
+    lost_at: Instant,
+    restarted_at: Option<Instant>,
+}
+
+impl Call<'_> {
+    pub(super) async fn on_remote_signal(&mut self, s: Signal) -> anyhow::Result<()> {
+        match s {
+            Signal::Offer { sdp } => {
+                let offer = RTCSessionDescription::offer(sdp).map_err(|e| anyhow::anyhow!("the peer's offer is not valid SDP: {e}"))?;
+                self.pc.set_remote_description(offer).await?;
+                self.remote_description_set().await;
+                // Answer with our tracks in the transceivers the offer made.
+                self.add_tracks().await?;
+                let answer = self.pc.create_answer(None).await?;
+                self.pc.set_local_description(answer.clone()).await?;
+                self.report(CallOut::Signal(Signal::Answer { sdp: answer.sdp }));
+            }
+            Signal::Answer { sdp } => {
+                let answer = RTCSessionDescription::answer(sdp).map_err(|e| anyhow::anyhow!("the peer's answer is not valid SDP: {e}"))?;
+                if let Err(e) = self.pc.set_remote_description(answer).await {
+                    // The first answer is vital; a late one to an ICE restart offer is not.
+                    if !self.remote_set {
+                        return Err(e.into());
+                    }
+                    warn!(call = self.id, "ignoring an answer that does not fit: {e}");
+                    return Ok(());
+                }
+                self.remote_description_set().await;
+            }
+            Signal::RestartIce if self.offerer && self.connected => {
+                debug!(call = self.id, "the peer lost media: restarting ICE");
+                self.lose_media();
+                self.restart_ice().await;
+            }
+            Signal::RestartIce => debug!(call = self.id, "ignoring a restart request: not the offerer, or not connected yet"),
+            c @ Signal::Candidate { .. } => {
+                let Some(init) = candidate_init(c) else { return Ok(()) };
+                if self.remote_relays.note(&init.candidate) && self.never_relay {
+                    debug!(call = self.id, "--relay never: ignoring the peer's relay candidate");
+                    return Ok(());
+                }
+                if self.remote_set {
+                    if let Err(e) = self.pc.add_ice_candidate(init).await {
+                        warn!("ignoring a remote candidate: {e}");
+                    }
+                } else {
+                    self.early_candidates.push(init);
+                }
+            }
+            Signal::EndOfCandidates => {}
+        }
+        Ok(())
+    }
+
+    /// Candidates can arrive before the description they belong to: apply them now.
+    async fn remote_description_set(&mut self) {
+        self.remote_set = true;
+        for init in std::mem::take(&mut self.early_candidates) {
+            if let Err(e) = self.pc.add_ice_candidate(init).await {
+                warn!("ignoring a remote candidate: {e}");
+            }
+        }
+    }
+
+    /// Starts recovering the media path (once), and says so.
+    pub(super) fn lose_media(&mut self) {
+        if self.recovery.is_none() {
+            self.recovery = Some(Recovery { lost_at: Instant::now(), restarted_at: None });
+            self.report(CallOut::Reconnecting);
+        }
+    }
+
+    /// The offerer restarts ICE with a new offer; the answerer asks it to and answers the
+    /// offer when it comes. An offer still waiting for its answer is left to finish.
+    pub(super) async fn restart_ice(&mut self) {
+        if let Some(r) = self.recovery.as_mut() {
+            r.restarted_at = Some(Instant::now());
+        }
+        if !self.offerer {
+            self.report(CallOut::Signal(Signal::RestartIce));
+            return;
+        }
+        if self.pc.pending_local_description().await.is_some() {
+            debug!(call = self.id, "an offer is still waiting for its answer: not restarting yet");
+            return;
+        }
+        let result = async {
+            self.pc.restart_ice().await?;
+            let offer = self.pc.create_offer(None).await?;
+            self.pc.set_local_description(offer.clone()).await?;
+            anyhow::Ok(offer.sdp)
+        }
+        .await;
+        match result {
+            Ok(sdp) => self.report(CallOut::Signal(Signal::Offer { sdp })),
+            Err(e) => warn!(call = self.id, "ICE restart failed: {e}"),
+        }
+    }
+
+    /// While media is lost: retries the restart now and then, and gives up at the deadline.
+    pub(super) async fn recover(&mut self) -> anyhow::Result<()> {
+        let Some(r) = &self.recovery else { return Ok(()) };
+        if r.lost_at.elapsed() > RECOVER_DEADLINE {
+            anyhow::bail!("the media connection was lost and did not come back within {} s", RECOVER_DEADLINE.as_secs());
+        }
+        if r.restarted_at.is_none_or(|t| t.elapsed() > RESTART_RETRY) {
+            self.restart_ice().await;
+        }
+        Ok(())
+    }
+}
