@@ -6,21 +6,21 @@
 //! link, would be invisible to the estimate). The estimate reaches the sender through a
 //! [`SendLink`]; so do the pacer's queue and the sender's ceiling, the other way.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{convert_twcc, History, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::interceptor::{convert_twcc, History, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtp::extension::abs_send_time_extension::AbsSendTimeExtension;
 use rtc::rtp::extension::transport_cc_extension::TransportCcExtension;
 use rtc::sdp::extmap::{ABS_SEND_TIME_URI, TRANSPORT_CC_URI};
-use rtc::sansio::Protocol;
-use rtc::shared::error::Error;
 use rtc::shared::marshal::{Marshal, MarshalSize};
 use termcall_congestion::estimator::Config;
 use termcall_congestion::{Limit, PacketResult, SendSideBwe};
+
+use super::stage::{Belt, Stage};
 
 /// Where the congestion interceptor sits: wire-most, below the pacer and the TWCC numbering.
 pub use rtc::interceptor::Slot;
@@ -159,7 +159,7 @@ enum Stamp {
     SendTime(u8),
 }
 
-/// The interceptor. See the module documentation.
+/// The interceptor (as [`super::stage::Staged`]). See the module documentation.
 pub struct CongestionInterceptor {
     bwe: SendSideBwe,
     history: History,
@@ -175,8 +175,6 @@ pub struct CongestionInterceptor {
     max_bps: u64,
     keyframes: u64,
     housekept: Option<Instant>,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
 }
 
 impl CongestionInterceptor {
@@ -196,8 +194,6 @@ impl CongestionInterceptor {
             results: Vec::with_capacity(256),
             reported: SequenceSet::default(),
             housekept: None,
-            read: VecDeque::new(),
-            write: VecDeque::new(),
         }
     }
 
@@ -278,14 +274,8 @@ impl CongestionInterceptor {
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for CongestionInterceptor {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+impl Stage for CongestionInterceptor {
+    fn read(&mut self, msg: TaggedPacket, belt: &mut Belt) {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             if self.ingest(msg.now, packets) {
                 self.results.clear();
@@ -301,15 +291,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for CongestionInterceptor {
                 self.publish();
             }
         }
-        self.read.push_back(msg);
-        Ok(())
+        belt.inward(msg);
     }
 
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
+    fn write(&mut self, mut msg: TaggedPacket, belt: &mut Belt) {
         let now = msg.now;
         let keyframes = self.link.keyframes.load(Relaxed);
         if keyframes != self.keyframes {
@@ -323,17 +308,13 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for CongestionInterceptor {
                 self.history.add_outgoing(p.header.ssrc, p.header.sequence_number, true, seq, p.marshal_size(), now);
             }
         }
-        self.write.push_back(msg);
-        Ok(())
+        belt.outward(msg);
     }
 
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.write.pop_front()
-    }
-
-    fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+    /// Housekeeping, which has no timer of its own: it rides the other interceptors' wake-ups.
+    fn timeout(&mut self, now: Instant, _belt: &mut Belt) {
         if self.housekept.is_some_and(|t| now.saturating_duration_since(t) < HOUSEKEEPING) {
-            return Ok(());
+            return;
         }
         self.housekept = Some(now);
         self.history.prune_before(now.checked_sub(HISTORY).unwrap_or(now));
@@ -344,11 +325,28 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for CongestionInterceptor {
         }
         self.bwe.on_tick(now);
         self.publish();
-        Ok(())
     }
 
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        None // housekeeping rides the other interceptors' wake-ups
+    fn bind_local(&mut self, info: &StreamInfo) {
+        let ext = |uri: &str| info.rtp_header_extensions.iter().find(|e| e.uri == uri && e.id > 0).map(|e| e.id as u8);
+        // Transport-wide numbers where the receiver reports on them; else the send time, from
+        // which a receiver that only speaks REMB estimates.
+        let stamp = match (ext(TRANSPORT_CC_URI), ext(ABS_SEND_TIME_URI)) {
+            (Some(id), _) => Stamp::TransportWide(id),
+            (None, Some(id)) => Stamp::SendTime(id),
+            (None, None) => return,
+        };
+        self.streams.insert(info.ssrc, stamp);
+        if let Some(rtx) = info.ssrc_rtx {
+            self.streams.insert(rtx, stamp);
+        }
+    }
+
+    fn unbind_local(&mut self, info: &StreamInfo) {
+        self.streams.remove(&info.ssrc);
+        if let Some(rtx) = info.ssrc_rtx {
+            self.streams.remove(&rtx);
+        }
     }
 }
 
@@ -367,31 +365,4 @@ mod tests {
         assert!(!s.take(63), "taken once");
         assert!(!s.take(62) && s.take(64) && s.take(1000));
     }
-}
-
-impl Interceptor for CongestionInterceptor {
-    fn bind_local_stream(&mut self, info: &StreamInfo) {
-        let ext = |uri: &str| info.rtp_header_extensions.iter().find(|e| e.uri == uri && e.id > 0).map(|e| e.id as u8);
-        // Transport-wide numbers where the receiver reports on them; else the send time, from
-        // which a receiver that only speaks REMB estimates.
-        let stamp = match (ext(TRANSPORT_CC_URI), ext(ABS_SEND_TIME_URI)) {
-            (Some(id), _) => Stamp::TransportWide(id),
-            (None, Some(id)) => Stamp::SendTime(id),
-            (None, None) => return,
-        };
-        self.streams.insert(info.ssrc, stamp);
-        if let Some(rtx) = info.ssrc_rtx {
-            self.streams.insert(rtx, stamp);
-        }
-    }
-
-    fn unbind_local_stream(&mut self, info: &StreamInfo) {
-        self.streams.remove(&info.ssrc);
-        if let Some(rtx) = info.ssrc_rtx {
-            self.streams.remove(&rtx);
-        }
-    }
-
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }

@@ -19,6 +19,7 @@ use super::pacing::PacerInterceptor;
 use super::remb::{self, RembInterceptor};
 use super::rtx::{self, RtxUnwrap};
 use super::rtcp_tap::{RtcpTap, SLOT};
+use super::stage::Staged;
 
 /// How often missing packets are NACKed. A frame waits for its retransmission (the client's
 /// assembler gives it 300 ms), so at 100 ms a packet lost twice costs most of that; at 30 ms a
@@ -57,7 +58,7 @@ pub fn registry(media: &mut MediaEngine, congestion: Congestion) -> Result<Regis
     }
     let registry = Registry::new()
         .with(Slot::NackResponder, NackResponderBuilder::new().build())
-        .with(Slot::from(rtx::SLOT), RtxUnwrap::default())
+        .with(Slot::from(rtx::SLOT), Staged::new(RtxUnwrap::default()))
         .with(
             Slot::NackGenerator,
             NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).with_max_nacks_per_packet(NACKS_PER_PACKET).build(),
@@ -76,14 +77,14 @@ pub fn registry(media: &mut MediaEngine, congestion: Congestion) -> Result<Regis
     }
     let registry = registry
         .with(Slot::TwccReceiver, TwccReceiverBuilder::new().with_interval(TWCC_INTERVAL).build())
-        .with(Slot::from(remb::SLOT), RembInterceptor::default());
+        .with(Slot::from(remb::SLOT), Staged::new(RembInterceptor::default()));
     let registry = configure_rtcp_reports(registry);
     let registry = match congestion {
         // The congestion interceptor numbers packets itself (RTX too), so no TWCC sender.
         Congestion::Send(config, link, _) => registry
-            .with(Slot::Pacer, PacerInterceptor::new(link.clone()))
-            .with(Slot::CongestionControl, CongestionInterceptor::new(config, link)),
+            .with(Slot::Pacer, Staged::new(PacerInterceptor::new(link.clone())))
+            .with(Slot::CongestionControl, Staged::new(CongestionInterceptor::new(config, link))),
         Congestion::ReceiveOnly => registry,
     };
-    Ok(registry.with(Slot::from(SLOT), RtcpTap::default()))
+    Ok(registry.with(Slot::from(SLOT), Staged::new(RtcpTap)))
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`codecs`]: H.264 with RTX, and Opus, as both sides register them.
 //! - [`rtcp_tap`]: lets the application see sender reports and keyframe requests.
-//! - [`interceptors`]: the interceptor chain (NACK, reports, the tap) both ends build.
+//! - [`interceptors`]: the interceptor chain (NACK, reports, the tap) both ends build; [`stage`]:
+//!   how ours are written (a [`stage::Stage`] in a [`stage::Staged`]).
 //! - [`congestion`]: send-side bandwidth estimation on a peer connection, and the [`congestion::SendLink`]
 //!   it tells the sender through; [`pacing`]: the pacer; [`remb`]: REMB for senders that do
 //!   not number their packets transport-wide; [`rtx`]: retransmissions restored before the NACK
@@ -17,4 +18,5 @@ pub mod interceptors;
 pub mod pacing;
 pub mod remb;
 pub mod rtx;
+pub mod stage;
 pub mod rtcp_tap;

@@ -10,17 +10,16 @@
 //! round trip that is a dozen NACKs for one packet. Answering each would multiply a congested
 //! link's losses by ten in repairs.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
-use rtc::sansio::Protocol;
-use rtc::shared::error::Error;
+use rtc::interceptor::{Attribute, Packet, StreamInfo, TaggedPacket};
 use rtc::shared::marshal::MarshalSize;
 use termcall_congestion::{Class, Pacer};
 
 use super::congestion::SendLink;
+use super::stage::{Belt, Stage};
 
 /// A burst of this long at the pacing rate may leave at once: an ordinary frame is not delayed.
 pub const BURST: Duration = Duration::from_millis(40);
@@ -65,7 +64,7 @@ fn repaired_sequence(p: &rtc::rtp::Packet, on_rtx: bool) -> Option<u16> {
     }
 }
 
-/// The interceptor. See the module documentation.
+/// The interceptor (as [`super::stage::Staged`]). See the module documentation.
 pub struct PacerInterceptor {
     pacer: Pacer<TaggedPacket>,
     link: Arc<SendLink>,
@@ -75,10 +74,6 @@ pub struct PacerInterceptor {
     /// Retransmissions not sent because the same packet went less than a round trip ago.
     repeated: u64,
     now: Option<Instant>,
-    read: VecDeque<TaggedPacket>,
-    /// RTCP, which is not paced.
-    unpaced: VecDeque<TaggedPacket>,
-    released: VecDeque<TaggedPacket>,
 }
 
 impl PacerInterceptor {
@@ -90,9 +85,6 @@ impl PacerInterceptor {
             repairs: Repairs::new(),
             repeated: 0,
             now: None,
-            read: VecDeque::new(),
-            unpaced: VecDeque::new(),
-            released: VecDeque::with_capacity(64),
         }
     }
 
@@ -104,7 +96,7 @@ impl PacerInterceptor {
     }
 
     /// Follows the estimate, releases what may go now, and tells the sender about the queue.
-    fn release(&mut self, now: Instant) {
+    fn release(&mut self, now: Instant, belt: &mut Belt) {
         self.now = Some(now);
         let target = self.link.target_bps();
         if target > 0.0 {
@@ -113,36 +105,18 @@ impl PacerInterceptor {
         while let Some(mut p) = self.pacer.pop(now) {
             // Rule of the chain: what lies wire-ward sees the release instant, not the enqueue one.
             p.now = now;
-            self.released.push_back(p);
+            belt.outward(p);
         }
         self.link.set_pacer(self.pacer.queue_time(), self.pacer.refused() + self.pacer.dropped() + self.repeated);
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for PacerInterceptor {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Error> {
-        self.read.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+impl Stage for PacerInterceptor {
+    fn write(&mut self, msg: TaggedPacket, belt: &mut Belt) {
         let (class, bytes) = match &msg.message.packet {
             Packet::Rtp(p) => (self.class_of(&msg, p), p.marshal_size()),
             // RTCP, and anything else: only RTP is paced.
-            _ => {
-                self.unpaced.push_back(msg);
-                return Ok(());
-            }
+            _ => return belt.outward(msg),
         };
         let now = msg.now;
         if class == Class::Retransmission {
@@ -151,28 +125,37 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PacerInterceptor {
                 let interval = self.link.state().rtt.unwrap_or_default().max(MIN_REPAIR_INTERVAL);
                 if repaired_sequence(p, on_rtx).is_some_and(|seq| !self.repairs.allow(p.header.ssrc, seq, now, interval)) {
                     self.repeated += 1;
-                    return Ok(());
+                    return;
                 }
             }
         }
         // A full queue refuses the packet: it is dropped, counted, and the receiver NACKs it.
         let _ = self.pacer.push(now, class, msg, bytes);
-        self.release(now);
-        Ok(())
+        self.release(now, belt);
     }
 
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.unpaced.pop_front().or_else(|| self.released.pop_front())
+    fn timeout(&mut self, now: Instant, belt: &mut Belt) {
+        self.release(now, belt);
     }
 
-    fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-        self.release(now);
-        Ok(())
-    }
-
-    fn poll_timeout(&mut self) -> Option<Instant> {
+    fn next_timeout(&mut self) -> Option<Instant> {
         let now = self.now?;
         self.pacer.next_release(now)
+    }
+
+    fn bind_local(&mut self, info: &StreamInfo) {
+        let class = if info.mime_type.to_ascii_lowercase().starts_with("audio/") { Class::Audio } else { Class::Video };
+        self.classes.insert(info.ssrc, class);
+        if let Some(rtx) = info.ssrc_rtx {
+            self.classes.insert(rtx, Class::Retransmission);
+        }
+    }
+
+    fn unbind_local(&mut self, info: &StreamInfo) {
+        self.classes.remove(&info.ssrc);
+        if let Some(rtx) = info.ssrc_rtx {
+            self.classes.remove(&rtx);
+        }
     }
 }
 
@@ -202,24 +185,4 @@ mod tests {
         p.payload = bytes::Bytes::from_static(&[1]);
         assert_eq!(repaired_sequence(&p, true), None, "too short to name one");
     }
-}
-
-impl Interceptor for PacerInterceptor {
-    fn bind_local_stream(&mut self, info: &StreamInfo) {
-        let class = if info.mime_type.to_ascii_lowercase().starts_with("audio/") { Class::Audio } else { Class::Video };
-        self.classes.insert(info.ssrc, class);
-        if let Some(rtx) = info.ssrc_rtx {
-            self.classes.insert(rtx, Class::Retransmission);
-        }
-    }
-
-    fn unbind_local_stream(&mut self, info: &StreamInfo) {
-        self.classes.remove(&info.ssrc);
-        if let Some(rtx) = info.ssrc_rtx {
-            self.classes.remove(&rtx);
-        }
-    }
-
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }

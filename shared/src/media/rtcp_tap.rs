@@ -2,76 +2,37 @@
 //! sender's RTP clock to its wall clock, for latency) and keyframe requests (PLI, FIR).
 //! Everything else stays with the interceptors, as webrtc-rs intends.
 
-use std::collections::VecDeque;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::interceptor::{Attribute, Packet, TaggedPacket};
 use rtc::rtcp;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::sender_report::SenderReport;
-use rtc::sansio::Protocol;
-use rtc::shared::error::Error;
+
+use super::stage::{Belt, Stage};
 
 /// Where the tap sits: application-ward of every default interceptor.
 pub const SLOT: usize = 12_000;
 
-/// Marks the wanted inbound RTCP for the application.
+/// Marks the wanted inbound RTCP for the application (an interceptor as [`super::stage::Staged`]).
 #[derive(Default)]
-pub struct RtcpTap {
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
-}
+pub struct RtcpTap;
 
 fn wanted(p: &dyn rtcp::Packet) -> bool {
     let any = p.as_any();
     any.is::<SenderReport>() || any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
+impl Stage for RtcpTap {
+    fn read(&mut self, mut msg: TaggedPacket, belt: &mut Belt) {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             if packets.iter().any(|p| wanted(p.as_ref())) {
                 msg.message.add(Attribute::DeliverToApplication);
             }
         }
-        self.read.push_back(msg);
-        Ok(())
+        belt.inward(msg);
     }
-
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.write.pop_front()
-    }
-
-    fn handle_timeout(&mut self, _now: Instant) -> Result<(), Error> {
-        Ok(())
-    }
-
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        None
-    }
-}
-
-impl Interceptor for RtcpTap {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 /// Whether an RTCP compound asks for a keyframe.

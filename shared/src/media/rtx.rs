@@ -6,23 +6,20 @@
 //! interceptor, wire-ward of the generator, restores the original packet (its SSRC, payload
 //! type and sequence number; extensions and timestamp as they are) the moment it arrives.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::collections::HashMap;
 
-use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
-use rtc::sansio::Protocol;
-use rtc::shared::error::Error;
+use rtc::interceptor::{Packet, StreamInfo, TaggedPacket};
+
+use super::stage::{Belt, Stage};
 
 /// Where it sits: after FEC recovery, before the NACK generator.
 pub const SLOT: usize = 6_500;
 
-/// The interceptor. See the module documentation.
+/// The interceptor (as [`super::stage::Staged`]). See the module documentation.
 #[derive(Default)]
 pub struct RtxUnwrap {
     /// RTX SSRC → (the repaired stream's SSRC, its payload type).
     repairs: HashMap<u32, (u32, u8)>,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
 }
 
 /// Restores the repaired packet in place; false (and the packet untouched) when it carries no
@@ -39,56 +36,23 @@ pub fn unwrap(p: &mut rtc::rtp::Packet, ssrc: u32, payload_type: u8) -> bool {
     true
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for RtxUnwrap {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
+impl Stage for RtxUnwrap {
+    fn read(&mut self, mut msg: TaggedPacket, belt: &mut Belt) {
         if let Packet::Rtp(p) = &mut msg.message.packet {
             if let Some(&(ssrc, pt)) = self.repairs.get(&p.header.ssrc) {
                 unwrap(p, ssrc, pt);
             }
         }
-        self.read.push_back(msg);
-        Ok(())
+        belt.inward(msg);
     }
 
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.write.pop_front()
-    }
-
-    fn handle_timeout(&mut self, _now: Instant) -> Result<(), Error> {
-        Ok(())
-    }
-
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        None
-    }
-}
-
-impl Interceptor for RtxUnwrap {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-
-    fn bind_remote_stream(&mut self, info: &StreamInfo) {
+    fn bind_remote(&mut self, info: &StreamInfo) {
         if let Some(rtx) = info.ssrc_rtx {
             self.repairs.insert(rtx, (info.ssrc, info.payload_type));
         }
     }
 
-    fn unbind_remote_stream(&mut self, info: &StreamInfo) {
+    fn unbind_remote(&mut self, info: &StreamInfo) {
         if let Some(rtx) = info.ssrc_rtx {
             self.repairs.remove(&rtx);
         }
