@@ -23,12 +23,10 @@ use crate::media::Pictures;
 /// Past this much queue in the pacer, raw frames are skipped until it drains: a keyframe at a
 /// low rate waits there, and the frames behind it would only wait longer.
 const PACER_BACKLOG: Duration = Duration::from_millis(100);
-/// A request for a keyframe within 1.5 round trips of one (this long at least, or
-/// [`KEYFRAME_PATIENCE_UNKNOWN`] before the round trip is known) is taken to be about a loss
-/// before it: the keyframe on its way answers it. On a slow link a second keyframe behind the
-/// first would only fill the queue and lose more.
+/// A request for a keyframe within 1.5 round trips of one (this long at least) is taken to be
+/// about a loss before it: the keyframe on its way answers it. On a slow link a second keyframe
+/// behind the first would only fill the queue and lose more.
 const KEYFRAME_PATIENCE: Duration = Duration::from_millis(100);
-const KEYFRAME_PATIENCE_UNKNOWN: Duration = Duration::from_millis(300);
 
 /// Everything the video thread needs.
 pub struct Job {
@@ -97,7 +95,7 @@ impl Job {
             // A keyframe is a new encoder: openh264 sizes a forced one by the quantizer of the
             // frames before it (7–10 frames' worth), but a new encoder's first frame by the rate
             // it starts at. Receivers ask for keyframes (PLI) when they need one; none are periodic.
-            let patience = link.rtt.map_or(KEYFRAME_PATIENCE_UNKNOWN, |rtt| rtt.mul_f64(1.5).max(KEYFRAME_PATIENCE));
+            let patience = link.rtt.map_or(KEYFRAME_PATIENCE, |rtt| rtt.mul_f64(1.5).max(KEYFRAME_PATIENCE));
             let asked = self.controls.keyframe.swap(false, Relaxed);
             if std::mem::take(&mut was_muted) || (asked && last_keyframe.is_none_or(|t| captured.duration_since(t) >= patience)) {
                 enc = None;
