@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use ipnet::IpNet;
 
+use crate::ice::ExternalIce;
+use crate::turn::credentials::Credentials;
 use crate::turn::policy::PeerPolicy;
 use crate::turn::quota::Limits;
 use crate::turn::TurnSettings;
@@ -53,6 +55,8 @@ pub struct Config {
 
     /// STUN/TURN URLs handed to clients in their welcome (repeatable). Empty by default:
     /// on one machine or one LAN none is needed, and the hub never hands out a public server.
+    /// With --turn-secret, `turn:`/`turns:` URLs get TURN REST credentials for each user, as
+    /// coturn's `use-auth-secret` with the same `static-auth-secret` expects.
     #[arg(long = "ice-server")]
     pub ice_servers: Vec<String>,
 
@@ -102,8 +106,9 @@ pub struct Config {
     #[arg(long, default_value_t = 86_400)]
     pub turn_ttl_secs: u64,
 
-    /// The secret that signs TURN credentials. Default: a random one per start, so credentials
-    /// die with the process; set one to share it with other hubs or an external TURN server.
+    /// The secret that signs TURN credentials, for the embedded server and for every `turn:`
+    /// or `turns:` --ice-server. Default: a random one per start, so credentials die with the
+    /// process; set one to share it with other hubs or an external TURN server (coturn).
     #[arg(long, env = "TERMCALL_TURN_SECRET", hide_env_values = true)]
     pub turn_secret: Option<String>,
 
@@ -119,6 +124,33 @@ pub struct Config {
     /// all the others, so its upload grows with the square of this.
     #[arg(long, default_value_t = crate::core::DEFAULT_MAX_GROUP)]
     pub max_group: usize,
+
+    /// Where to serve Prometheus metrics (/metrics, and /healthz), apart from the public
+    /// listener, which does not serve them. `off` serves none. If the default port is taken
+    /// (another hub on this machine), the hub runs without metrics and says so.
+    #[arg(long, default_value = DEFAULT_METRICS_LISTEN, value_name = "ADDR|off", value_parser = parse_metrics_listen)]
+    pub metrics_listen: MetricsListen,
+}
+
+/// `--metrics-listen`: an address, or none (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsListen(pub Option<SocketAddr>);
+
+/// Loopback, on the port Prometheus exporters of this kind conventionally use.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(MetricsListen(None));
+    }
+    s.parse().map(|a| MetricsListen(Some(a))).map_err(|_| format!("{s:?} is not an address like 127.0.0.1:9464 (or off)"))
+}
+
+impl Config {
+    /// Whether `--metrics-listen` is the default (whose port may be taken by another hub).
+    pub fn metrics_listen_is_default(&self) -> bool {
+        Some(self.metrics_listen) == parse_metrics_listen(DEFAULT_METRICS_LISTEN).ok()
+    }
 }
 
 /// The hub's other jobs, run instead of serving.
@@ -206,15 +238,52 @@ impl Config {
                 bytes_per_sec: self.turn_user_kbps.clamp(1, u64::MAX / 1000) * 1000 / 8,
                 burst: Duration::from_millis(500),
             },
-            ttl: Duration::from_secs(self.turn_ttl_secs.clamp(60, 10 * 365 * 86_400)),
+            ttl: self.turn_ttl(),
             secret: self.turn_secret.clone(),
         }))
+    }
+
+    /// How long TURN credentials last.
+    pub fn turn_ttl(&self) -> Duration {
+        Duration::from_secs(self.turn_ttl_secs.clamp(60, 10 * 365 * 86_400))
+    }
+
+    /// The `--ice-server` list, checked, with what signs credentials for its TURN servers.
+    pub fn external_ice(&self) -> Result<ExternalIce, String> {
+        if self.turn_secret.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err("--turn-secret is empty: give a long random string, or leave it out for a random one".into());
+        }
+        let creds = self.turn_secret.as_ref().map(|s| Credentials::new(s.as_bytes().to_vec(), self.turn_ttl()));
+        ExternalIce::new(&self.ice_servers, creds)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_are_on_loopback_unless_told() {
+        let cfg = Config::parse_from(["termcall-hub"]);
+        assert_eq!(cfg.metrics_listen.0, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(cfg.metrics_listen_is_default());
+        let cfg = Config::parse_from(["termcall-hub", "--metrics-listen", "off"]);
+        assert_eq!(cfg.metrics_listen.0, None);
+        let cfg = Config::parse_from(["termcall-hub", "--metrics-listen", "[::1]:9100"]);
+        assert_eq!(cfg.metrics_listen.0, Some("[::1]:9100".parse().unwrap()));
+        assert!(!cfg.metrics_listen_is_default());
+        assert!(Config::try_parse_from(["termcall-hub", "--metrics-listen", "9100"]).is_err());
+    }
+
+    #[test]
+    fn external_turn_servers_share_the_turn_secret() {
+        let cfg = Config::parse_from(["termcall-hub", "--ice-server", "turn:127.0.0.1:3479", "--turn-secret", "s3cret"]);
+        let ice = cfg.external_ice().unwrap();
+        assert_eq!(ice.turn, ["turn:127.0.0.1:3479"]);
+        assert!(ice.creds.is_some());
+        let cfg = Config::parse_from(["termcall-hub", "--ice-server", "https://example.org"]);
+        assert!(cfg.external_ice().err().unwrap().contains("not a stun:"));
+    }
 
     #[test]
     fn port_ranges_parse_or_say_why_not() {

@@ -100,7 +100,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let _ = tx.try_send(Outgoing::Text(encode(&ServerMsg::error(code, message))));
     };
     let mut registered = false;
-    let mut rate = RateLimit::new(cfg.rate_limit, cfg.rate_burst, RATE_PATIENCE, Instant::now());
+    let mut rate = RateLimit::new(cfg.rate_limit, cfg.rate_burst, RATE_PATIENCE);
     let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     // Fired by the hub task when it drops this connection (replaced, or too slow to read).
     let (kick, mut kicked) = oneshot::channel::<()>();

@@ -124,9 +124,9 @@ impl Hub {
         self
     }
 
-    /// Allows group calls of up to `n` people (at least 2).
+    /// Allows group calls of up to `n` people (at least 2, at most one more than a call may list).
     pub fn max_group(mut self, n: usize) -> Self {
-        self.max_group = n.max(2);
+        self.max_group = n.clamp(2, termcall_shared::limits::MAX_CALLEES + 1);
         self
     }
 

@@ -77,8 +77,12 @@ pub fn hub(data: &[u8]) {
                 None
             }
             10 => {
-                let second = NAMES[usize::from(arg >> 3) % NAMES.len()];
-                Some(ClientMsg::Call { to: Callees::Group(vec![name.to_owned(), second.to_owned()]) })
+                // A group list of any length: a few names from the script, or (top bit) thousands,
+                // repeats and strangers included.
+                let len = if arg & 0x80 != 0 { usize::from(arg & 0x7f) * 97 } else { usize::from(arg & 0x07) };
+                let seed = usize::from(next());
+                let list = (0..len).map(|i| NAMES[(seed + i * 7 + i / 5) % NAMES.len()].to_owned()).collect();
+                Some(ClientMsg::Call { to: Callees::Group(list) })
             }
             11 => Some(ClientMsg::Invite { call_id, to: name.to_owned() }),
             12 => {

@@ -1,6 +1,7 @@
 //! Routing a new connection by its HTTP request line, before any WebSocket handshake:
-//! `/healthz` and `/metrics` are answered here; `/ws` goes on to the WebSocket handshake,
-//! which reads the same head again from a [`Replay`]. Works the same over TCP and over TLS.
+//! `/healthz` is answered here; `/ws` goes on to the WebSocket handshake, which reads the same
+//! head again from a [`Replay`]. Works the same over TCP and over TLS. `/metrics` is answered
+//! only on the operator's own listener ([`crate::admin`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -102,12 +103,17 @@ fn route_of(head: &[u8]) -> Option<Route> {
     })
 }
 
-/// Answers a plain HTTP request and closes.
-pub async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, route: &Route, metrics: &Metrics) {
+/// Answers a plain HTTP request and closes. `metrics` is given on the metrics listener only:
+/// elsewhere `/metrics` is not found.
+pub async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, route: &Route, metrics: Option<&Metrics>) {
     let (status, body) = match route {
         Route::Health => ("200 OK", "ok\n".to_owned()),
-        Route::Metrics => ("200 OK", metrics.render()),
+        Route::Metrics => match metrics {
+            Some(metrics) => ("200 OK", metrics.render()),
+            None => ("404 Not Found", "no /metrics here: the hub serves them on --metrics-listen (loopback by default)\n".to_owned()),
+        },
         Route::Full => ("503 Service Unavailable", "the hub is full: try again later\n".to_owned()),
+        Route::NotFound(p) if metrics.is_some() => ("404 Not Found", format!("no such path {p}: this listener serves /metrics and /healthz\n")),
         Route::NotFound(p) => ("404 Not Found", format!("no such path {p}: the WebSocket is at /ws\n")),
         Route::BadRequest | Route::WebSocket => ("400 Bad Request", "bad request\n".to_owned()),
     };

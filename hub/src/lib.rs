@@ -6,6 +6,7 @@
 //! - [`http`]: the first bytes of a TCP connection: `/healthz`, `/ws`, or an error page.
 //! - [`connection`]: one WebSocket client: framing, limits, liveness.
 //! - [`limits`]: the per-connection message rate limit.
+//! - [`rate`]: the one token bucket every rate limit of the hub is made of.
 //! - [`users`]: access control: the `--users` file of salted secret hashes, and `add-user`.
 //! - [`tls`]: `wss://` from `--tls-cert`/`--tls-key`, and `gen-cert`'s self-signed pair.
 //! - [`server`]: accepting connections and shutting down cleanly.
@@ -13,10 +14,12 @@
 //!   and chat between participants, never decoding.
 //! - [`turn`]: the embedded STUN/TURN server: credentials, relays, peer policy, quotas.
 //! - [`ice`]: the ICE servers (with fresh TURN credentials) each welcome carries.
-//! - [`metrics`]: counters served at `/metrics`.
+//! - [`metrics`]: the hub's counters.
+//! - [`admin`]: the operator's listener (`--metrics-listen`): `/metrics` and `/healthz`.
 //! - [`fuzzing`]: what the fuzz targets in `fuzz/` run (and the unit tests replay).
 
 pub mod actor;
+pub mod admin;
 pub mod config;
 pub mod connection;
 pub mod core;
@@ -25,6 +28,7 @@ pub mod http;
 pub mod ice;
 pub mod limits;
 pub mod metrics;
+pub mod rate;
 pub mod server;
 pub mod sfu;
 pub mod tls;

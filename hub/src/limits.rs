@@ -1,7 +1,10 @@
-//! Per-connection limits on what a client may send: a token bucket on messages, and the rule
-//! that a client which keeps flooding past it is cut off. Pure, so it is tested without sockets.
+//! Per-connection limits on what a client may send: a token bucket on messages (the hub's one
+//! [`Bucket`]), and the rule that a client which keeps flooding past it is cut off. Time is
+//! passed in, so it is tested without sockets.
 
 use std::time::{Duration, Instant};
+
+use crate::rate::Bucket;
 
 /// What a message over the rate gets.
 #[derive(Debug, PartialEq, Eq)]
@@ -18,10 +21,7 @@ pub enum Verdict {
 /// messages dropped since the client last kept to the rate.
 #[derive(Debug)]
 pub struct RateLimit {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    at: Instant,
+    bucket: Bucket,
     dropped: u32,
     /// Drops in a row after which the client is disconnected.
     patience: u32,
@@ -30,18 +30,13 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// `rate` messages a second, `burst` at once; `patience` drops in a row are forgiven.
-    pub fn new(rate: u32, burst: u32, patience: u32, now: Instant) -> Self {
-        let burst = f64::from(burst.max(1));
-        RateLimit { rate: f64::from(rate.max(1)), burst, tokens: burst, at: now, dropped: 0, patience, told_at: None }
+    pub fn new(rate: u32, burst: u32, patience: u32) -> Self {
+        RateLimit { bucket: Bucket::with_burst_count(u64::from(rate), u64::from(burst.max(1))), dropped: 0, patience, told_at: None }
     }
 
     /// Charges one message arriving at `now`.
     pub fn check(&mut self, now: Instant) -> Verdict {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.at = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.bucket.take(1, now) {
             self.dropped = 0;
             return Verdict::Pass;
         }
@@ -64,7 +59,7 @@ mod tests {
     #[test]
     fn a_burst_passes_then_the_rate_holds() {
         let t0 = Instant::now();
-        let mut r = RateLimit::new(10, 5, 100, t0);
+        let mut r = RateLimit::new(10, 5, 100);
         assert!((0..5).all(|_| r.check(t0) == Verdict::Pass));
         assert_eq!(r.check(t0), Verdict::Drop { tell: true });
         assert_eq!(r.check(t0), Verdict::Drop { tell: false }, "told once a second, not per message");
@@ -80,12 +75,12 @@ mod tests {
     #[test]
     fn a_flood_is_cut_off_but_a_pause_is_forgiven() {
         let t0 = Instant::now();
-        let mut r = RateLimit::new(10, 5, 20, t0);
+        let mut r = RateLimit::new(10, 5, 20);
         let verdicts: Vec<Verdict> = (0..30).map(|_| r.check(t0)).collect();
         assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Pass).count(), 5);
         assert_eq!(verdicts.last(), Some(&Verdict::Disconnect));
 
-        let mut r = RateLimit::new(10, 5, 20, t0);
+        let mut r = RateLimit::new(10, 5, 20);
         (0..15).for_each(|_| drop(r.check(t0)));
         // A message within the rate resets the count of drops.
         assert_eq!(r.check(t0 + Duration::from_millis(200)), Verdict::Pass);

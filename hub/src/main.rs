@@ -47,6 +47,16 @@ async fn serve() -> std::process::ExitCode {
         }
     };
 
+    let external_ice = match cfg.external_ice() {
+        Ok(ice) => ice,
+        Err(e) => {
+            eprintln!("termcall-hub: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if !external_ice.turn.is_empty() && external_ice.creds.is_none() {
+        tracing::warn!("--ice-server {} without --turn-secret: clients get no credentials for it (give the secret its use-auth-secret shares)", external_ice.turn.join(" "));
+    }
     let listener = match server::bind(&cfg).await {
         Ok(l) => l,
         Err(e) => {
@@ -56,6 +66,11 @@ async fn serve() -> std::process::ExitCode {
         }
     };
     let metrics = std::sync::Arc::new(termcall_hub::metrics::Metrics::default());
+    if let Err(e) = serve_metrics(&cfg, metrics.clone()).await {
+        error!("{e}");
+        eprintln!("termcall-hub: {e}");
+        return std::process::ExitCode::from(2);
+    }
     let ws_port = listener.local_addr().map_or(0, |a| a.port());
     let turn = match server::start_turn(&cfg, ws_port, metrics.clone()).await {
         Ok(t) => t,
@@ -74,16 +89,38 @@ async fn serve() -> std::process::ExitCode {
     }
     info!("listening on {addr}");
 
-    // One line on stdout for scripts and tests: where to connect.
-    let scheme = if security.tls.is_some() { "wss" } else { "ws" };
-    println!("termcall-hub listening on {scheme}://{addr}/ws");
     match &turn {
         Some(t) => info!("STUN/TURN on udp {}", t.addr),
         None => info!("no STUN/TURN server (--no-turn)"),
     }
-    server::run(listener, cfg, turn, security, metrics, shutdown_signal()).await;
+    // One line on stdout for scripts and tests: where to connect (the log above is written by then).
+    let scheme = if security.tls.is_some() { "wss" } else { "ws" };
+    println!("termcall-hub listening on {scheme}://{addr}/ws");
+    server::run(listener, cfg, turn, external_ice, security, metrics, shutdown_signal()).await;
     info!("stopped");
     std::process::ExitCode::SUCCESS
+}
+
+/// Binds `--metrics-listen` and serves it in the background. Only an address the operator
+/// chose is an error when taken; the default one may belong to another hub on this machine.
+async fn serve_metrics(cfg: &Config, metrics: std::sync::Arc<termcall_hub::metrics::Metrics>) -> Result<(), String> {
+    let Some(addr) = cfg.metrics_listen.0 else {
+        info!("no metrics listener (--metrics-listen off)");
+        return Ok(());
+    };
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            let bound = listener.local_addr().map_or(addr, |a| a);
+            info!("metrics on http://{bound}/metrics");
+            tokio::spawn(termcall_hub::admin::serve(listener, metrics));
+            Ok(())
+        }
+        Err(e) if cfg.metrics_listen_is_default() => {
+            tracing::warn!("no metrics: cannot listen on {addr} ({e}); choose another with --metrics-listen ADDR");
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot listen on {addr} (--metrics-listen): {e}")),
+    }
 }
 
 /// Each connection is a file descriptor: lift the soft limit to the hard one, and say so when

@@ -31,8 +31,10 @@ pub struct Metrics {
     pub turn_refused_peer_packets_total: AtomicU64,
     /// Bytes dropped because a user was over the bandwidth quota.
     pub turn_quota_dropped_bytes_total: AtomicU64,
-    /// Unauthenticated TURN requests dropped over the flood limit.
+    /// TURN requests (other than Binding) dropped over the per-source or global rate.
     pub turn_unauthenticated_dropped_total: AtomicU64,
+    /// TURN requests the gate challenged itself (no or bad credentials, a nonce not of ours).
+    pub turn_challenged_total: AtomicU64,
     /// Peer connections of the hub's media endpoint (group calls, echo) open now.
     pub sfu_peers: AtomicU64,
     /// RTP packets the hub forwarded, one per receiving participant.
@@ -87,7 +89,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every figure.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 18] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 19] = [
             ("termcall_users_online", "gauge", "Users registered now.", &self.users_online),
             ("termcall_calls_active", "gauge", "Calls ringing or connected now.", &self.calls_active),
             ("termcall_messages_sent_total", "counter", "Signaling messages sent, one per recipient.", &self.messages_sent),
@@ -100,7 +102,8 @@ impl Metrics {
             ("termcall_turn_relayed_bytes_total", "counter", "Bytes relayed between allocations and peers.", &self.turn_relayed_bytes_total),
             ("termcall_turn_refused_peer_packets_total", "counter", "Packets to or from peers outside the allowed ranges.", &self.turn_refused_peer_packets_total),
             ("termcall_turn_quota_dropped_bytes_total", "counter", "Bytes dropped over a user's bandwidth quota.", &self.turn_quota_dropped_bytes_total),
-            ("termcall_turn_unauthenticated_dropped_total", "counter", "Unauthenticated TURN requests dropped over the flood limit.", &self.turn_unauthenticated_dropped_total),
+            ("termcall_turn_unauthenticated_dropped_total", "counter", "TURN requests (other than Binding) dropped over the per-source or global rate.", &self.turn_unauthenticated_dropped_total),
+            ("termcall_turn_challenged_total", "counter", "TURN requests answered with a challenge by the gate: no or bad credentials, or a nonce not of ours.", &self.turn_challenged_total),
             ("termcall_sfu_peers", "gauge", "Media peer connections (group calls, echo) open now.", &self.sfu_peers),
             ("termcall_sfu_rtp_forwarded_total", "counter", "RTP packets forwarded, one per receiver.", &self.sfu_rtp_forwarded_total),
             ("termcall_sfu_pli_forwarded_total", "counter", "Keyframe requests passed on to a sender.", &self.sfu_pli_forwarded_total),

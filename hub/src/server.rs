@@ -10,15 +10,13 @@ use tokio_rustls::TlsAcceptor;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
-use termcall_shared::IceServer;
-
 use crate::sfu::Sfu;
 use crate::actor::{self, Input};
 use crate::config::Config;
 use crate::connection;
 use crate::core::Hub;
 use crate::http::{self, Route};
-use crate::ice::IceDirectory;
+use crate::ice::{ExternalIce, IceDirectory};
 use crate::metrics::Metrics;
 use crate::turn::Turn;
 use crate::users::Users;
@@ -97,19 +95,15 @@ pub async fn run(
     listener: TcpListener,
     cfg: Config,
     turn: Option<Arc<Turn>>,
+    external_ice: ExternalIce,
     security: Security,
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let fixed = if cfg.ice_servers.is_empty() {
-        Vec::new()
-    } else {
-        vec![IceServer { urls: cfg.ice_servers.clone(), username: None, credential: None }]
-    };
     // Call ids start at the clock in milliseconds: a restarted hub then never reuses an id its
     // clients still hold (and stays below 2^53, exact in JavaScript).
     let first_call = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_millis() as u64);
-    let hub = Hub::new(IceDirectory::new(fixed, turn.clone()), cfg.ring_timeout()).first_call_id(first_call).max_group(cfg.max_group);
+    let hub = Hub::new(IceDirectory::new(external_ice, turn.clone()), cfg.ring_timeout()).first_call_id(first_call).max_group(cfg.max_group);
     let (hub_tx, hub_rx) = mpsc::channel::<Input>(4096);
     let (sfu, sfu_rx) = Sfu::new(cfg.sfu(), metrics.clone());
     let hub_task = tokio::spawn(actor::run(hub, hub_rx, sfu, sfu_rx, metrics.clone()));
@@ -195,13 +189,13 @@ impl Accept {
             Route::WebSocket => {
                 let Ok(_slot) = self.slot else {
                     info!(conn = self.conn, "refusing a connection: {} are open (--max-connections)", self.cfg.max_connections);
-                    http::respond(&mut stream, &Route::Full, &self.metrics).await;
+                    http::respond(&mut stream, &Route::Full, None).await;
                     return;
                 };
                 debug!(conn = self.conn, "WebSocket connection");
                 connection::serve(stream, self.conn, self.hub, self.cfg, self.users, self.metrics).await;
             }
-            route => http::respond(&mut stream, &route, &self.metrics).await,
+            route => http::respond(&mut stream, &route, None).await,
         }
     }
 }

@@ -9,3 +9,7 @@ pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
 /// The longest chat text, in bytes; a longer one is refused by the client before it is sent.
 pub const MAX_CHAT_BYTES: usize = 16 * 1024;
+
+/// The most names one `call` may list. A hub's `--max-group` is at most one more (the caller);
+/// a longer list is refused when the message is parsed, before anything is made of it.
+pub const MAX_CALLEES: usize = 255;

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::MAX_CALLEES;
 use crate::{CallId, ErrorCode, Signal, UserInfo, UserState};
 
 /// A message from a client to the hub.
@@ -40,12 +41,42 @@ pub enum ClientMsg {
 
 /// Whom a call rings: one user (a one-to-one call, peer to peer when it can be), or a list
 /// (a group call, whose media goes through the hub; a list of one is a group call of two,
-/// which others can be invited into).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// which others can be invited into). A list holds at most [`MAX_CALLEES`] names: a longer
+/// one is refused as it is parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Callees {
     One(String),
     Group(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Callees {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Names;
+        impl<'de> serde::de::Visitor<'de> for Names {
+            type Value = Callees;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a name, or a list of at most {MAX_CALLEES} names")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Callees, E> {
+                Ok(Callees::One(name.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, name: String) -> Result<Callees, E> {
+                Ok(Callees::One(name))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Callees, A::Error> {
+                let mut names = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+                while let Some(name) = seq.next_element::<String>()? {
+                    if names.len() == MAX_CALLEES {
+                        return Err(serde::de::Error::custom(format!("a call lists at most {MAX_CALLEES} names")));
+                    }
+                    names.push(name);
+                }
+                Ok(Callees::Group(names))
+            }
+        }
+        d.deserialize_any(Names)
+    }
 }
 
 impl Callees {
@@ -248,6 +279,20 @@ mod tests {
     fn a_restart_request_has_its_own_kind() {
         let m = ClientMsg::Signal { call_id: 2, signal: Signal::RestartIce };
         assert_eq!(serde_json::to_value(&m).unwrap(), json!({"type":"signal","call_id":2,"signal":{"kind":"restart_ice"}}));
+    }
+
+    #[test]
+    fn a_call_list_is_capped_as_it_is_parsed() {
+        let names: Vec<String> = (0..MAX_CALLEES).map(|i| format!("u{i}")).collect();
+        let at_cap = json!({"type":"call","to": names}).to_string();
+        assert!(matches!(ClientMsg::parse(&at_cap), Ok(ClientMsg::Call { to: Callees::Group(v) }) if v.len() == MAX_CALLEES));
+        let names: Vec<String> = (0..7_200).map(|i| format!("us{i:04}")).collect();
+        let huge = json!({"type":"call","to": names}).to_string();
+        assert!(huge.len() >= 64 * 1024 - 1024, "{} bytes", huge.len());
+        let err = ClientMsg::parse(&huge).unwrap_err();
+        assert!(err.contains("at most 255 names"), "{err}");
+        assert!(ClientMsg::parse(r#"{"type":"call","to":7}"#).unwrap_err().contains("a name, or a list"));
+        assert!(ClientMsg::parse(r#"{"type":"call","to":["bob",7]}"#).is_err());
     }
 
     #[test]

@@ -9,6 +9,13 @@
 //! 2. Connect time through the relay when direct UDP is blocked: network namespaces (root),
 //!    alice and bob cut from each other by nftables, `CONNECTS=10` calls from `call` to both
 //!    sides connected.
+//! 3. The embedded TURN server beside coturn (Debian's), in the same run under the same load:
+//!    coturn's own load tool, `turnutils_uclient -y` (client to client through the relay), with
+//!    TURN REST credentials from the shared secret (`-W`), `UCLIENT=10,50` relayed calls (each
+//!    two allocations sending 1,200-byte packets every 16 ms to each other: 600 kbit/s each
+//!    way), 625 packets each. Server CPU (utime+stime from /proc) over the tool's run.
+//!
+//! The hub logs at `warn` (as the other benchmarks), so that logging is not what is measured.
 //!
 //! `cargo build --release --bins && cargo bench -p termcall-tests --bench relay`
 
@@ -18,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use termcall_tests::coturn::Coturn;
 use termcall_tests::cpu_ticks;
 use termcall_tests::netns::{self, Lan, LAN_ALICE, LAN_BOB, LAN_CIDR, LAN_HUB};
 use termcall_tests::{Client, Hub, Raw, SOON};
@@ -31,6 +39,7 @@ const WARMUP: Duration = Duration::from_secs(2);
 const WINDOW: Duration = Duration::from_secs(10);
 
 fn main() {
+    std::env::set_var("TEST_HUB_LOG", "warn");
     let counts: Vec<usize> = std::env::var("CALLS").unwrap_or_else(|_| "10,50".into()).split(',').filter_map(|v| v.trim().parse().ok()).collect();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     println!("relay capacity on loopback (release hub, each call 2 x 600 kbit/s, {} s window):", WINDOW.as_secs());
@@ -53,6 +62,67 @@ fn main() {
         );
     }
     connect_time_when_blocked();
+    beside_coturn();
+}
+
+/// `turnutils_uclient -y` against the hub's embedded server and against coturn, in turn.
+fn beside_coturn() {
+    if let Err(why) = Coturn::available() {
+        panic!("the comparison with coturn needs it: {why}");
+    }
+    let counts: Vec<usize> = std::env::var("UCLIENT").unwrap_or_else(|_| "10,50".into()).split(',').filter_map(|v| v.trim().parse().ok()).collect();
+    let secret = "bench-secret";
+    println!("embedded TURN beside coturn, turnutils_uclient -y (each call 2 allocations x 600 kbit/s, 625 packets each way):");
+    for n in counts {
+        let hub_port = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free port").port();
+        let hub = Hub::start_with(&[
+            "--allow-peer", "127.0.0.0/8", "--turn-secret", secret, "--turn-user-allocations", "100000", "--turn-user-kbps", "100000000",
+            "--turn-port", &hub_port.to_string(),
+        ]);
+        let ours = uclient_load(hub.pid(), hub_port, secret, n);
+        drop(hub);
+        let coturn = Coturn::start(secret);
+        let theirs = uclient_load(coturn.pid(), coturn.port, secret, n);
+        drop(coturn);
+        for (who, f) in [("termcall-hub", &ours), ("coturn", &theirs)] {
+            println!(
+                "  {n:>3} calls, {who:<12}: CPU {:.1}% of a core ({:.3}% per call) over {:.1} s; {} of {} packets lost",
+                f.cpu_pct,
+                f.cpu_pct / n as f64,
+                f.secs,
+                f.lost,
+                f.sent,
+            );
+        }
+    }
+}
+
+struct Load {
+    cpu_pct: f64,
+    secs: f64,
+    sent: u64,
+    lost: u64,
+}
+
+/// One `turnutils_uclient -y` run of `n` clients against the server `pid` on `port`.
+fn uclient_load(pid: u32, port: u16, secret: &str, n: usize) -> Load {
+    let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let before = cpu_ticks(pid);
+    let started = Instant::now();
+    let out = std::process::Command::new("turnutils_uclient")
+        .args(["-y", "-c", "-m", &n.to_string(), "-l", "1200", "-n", "625", "-z", "16", "-W", secret, "-u", "bench", "-p", &port.to_string(), "127.0.0.1"])
+        .output()
+        .expect("run turnutils_uclient");
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = (cpu_ticks(pid) - before) as f64 / ticks_per_sec;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let number_after = |key: &str| -> u64 {
+        text.lines().filter_map(|l| l.split(key).nth(1)).last().and_then(|rest| rest.trim_start_matches(['=', ' ']).split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()).unwrap_or(0)
+    };
+    let sent = number_after("tot_send_msgs");
+    let lost = number_after("Total lost packets ");
+    assert!(sent > 0, "turnutils_uclient sent nothing:\n{text}");
+    Load { cpu_pct: 100.0 * cpu / secs, secs, sent, lost }
 }
 
 struct Figures {

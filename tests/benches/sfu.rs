@@ -100,7 +100,7 @@ fn group_call(n: usize) -> Figures {
 
 /// The forwarding-time histogram: (upper bound in seconds, cumulative count), +Inf last.
 fn histogram(hub: &Hub) -> Vec<(f64, f64)> {
-    let page = http_get(&hub.addr, "/metrics");
+    let page = hub.metrics_page();
     page.lines()
         .filter_map(|l| {
             let rest = l.strip_prefix("termcall_sfu_forward_seconds_bucket{le=\"")?;

@@ -37,7 +37,7 @@ impl Client {
         let mut child = command(&bin("termcall"), netns)
             .args(["--hub", url, "--name", name, "--headless", "--ice-bind", ice_bind])
             .args(args)
-            .env("RUST_LOG", "termcall=debug,warn")
+            .env("RUST_LOG", std::env::var("TEST_CLIENT_LOG").unwrap_or_else(|_| "termcall=debug,warn".into()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("client log"))

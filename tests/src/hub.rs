@@ -36,9 +36,14 @@ impl Hub {
         let log = scratch("hub").join("hub.log");
         // A free TURN port unless the test picks one: tests run side by side.
         let turn_port: &[&str] = if args.contains(&"--turn-port") { &[] } else { &["--turn-port", "0"] };
+        // Metrics on a free port of the hub's own address, found in its log by `metrics_page`.
+        let ip = listen.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip);
+        let metrics_at = format!("{ip}:0");
+        let metrics: Vec<&str> = if args.contains(&"--metrics-listen") { Vec::new() } else { vec!["--metrics-listen", &metrics_at] };
         let mut child = command(&bin("termcall-hub"), netns)
             .args(["--listen", listen])
             .args(turn_port)
+            .args(&metrics)
             .args(args)
             .env("RUST_LOG", std::env::var("TEST_HUB_LOG").unwrap_or_else(|_| "debug".into()))
             .stdin(Stdio::null())
@@ -99,10 +104,21 @@ impl Hub {
         let _ = self.child.wait();
     }
 
-    /// One figure from the hub's `/metrics` (a hub on loopback), or `None` if it is not there.
+    /// Where the hub serves its metrics (`--metrics-listen`), as its log says.
+    pub fn metrics_addr(&self) -> Option<String> {
+        let log = self.log_text();
+        let at = log.find("metrics on http://")? + "metrics on http://".len();
+        Some(log[at..].split('/').next()?.to_owned())
+    }
+
+    /// The hub's `/metrics` page, from its metrics listener; empty if it has none.
+    pub fn metrics_page(&self) -> String {
+        self.metrics_addr().map(|a| crate::http_get(&a, "/metrics")).unwrap_or_default()
+    }
+
+    /// One figure from the hub's `/metrics`, or `None` if it is not there.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        let page = crate::http_get(&self.addr, "/metrics");
-        page.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        self.metrics_page().lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
     /// The hub's log so far, for failure messages.

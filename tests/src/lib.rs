@@ -9,9 +9,11 @@
 //! - [`tmux`]: a terminal for the TUI, driven by keys and read back with its colours.
 //! - [`shaped`]: a one-to-one call across a shaped link, measured second by second.
 //! - [`browser`]: Debian's headless Chromium as a peer, in a test's network namespace.
+//! - [`coturn`]: Debian's coturn on loopback, sharing a TURN REST secret with a hub.
 
 pub mod browser;
 mod client;
+pub mod coturn;
 mod hub;
 pub mod media;
 pub mod netns;

@@ -15,10 +15,48 @@ fn healthz_answers_200_and_other_paths_404() {
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     let missing = http_get(&hub.addr, "/nope");
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    // Metrics are not for everyone who reaches the hub: only on --metrics-listen.
+    let public = http_get(&hub.addr, "/metrics");
+    assert!(public.starts_with("HTTP/1.1 404") && public.contains("--metrics-listen"), "{public}");
+    let private = hub.metrics_page();
+    assert!(private.starts_with("HTTP/1.1 200") && private.contains("termcall_users_online 0"), "{private}");
+    let metrics_addr = hub.metrics_addr().unwrap();
+    assert_ne!(metrics_addr, hub.addr);
+    assert!(http_get(&metrics_addr, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(http_get(&metrics_addr, "/ws").starts_with("HTTP/1.1 404"), "no WebSocket on the metrics listener");
     // A half-sent request does not block the hub for others.
     let mut slow = TcpStream::connect(&hub.addr).unwrap();
     write!(slow, "GET /heal").unwrap();
     assert!(http_get(&hub.addr, "/healthz").starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn a_metrics_address_that_is_taken_stops_the_hub_with_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let log = termcall_tests::scratch("metrics-taken").join("hub.log");
+    let mut hub = std::process::Command::new(termcall_tests::bin("termcall-hub"))
+        .args(["--listen", "127.0.0.1:0", "--turn-port", "0", "--metrics-listen", &addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + SOON;
+    let status = loop {
+        if let Some(status) = hub.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = hub.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(status.is_some_and(|s| s.code() == Some(2)), "the hub must stop: {status:?}\n{err}");
+    assert!(err.contains("--metrics-listen") && err.contains(&addr), "{err}");
+    let (ok, _out, err) = Hub::tool(&["--metrics-listen", "9464"]);
+    assert!(!ok && err.contains("not an address"), "{err}");
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! NAT traversal through the hub's embedded TURN server: a call forced onto the relay on
-//! loopback, a call whose direct UDP is blocked between network namespaces (it falls back to
+//! loopback (and one through coturn, with credentials from the hub's `--turn-secret`), a call whose direct UDP is blocked between network namespaces (it falls back to
 //! the relay by itself), and a p2p call that loses its path mid-call and moves to the relay
 //! with no chat lost.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use termcall_tests::coturn::Coturn;
 use termcall_tests::netns::{self, Lan, LAN_ALICE, LAN_BOB, LAN_CIDR, LAN_HUB};
 use termcall_tests::{Client, Hub, SOON};
 
@@ -64,6 +65,34 @@ fn relay_always_on_loopback_carries_video_and_chat() {
     eprintln!("hub metrics: {allocations} allocations, {relayed} bytes relayed");
     assert!(allocations >= 1.0, "the hub counts the allocations");
     assert!(relayed > 100_000.0, "the hub counts relayed bytes: {relayed}");
+}
+
+#[test]
+fn relay_always_through_coturn_with_the_hubs_turn_secret() {
+    let secret = "shared-with-coturn";
+    let coturn = Coturn::start(secret);
+    let turn_url = format!("turn:127.0.0.1:{}?transport=udp", coturn.port);
+    // No embedded TURN: coturn is the only relay, and its credentials come from the hub.
+    let hub = Hub::start_with(&["--no-turn", "--turn-secret", secret, "--ice-server", &turn_url]);
+    let args = ["--relay", "always", "--video-size", "320x240"];
+    let mut alice = Client::start(&hub, "alice", &args);
+    let mut bob = Client::start(&hub, "bob", &[&args[..], &["--auto-accept"]].concat());
+    let connected = call(&mut alice, &mut bob, Duration::from_secs(10));
+    assert_eq!(connected["path"], "relay", "{connected}");
+    for (who, c) in [("alice", &mut alice), ("bob", &mut bob)] {
+        let s = stats_after(c, Duration::from_secs(3));
+        let frames = s["video"]["frames_decoded"].as_u64().unwrap_or(0);
+        eprintln!("{who} decoded {frames} frames through coturn: path {}", s["path"]);
+        assert_eq!(s["path"], "relay", "{s}");
+        assert!(frames >= 36, "{who} decoded {frames} frames in 3 s through coturn: {s}");
+    }
+    chat_both_ways(&mut alice, &mut bob, "through coturn");
+    let log = coturn.log_text();
+    let allocations = log.lines().filter(|l| l.contains("ALLOCATE processed, success")).count();
+    let users: Vec<&str> = log.lines().filter(|l| l.contains("ALLOCATE processed, success")).filter_map(|l| l.split("user <").nth(1)?.split('>').next()).collect();
+    eprintln!("coturn allocations: {allocations}, for {users:?}");
+    assert!(allocations >= 2, "coturn's log shows no allocations for both:\n{log}");
+    assert!(users.iter().any(|u| u.ends_with(":alice")) && users.iter().any(|u| u.ends_with(":bob")), "{users:?}");
 }
 
 #[test]

@@ -59,18 +59,17 @@ impl Hub {
 
     /// Starts a group call: the caller is in it at once, the others are rung.
     pub(super) fn call_group(&mut self, conn: ConnId, names: &[String], out: &mut Outbox) {
-        let mut wanted: Vec<&String> = Vec::with_capacity(names.len());
-        for n in names {
-            if !wanted.contains(&n) {
-                wanted.push(n);
-            }
+        // The length first, before any work that grows with it: a list longer than the group
+        // may be is refused whatever it holds.
+        if names.len() + 1 > self.max_group {
+            let msg = format!("a group call holds at most {} people on this hub; you named {}", self.max_group, names.len() + 1);
+            return out.error(conn, ErrorCode::CallFull, msg, None);
         }
+        // Duplicates are dropped in linear time, keeping the first of each name in order.
+        let mut seen = std::collections::HashSet::with_capacity(names.len());
+        let wanted: Vec<&String> = names.iter().filter(|n| seen.insert(n.as_str())).collect();
         if wanted.is_empty() {
             return out.error(conn, ErrorCode::BadMessage, "a group call needs at least one name to ring", None);
-        }
-        if wanted.len() + 1 > self.max_group {
-            let msg = format!("a group call holds at most {} people on this hub; you named {}", self.max_group, wanted.len() + 1);
-            return out.error(conn, ErrorCode::CallFull, msg, None);
         }
         let call_id = self.take_call_id();
         self.rooms.insert(call_id, Room { joined: vec![conn], ringing: Vec::new(), echo: false });

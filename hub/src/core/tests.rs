@@ -446,6 +446,30 @@ fn group_calls_have_a_size_limit_and_refusals_end_an_empty_one() {
 }
 
 #[test]
+fn a_huge_group_list_is_refused_at_once_and_duplicates_do_not_count() {
+    let mut h = hub();
+    for (c, n) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+        join(&mut h, c, n);
+    }
+    // 7,200 names, 64 KiB of JSON: more than the parser lets through, handed to the core directly.
+    let names: Vec<String> = (0..7_200).map(|i| format!("us{i:04}")).collect();
+    let mut out = Outbox::default();
+    h.handle(1, ClientMsg::Call { to: Callees::Group(names) }, &mut out);
+    match &to(&out, 1)[..] {
+        [ServerMsg::Error { code: ErrorCode::CallFull, message, .. }] => assert!(message.contains("at most 8 people"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // (How long that takes is measured by `cargo bench -p termcall-hub --bench group_list`.)
+    assert_eq!(h.calls(), 0);
+    // Repeated names within the limit ring each person once.
+    let mut out = Outbox::default();
+    h.handle(1, group(&["bob", "carol", "bob", "carol"]), &mut out);
+    let rung: Vec<_> = out.deliveries.iter().filter(|(_, m)| matches!(m, ServerMsg::Incoming { .. })).collect();
+    assert_eq!(rung.len(), 2, "{:?}", out.deliveries);
+    h.check_invariants().unwrap();
+}
+
+#[test]
 fn an_unanswered_invitation_lapses() {
     let mut h = hub();
     join(&mut h, 1, "alice");

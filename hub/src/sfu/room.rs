@@ -26,12 +26,13 @@ use super::peer::{self, PeerEvent};
 use super::{chat, SfuOut, SfuSettings};
 use crate::core::ConnId;
 use crate::metrics::Metrics;
+use crate::rate::Bucket;
 
 /// Chat lines kept for a participant whose data channel is not open yet.
 const UNSENT_CHAT: usize = 64;
 /// Chat messages a participant may send a second, and at once above that; more are dropped.
-const CHAT_RATE: f64 = 20.0;
-const CHAT_BURST: f64 = 50.0;
+const CHAT_RATE: u64 = 20;
+const CHAT_BURST: u64 = 50;
 /// Data-channel events waiting for the room; past this the readers wait (and SCTP pushes back).
 const DC_QUEUE: usize = 256;
 
@@ -72,9 +73,8 @@ struct Participant {
     again: bool,
     remote_set: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
-    /// Chat allowance: tokens left, and when they were last topped up.
-    chat_tokens: f64,
-    chat_at: std::time::Instant,
+    /// Chat allowance.
+    chat: Bucket,
 }
 
 struct Room {
@@ -151,8 +151,7 @@ impl Room {
             again: false,
             remote_set: false,
             early_candidates: Vec::new(),
-            chat_tokens: CHAT_BURST,
-            chat_at: std::time::Instant::now(),
+            chat: Bucket::with_burst_count(CHAT_RATE, CHAT_BURST),
         };
         // In the room from here on, so that a failure below is undone by `leave`.
         self.participants.insert(conn, p);
@@ -354,15 +353,10 @@ impl Room {
                 }
             }
             DcEvent::Message(raw) => {
-                let Some(sender) = self.participants.get_mut(&conn) else { return };
-                let now = std::time::Instant::now();
-                sender.chat_tokens = (sender.chat_tokens + now.duration_since(sender.chat_at).as_secs_f64() * CHAT_RATE).min(CHAT_BURST);
-                sender.chat_at = now;
-                if sender.chat_tokens < 1.0 {
+                let Some(sender) = self.participants.get(&conn) else { return };
+                if !sender.chat.take(1, std::time::Instant::now()) {
                     return debug!(call = self.call_id, name = %sender.name, "chat over the rate: dropped");
                 }
-                sender.chat_tokens -= 1.0;
-                let sender = &*sender;
                 let from = if self.echo { ECHO_USER } else { sender.name.as_str() };
                 let text = match chat::stamp(&raw, from) {
                     Ok(t) => t,

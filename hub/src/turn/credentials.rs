@@ -23,6 +23,8 @@ pub enum Refusal {
     Malformed,
     /// Its expiry has passed.
     Expired,
+    /// Its expiry is further ahead than this hub issues them.
+    TooFarAhead,
 }
 
 impl std::fmt::Display for Refusal {
@@ -30,6 +32,7 @@ impl std::fmt::Display for Refusal {
         f.write_str(match self {
             Refusal::Malformed => "username is not expiry:name",
             Refusal::Expired => "credentials expired",
+            Refusal::TooFarAhead => "credentials dated further ahead than this hub issues them",
         })
     }
 }
@@ -54,9 +57,20 @@ impl Credentials {
         (username, password)
     }
 
+    /// How long issued credentials last.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// The password that belongs to `username`, if it is well-formed and unexpired at `now`;
     /// also the user's name, for per-user quotas.
     pub fn check<'a>(&self, username: &'a str, now: SystemTime) -> Result<(&'a str, String), Refusal> {
+        self.check_not_after(username, now, SystemTime::UNIX_EPOCH + Duration::from_secs(u64::MAX >> 2))
+    }
+
+    /// [`Self::check`], also refusing an expiry after `latest`: no username of ours is dated
+    /// further ahead than the TTL, and checking costs an HMAC, which a flood should not get.
+    pub fn check_not_after<'a>(&self, username: &'a str, now: SystemTime, latest: SystemTime) -> Result<(&'a str, String), Refusal> {
         let (expiry, name) = username.split_once(':').ok_or(Refusal::Malformed)?;
         let expiry: u64 = expiry.parse().map_err(|_| Refusal::Malformed)?;
         if name.is_empty() {
@@ -64,6 +78,9 @@ impl Credentials {
         }
         if expiry <= unix_secs(now) {
             return Err(Refusal::Expired);
+        }
+        if expiry > unix_secs(latest) {
+            return Err(Refusal::TooFarAhead);
         }
         Ok((name, self.password(username)))
     }
@@ -96,6 +113,15 @@ mod tests {
         assert_eq!(creds().check(&user, now), Ok(("alice", pass.clone())));
         assert_eq!(creds().check(&user, now + Duration::from_secs(3599)).map(|c| c.1), Ok(pass));
         assert_eq!(creds().check(&user, now + Duration::from_secs(3600)), Err(Refusal::Expired));
+    }
+
+    #[test]
+    fn usernames_dated_too_far_ahead_are_refused() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let (user, _) = creds().issue("alice", now);
+        let latest = now + Duration::from_secs(3600);
+        assert!(creds().check_not_after(&user, now, latest).is_ok());
+        assert_eq!(creds().check_not_after("1003601:alice", now, latest), Err(Refusal::TooFarAhead));
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //!
 //! - [`credentials`]: time-limited TURN REST credentials, signed by a hub secret.
 //! - [`auth`]: the server's credential check.
-//! - [`guarded`]: a UDP socket with a guard that filters and counts its packets.
-//! - [`listener`]: the TURN port, guarded against floods of unauthenticated requests.
+//! - [`guarded`]: a UDP socket with a guard that filters, answers, rewrites and counts its packets.
+//! - [`listener`]: the TURN port's gate: nothing unauthenticated reaches the server or leaves state.
+//! - [`nonce`]: stateless nonces, an HMAC of the client's address and the minute.
+//! - [`renewal`]: the hub's own request that gets the server's nonce the gate hands requests over with.
+//! - [`wire`]: the STUN message surgery the gate does.
 //! - [`relay`]: relay sockets, in a port range, guarded by the peer policy and the quotas.
 //! - [`policy`]: which peer addresses may be relayed to.
 //! - [`quota`]: allocations and bandwidth per user.
@@ -14,9 +17,12 @@ pub mod auth;
 pub mod credentials;
 pub mod guarded;
 pub mod listener;
+pub mod nonce;
 pub mod policy;
 pub mod quota;
 pub mod relay;
+pub mod renewal;
+pub mod wire;
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -30,7 +36,7 @@ use turn::server::Server;
 
 use crate::metrics::Metrics;
 use credentials::Credentials;
-use listener::{FloodGuard, GuardedListener};
+use listener::{Gate, GuardedListener};
 use policy::{OwnAddresses, PeerPolicy};
 use quota::{Limits, Quotas};
 
@@ -79,6 +85,7 @@ impl Shared {
 /// The running server, and the URLs and credentials to give clients.
 pub struct Turn {
     server: Server,
+    renewal: tokio::task::JoinHandle<()>,
     /// Where clients reach it.
     pub addr: SocketAddr,
     creds: Credentials,
@@ -110,9 +117,10 @@ impl Turn {
             public_ip: s.public_ip,
             ports: s.relay_ports.clone(),
         };
+        let listener = Arc::new(GuardedListener::new(socket, Gate::new(creds.clone(), metrics)));
         let server = Server::new(ServerConfig {
             // One socket: the server handles its requests one at a time, which `Shared::requester` relies on.
-            conn_configs: vec![ConnConfig { conn: Arc::new(GuardedListener::new(socket, FloodGuard::new(metrics))), relay_addr_generator: Box::new(relays) }],
+            conn_configs: vec![ConnConfig { conn: listener.clone(), relay_addr_generator: Box::new(relays) }],
             realm: REALM.to_owned(),
             auth_handler: Arc::new(auth::Auth { creds: creds.clone(), shared }),
             channel_bind_timeout: Duration::ZERO,
@@ -120,7 +128,8 @@ impl Turn {
         })
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the TURN server: {e}"))?;
-        Ok(Turn { server, addr: SocketAddr::new(s.public_ip, bound.port()), creds })
+        let renewal = tokio::spawn(renewal::run(listener, bound));
+        Ok(Turn { server, renewal, addr: SocketAddr::new(s.public_ip, bound.port()), creds })
     }
 
     /// The STUN and TURN entries for `name`'s welcome, with fresh credentials.
@@ -143,6 +152,13 @@ impl Turn {
 
     /// Closes every allocation and the port.
     pub async fn close(&self) {
+        self.renewal.abort();
         let _ = self.server.close().await;
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.renewal.abort();
     }
 }

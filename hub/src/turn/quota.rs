@@ -1,11 +1,15 @@
 //! Per-user TURN quotas: how many allocations a user may hold, and how many bytes per second
-//! their relays may carry. The bandwidth check runs on every relayed packet, so it is a
-//! lock-free GCRA (a token bucket kept as one "theoretical arrival time").
+//! their relays may carry. The bandwidth check runs on every relayed packet, so it is the hub's
+//! lock-free [`Bucket`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(test)]
+use std::time::Instant;
+
+use crate::rate::Bucket;
 
 /// The limits each user gets.
 #[derive(Debug, Clone, Copy)]
@@ -18,55 +22,20 @@ pub struct Limits {
     pub burst: Duration,
 }
 
-/// A token bucket kept as one atomic "theoretical arrival time" (GCRA): lock-free, and
-/// without a refill timer.
-#[derive(Debug)]
-pub struct Gcra {
-    /// Nanoseconds since `epoch` at which the bucket is empty again.
-    tat_ns: AtomicU64,
-    epoch: Instant,
-    ns_per_unit: f64,
-    burst_ns: u64,
-}
-
-impl Gcra {
-    /// `per_sec` units a second, with `burst` worth of them at once.
-    pub fn new(per_sec: u64, burst: Duration) -> Self {
-        Gcra { tat_ns: AtomicU64::new(0), epoch: Instant::now(), ns_per_unit: 1e9 / per_sec.max(1) as f64, burst_ns: burst.as_nanos() as u64 }
-    }
-
-    /// Takes `units` at `now`; false (and nothing taken) when over the rate.
-    pub fn take(&self, units: usize, now: Instant) -> bool {
-        let now_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
-        let cost = (units as f64 * self.ns_per_unit) as u64;
-        let mut tat = self.tat_ns.load(Ordering::Relaxed);
-        loop {
-            // GCRA: refuse while the bucket is more than a burst ahead of now.
-            if tat.saturating_sub(now_ns) > self.burst_ns {
-                return false;
-            }
-            match self.tat_ns.compare_exchange_weak(tat, tat.max(now_ns) + cost, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(seen) => tat = seen,
-            }
-        }
-    }
-}
-
 /// One user's usage, shared by all of their allocations.
 #[derive(Debug)]
 pub struct Usage {
     allocations: AtomicUsize,
-    bandwidth: Gcra,
+    bandwidth: Bucket,
 }
 
 impl Usage {
     fn new(limits: &Limits) -> Self {
-        Usage { allocations: AtomicUsize::new(0), bandwidth: Gcra::new(limits.bytes_per_sec, limits.burst) }
+        Usage { allocations: AtomicUsize::new(0), bandwidth: Bucket::new(limits.bytes_per_sec, limits.burst) }
     }
 
     /// Takes `bytes` from the user's bandwidth at `now`; false when over the quota.
-    pub fn take(&self, bytes: usize, now: Instant) -> bool {
+    pub fn take(&self, bytes: usize, now: std::time::Instant) -> bool {
         self.bandwidth.take(bytes, now)
     }
 

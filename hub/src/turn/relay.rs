@@ -11,7 +11,7 @@ use tokio::net::UdpSocket;
 use turn::relay::RelayAddressGenerator;
 use webrtc_util::Conn;
 
-use super::guarded::{Guard, GuardedSocket};
+use super::guarded::{Guard, GuardedSocket, Inbound, Outbound};
 use super::quota::Claim;
 use super::Shared;
 use crate::metrics::Metrics;
@@ -139,23 +139,24 @@ impl Drop for RelayGuard {
 }
 
 impl Guard for RelayGuard {
-    fn inbound(&self, packet: &[u8], from: SocketAddr) -> bool {
-        if self.has_sent_to(from.ip()) {
-            return self.admit(from, packet.len());
-        }
-        // Not (yet) a peer of ours: uncharged; turn relays it only with a permission.
-        if self.shared.policy.permits(from) {
-            return true;
-        }
-        Metrics::add(&self.shared.metrics.turn_refused_peer_packets_total, 1);
-        false
+    fn inbound(&self, packet: &[u8], from: SocketAddr) -> Inbound {
+        let pass = if self.has_sent_to(from.ip()) {
+            self.admit(from, packet.len())
+        } else if self.shared.policy.permits(from) {
+            // Not (yet) a peer of ours: uncharged; turn relays it only with a permission.
+            true
+        } else {
+            Metrics::add(&self.shared.metrics.turn_refused_peer_packets_total, 1);
+            false
+        };
+        if pass { Inbound::Pass } else { Inbound::Drop }
     }
 
-    fn outbound(&self, packet: &[u8], to: SocketAddr) -> bool {
+    fn outbound(&self, packet: &[u8], to: SocketAddr) -> Outbound {
         if !self.admit(to, packet.len()) {
-            return false;
+            return Outbound::Drop;
         }
         self.remember(to.ip());
-        true
+        Outbound::Pass
     }
 }

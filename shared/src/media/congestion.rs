@@ -12,11 +12,15 @@ use std::time::{Duration, Instant};
 
 use rtc::interceptor::{convert_twcc, History, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtp::extension::abs_send_time_extension::AbsSendTimeExtension;
 use rtc::rtp::extension::transport_cc_extension::TransportCcExtension;
 use rtc::sdp::extmap::{ABS_SEND_TIME_URI, TRANSPORT_CC_URI};
 use rtc::shared::marshal::{Marshal, MarshalSize};
+use rtc::shared::time::SystemInstant;
 use termcall_congestion::estimator::Config;
 use termcall_congestion::{Limit, PacketResult, SendSideBwe};
 
@@ -175,6 +179,8 @@ pub struct CongestionInterceptor {
     max_bps: u64,
     keyframes: u64,
     housekept: Option<Instant>,
+    /// Our wall clock (as NTP) against `now`, for round trips from reception reports.
+    clock: Option<SystemInstant>,
 }
 
 impl CongestionInterceptor {
@@ -194,6 +200,7 @@ impl CongestionInterceptor {
             results: Vec::with_capacity(256),
             reported: SequenceSet::default(),
             housekept: None,
+            clock: None,
         }
     }
 
@@ -243,9 +250,35 @@ impl CongestionInterceptor {
             } else if let Some(remb) = any_p.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
                 self.bwe.on_remb(now, f64::from(remb.bitrate));
                 any = true;
+            } else if let Some(rr) = any_p.downcast_ref::<ReceiverReport>() {
+                self.reception_reports(now, &rr.reports);
+            } else if let Some(sr) = any_p.downcast_ref::<SenderReport>() {
+                self.reception_reports(now, &sr.reports);
             }
         }
         any
+    }
+
+    /// The round trip from the receiver's reports on our streams (RFC 3550 6.4.1: now, less the
+    /// middle of our sender report's NTP time, less the delay since the receiver had it). Taken
+    /// only from a peer that sends no transport-wide feedback, whose round trips are better:
+    /// without it, a REMB-only sender would not know its round trip, and would repair each lost
+    /// packet on every NACK however long the path's queue.
+    fn reception_reports(&mut self, now: Instant, reports: &[ReceptionReport]) {
+        if self.link.feedback.load(Relaxed) > 0 {
+            return;
+        }
+        let clock = *self.clock.get_or_insert_with(|| SystemInstant::now(now));
+        let compact_now = (clock.ntp(now) >> 16) as u32;
+        let rtt = reports
+            .iter()
+            .filter(|r| r.last_sender_report != 0 && self.streams.contains_key(&r.ssrc))
+            .filter_map(|r| round_trip(compact_now, r.last_sender_report, r.delay))
+            .min();
+        if let Some(r) = rtt {
+            self.bwe.on_rtt(r);
+            self.link.rtt_us.store(r.as_micros() as u64, Relaxed);
+        }
     }
 
     fn publish(&self) {
@@ -350,9 +383,27 @@ impl Stage for CongestionInterceptor {
     }
 }
 
+/// A round trip from compact NTP times (16.16 fixed-point seconds): `now` less the sender
+/// report's time `lsr` less the receiver's `dlsr`; none if that is negative or over 10 s (a
+/// report from before a clock step, or garbage).
+fn round_trip(now: u32, lsr: u32, dlsr: u32) -> Option<Duration> {
+    let units = now.wrapping_sub(lsr).wrapping_sub(dlsr);
+    (units < 10 << 16).then(|| Duration::from_micros(u64::from(units) * 1_000_000 >> 16))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_round_trip_from_a_reception_report() {
+        // A report sent at 100.5 s, held 0.25 s by the receiver, back at 101.0 s: 250 ms.
+        let at = |secs: f64| (secs * 65536.0) as u32;
+        assert_eq!(round_trip(at(101.0), at(100.5), at(0.25)), Some(Duration::from_millis(250)));
+        assert_eq!(round_trip(at(3.0), u32::MAX - at(1.0), at(0.5)), Some(Duration::from_micros(3_500_015)), "across the wrap");
+        assert_eq!(round_trip(at(100.0), at(100.5), 0), None, "from the future");
+        assert_eq!(round_trip(at(120.0), at(100.0), 0), None, "too old to be a round trip");
+    }
 
     #[test]
     fn the_sequence_set_remembers_until_taken() {

@@ -29,6 +29,8 @@ const QUEUE_LIMIT: usize = 10_000;
 const REPAIRS: usize = 1024;
 /// The least time between two retransmissions of one packet, whatever the round trip.
 const MIN_REPAIR_INTERVAL: Duration = Duration::from_millis(20);
+/// The round trip assumed until one is measured.
+const UNKNOWN_ROUND_TRIP: Duration = Duration::from_millis(100);
 
 /// When each recent packet was last retransmitted: a fixed table, no allocation per packet.
 struct Repairs {
@@ -122,7 +124,7 @@ impl Stage for PacerInterceptor {
         if class == Class::Retransmission {
             if let Packet::Rtp(p) = &msg.message.packet {
                 let on_rtx = self.classes.get(&p.header.ssrc) == Some(&Class::Retransmission);
-                let interval = self.link.state().rtt.unwrap_or_default().max(MIN_REPAIR_INTERVAL);
+                let interval = self.link.state().rtt.unwrap_or(UNKNOWN_ROUND_TRIP).max(MIN_REPAIR_INTERVAL);
                 if repaired_sequence(p, on_rtx).is_some_and(|seq| !self.repairs.allow(p.header.ssrc, seq, now, interval)) {
                     self.repeated += 1;
                     return;
