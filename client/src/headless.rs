@@ -68,7 +68,7 @@ async fn read_commands(commands: mpsc::UnboundedSender<Command>, errors: mpsc::U
     let _ = commands.send(Command::Quit);
 }
 
-async fn write_events(mut events: mpsc::UnboundedReceiver<Event>, mut local: mpsc::UnboundedReceiver<Event>) -> Outcome {
+async fn write_events(mut events: mpsc::Receiver<Event>, mut local: mpsc::UnboundedReceiver<Event>) -> Outcome {
     let mut out = tokio::io::stdout();
     let mut outcome = Outcome::Quit;
     loop {

@@ -105,7 +105,7 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, 
             },
             Some(report) = sfu_signals.recv() => match report {
                 SfuOut::Signal { call_id, conn, signal } => hub.media_signal(call_id, conn, signal, &mut out),
-                SfuOut::Failed { call_id, conn } => hub.media_failed(call_id, conn, &mut out),
+                SfuOut::Failed { call_id, conn, why } => hub.media_failed(call_id, conn, &why, &mut out),
             },
             _ = tick.tick() => hub.tick(Instant::now(), &mut out),
         }

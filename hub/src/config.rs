@@ -120,6 +120,12 @@ pub struct Config {
     #[arg(long, default_value_t = 20_000)]
     pub turn_user_kbps: u64,
 
+    /// Media peer connections (group calls and echo, one per participant, each a UDP socket)
+    /// the hub holds at once; joins past it are refused with a clear error. Lowered at start to
+    /// what the file descriptor limit leaves after --max-connections.
+    #[arg(long, default_value_t = 1_000)]
+    pub max_media_peers: usize,
+
     /// The most people in one group call (at least 2). The hub forwards each one's media to
     /// all the others, so its upload grows with the square of this.
     #[arg(long, default_value_t = crate::core::DEFAULT_MAX_GROUP)]
@@ -138,6 +144,8 @@ pub struct MetricsListen(pub Option<SocketAddr>);
 
 /// Loopback, on the port Prometheus exporters of this kind conventionally use.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+/// File descriptors kept for everything but connections and media peers.
+const FD_RESERVE: usize = 256;
 
 fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
     if s.eq_ignore_ascii_case("off") {
@@ -201,10 +209,18 @@ impl Config {
         Duration::from_secs(self.ring_timeout_secs)
     }
 
+    /// The media peer connections that fit under a file descriptor limit of `fds`, beside
+    /// --max-connections and a reserve for everything else (listeners, TURN, logs): at most
+    /// --max-media-peers.
+    pub fn media_peers_within(&self, fds: u64) -> usize {
+        let left = usize::try_from(fds).unwrap_or(usize::MAX).saturating_sub(self.max_connections.saturating_add(FD_RESERVE));
+        left.min(self.max_media_peers)
+    }
+
     /// Where the media endpoint (group calls, echo) gathers candidates: on the --listen
     /// address, announcing --public-ip instead when given.
     pub fn sfu(&self) -> crate::sfu::SfuSettings {
-        crate::sfu::SfuSettings { bind_ip: self.listen.ip(), public_ip: self.public_ip }
+        crate::sfu::SfuSettings { bind_ip: self.listen.ip(), public_ip: self.public_ip, max_peers: self.max_media_peers }
     }
 
     /// The embedded STUN/TURN server's settings, `Ok(None)` with --no-turn, or why the
@@ -273,6 +289,17 @@ mod tests {
         assert_eq!(cfg.metrics_listen.0, Some("[::1]:9100".parse().unwrap()));
         assert!(!cfg.metrics_listen_is_default());
         assert!(Config::try_parse_from(["termcall-hub", "--metrics-listen", "9100"]).is_err());
+    }
+
+    #[test]
+    fn media_peers_fit_the_file_descriptor_limit() {
+        let cfg = Config::parse_from(["termcall-hub", "--max-connections", "1000"]);
+        assert_eq!(cfg.max_media_peers, 1000);
+        assert_eq!(cfg.media_peers_within(1_048_576), 1000, "room for all");
+        assert_eq!(cfg.media_peers_within(1024), 0, "the connections take it all");
+        assert_eq!(cfg.media_peers_within(1756), 500);
+        let cfg = Config::parse_from(["termcall-hub", "--max-media-peers", "20"]);
+        assert_eq!(cfg.media_peers_within(u64::MAX), 20);
     }
 
     #[test]

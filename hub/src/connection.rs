@@ -1,6 +1,7 @@
 //! One WebSocket client: the Origin, the hello, size and rate limits, malformed input, and liveness.
 //! Errors about a client's own input are answered here without bothering the hub task.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use crate::config::Config;
 use crate::core::{ConnId, JoinRequest};
 use crate::limits::{RateLimit, Verdict};
 use crate::metrics::Metrics;
-use crate::users::Users;
+use crate::users::{LoginRefused, Users};
 
 /// How long a new connection may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,6 +52,7 @@ pub fn origin_allowed(origin: Option<&str>, allowed: &[String]) -> bool {
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     conn: ConnId,
+    peer: IpAddr,
     hub: mpsc::Sender<Input>,
     cfg: Arc<Config>,
     users: Option<Arc<Users>>,
@@ -180,10 +182,14 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             continue;
         };
         if let Some(users) = &users {
-            if let Err(why) = users.check(&name, secret.as_deref()) {
-                info!(conn, %name, "login refused: {why}");
+            if let Err(refused) = users.login(peer, &name, secret.as_deref()).await {
                 Metrics::add(&metrics.logins_refused, 1);
-                reply(ErrorCode::Unauthorized, why);
+                let (code, why) = match refused {
+                    LoginRefused::Credentials(why) => (ErrorCode::Unauthorized, why),
+                    LoginRefused::TooMany(why) => (ErrorCode::RateLimited, why),
+                };
+                info!(conn, %name, %peer, "login refused: {why}");
+                reply(code, why);
                 break;
             }
         }

@@ -28,7 +28,7 @@ fn limit_malloc_arenas() {
 }
 
 async fn serve() -> std::process::ExitCode {
-    let cfg = Config::parse();
+    let mut cfg = Config::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -38,7 +38,18 @@ async fn serve() -> std::process::ExitCode {
     if let Some(tool) = &cfg.tool {
         return run_tool(tool);
     }
-    raise_fd_limit(cfg.max_connections);
+    if let Some(fds) = raise_fd_limit(cfg.max_connections) {
+        let fit = cfg.media_peers_within(fds);
+        if fit < cfg.max_media_peers {
+            tracing::warn!(
+                "the file descriptor limit ({fds}) leaves room for {fit} media peer connections after --max-connections ({}): \
+                 --max-media-peers lowered from {} (raise the limit with ulimit -n)",
+                cfg.max_connections,
+                cfg.max_media_peers
+            );
+            cfg.max_media_peers = fit;
+        }
+    }
     let security = match Security::load(&cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -124,18 +135,18 @@ async fn serve_metrics(cfg: &Config, metrics: std::sync::Arc<termcall_hub::metri
 }
 
 /// Each connection is a file descriptor: lift the soft limit to the hard one, and say so when
-/// even that is below --max-connections.
-fn raise_fd_limit(max_connections: usize) {
+/// even that is below --max-connections. Gives the limit in force, when it can be read.
+fn raise_fd_limit(max_connections: usize) -> Option<u64> {
     // SAFETY: getrlimit/setrlimit only read and write the struct given.
     let soft = unsafe {
         let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return;
+            return None;
         }
         if lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                return;
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
             }
         }
         lim.rlim_cur
@@ -143,6 +154,7 @@ fn raise_fd_limit(max_connections: usize) {
     if (soft as usize) < max_connections + 64 {
         tracing::warn!("the file descriptor limit ({soft}) is below --max-connections ({max_connections}): raise it (ulimit -n) or lower the option");
     }
+    Some(soft)
 }
 
 /// `add-user` and `gen-cert`.

@@ -37,6 +37,7 @@ pub struct Metrics {
     pub turn_challenged_total: AtomicU64,
     /// Peer connections of the hub's media endpoint (group calls, echo) open now.
     pub sfu_peers: AtomicU64,
+    pub sfu_peers_refused_total: AtomicU64,
     /// RTP packets the hub forwarded, one per receiving participant.
     pub sfu_rtp_forwarded_total: AtomicU64,
     /// Keyframe requests passed on to a sender.
@@ -89,7 +90,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every figure.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 19] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 20] = [
             ("termcall_users_online", "gauge", "Users registered now.", &self.users_online),
             ("termcall_calls_active", "gauge", "Calls ringing or connected now.", &self.calls_active),
             ("termcall_messages_sent_total", "counter", "Signaling messages sent, one per recipient.", &self.messages_sent),
@@ -105,6 +106,7 @@ impl Metrics {
             ("termcall_turn_unauthenticated_dropped_total", "counter", "TURN requests (other than Binding) dropped over the per-source or global rate.", &self.turn_unauthenticated_dropped_total),
             ("termcall_turn_challenged_total", "counter", "TURN requests answered with a challenge by the gate: no or bad credentials, or a nonce not of ours.", &self.turn_challenged_total),
             ("termcall_sfu_peers", "gauge", "Media peer connections (group calls, echo) open now.", &self.sfu_peers),
+            ("termcall_sfu_peers_refused_total", "counter", "Joins to the media endpoint refused: --max-media-peers connections were open.", &self.sfu_peers_refused_total),
             ("termcall_sfu_rtp_forwarded_total", "counter", "RTP packets forwarded, one per receiver.", &self.sfu_rtp_forwarded_total),
             ("termcall_sfu_pli_forwarded_total", "counter", "Keyframe requests passed on to a sender.", &self.sfu_pli_forwarded_total),
             ("termcall_sfu_pli_throttled_total", "counter", "Keyframe requests held back (one per 500 ms per stream).", &self.sfu_pli_throttled_total),

@@ -140,7 +140,7 @@ pub async fn run(
                     },
                 };
                 let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
-                let accept = Accept { conn, hub: hub_tx.clone(), cfg: cfg.clone(), metrics: metrics.clone(), slot, deadline, users: security.users.clone() };
+                let accept = Accept { conn, peer: peer.ip(), hub: hub_tx.clone(), cfg: cfg.clone(), metrics: metrics.clone(), slot, deadline, users: security.users.clone() };
                 let tls = security.tls.clone();
                 tokio::spawn(async move {
                     match tls {
@@ -171,6 +171,7 @@ pub async fn run(
 /// What a new connection needs to be served.
 struct Accept {
     conn: u64,
+    peer: std::net::IpAddr,
     hub: mpsc::Sender<Input>,
     cfg: Arc<Config>,
     metrics: Arc<Metrics>,
@@ -193,7 +194,7 @@ impl Accept {
                     return;
                 };
                 debug!(conn = self.conn, "WebSocket connection");
-                connection::serve(stream, self.conn, self.hub, self.cfg, self.users, self.metrics).await;
+                connection::serve(stream, self.conn, self.peer, self.hub, self.cfg, self.users, self.metrics).await;
             }
             route => http::respond(&mut stream, &route, None).await,
         }

@@ -6,12 +6,34 @@
 //! salted SHA-256 is enough: there is no dictionary to try against a stolen file.
 //! Blank lines and lines starting with `#` are ignored. The file is read again when it changes,
 //! so `add-user` takes effect on a running hub.
+//!
+//! Logins are checked off the runtime's threads (the check may read the file), and failed ones
+//! are limited per source address: [`LOGIN_FAILURES`] at once, then one every
+//! [`LOGIN_FAILURE_EVERY`]; past that an address is refused before its secret is looked at.
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::rate::{Bucket, PerSource};
+
+/// Failed logins one address may make at once, and then one every this long.
+pub const LOGIN_FAILURES: u64 = 10;
+pub const LOGIN_FAILURE_EVERY: Duration = Duration::from_secs(6);
+/// Source addresses are kept in a table of this many buckets.
+const LOGIN_SLOTS: usize = 4096;
+
+/// Why a login was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginRefused {
+    /// The name or the secret is wrong (or missing).
+    Credentials(String),
+    /// Too many failed logins from this address lately.
+    TooMany(String),
+}
 
 /// What tells a changed users file: its mtime, size and inode (`add-user` renames a new file
 /// into place, so the inode changes even within one mtime tick).
@@ -105,6 +127,7 @@ fn parse(text: &str) -> Result<HashMap<String, Entry>, String> {
 pub struct Users {
     path: PathBuf,
     cache: Mutex<Cache>,
+    failures: PerSource,
 }
 
 #[derive(Debug)]
@@ -118,7 +141,33 @@ impl Users {
     /// rather than run open by mistake.
     pub fn load(path: &Path) -> Result<Users, String> {
         let (modified, users) = read(path)?;
-        Ok(Users { path: path.to_owned(), cache: Mutex::new(Cache { modified, users }) })
+        Ok(Users {
+            path: path.to_owned(),
+            cache: Mutex::new(Cache { modified, users }),
+            failures: PerSource::new(LOGIN_SLOTS, || Bucket::every(LOGIN_FAILURE_EVERY, LOGIN_FAILURES)),
+        })
+    }
+
+    /// A login from `from`: refused at once when that address failed too often lately; else
+    /// checked on a blocking thread ([`Users::check`] may read the file), a failure counting
+    /// against the address.
+    pub async fn login(self: &Arc<Self>, from: IpAddr, name: &str, secret: Option<&str>) -> Result<(), LoginRefused> {
+        let now = Instant::now();
+        let bucket = self.failures.of(from);
+        if !bucket.available(now) {
+            return Err(LoginRefused::TooMany(format!(
+                "too many failed logins from {from}: wait {} s and try again",
+                LOGIN_FAILURE_EVERY.as_secs()
+            )));
+        }
+        let (users, name, secret) = (self.clone(), name.to_owned(), secret.map(str::to_owned));
+        let checked = tokio::task::spawn_blocking(move || users.check(&name, secret.as_deref()))
+            .await
+            .unwrap_or_else(|_| Err("the users table is unavailable".into()));
+        checked.map_err(|why| {
+            bucket.take(1, now);
+            LoginRefused::Credentials(why)
+        })
     }
 
     /// How many users the file holds.
@@ -255,6 +304,27 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn failed_logins_are_limited_per_address() {
+        let dir = std::env::temp_dir().join(format!("termcall-users-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users");
+        let _ = std::fs::remove_file(&path);
+        let (alice, _) = add_user(&path, "alice").unwrap();
+        let users = Arc::new(Users::load(&path).unwrap());
+        let (guesser, other): (IpAddr, IpAddr) = ("198.18.0.9".parse().unwrap(), "198.18.0.10".parse().unwrap());
+        assert_eq!(users.login(guesser, "alice", Some(&alice)).await, Ok(()), "successes cost nothing");
+        for _ in 0..LOGIN_FAILURES {
+            assert!(matches!(users.login(guesser, "alice", Some("guess")).await, Err(LoginRefused::Credentials(_))));
+        }
+        match users.login(guesser, "alice", Some(&alice)).await {
+            Err(LoginRefused::TooMany(why)) => assert!(why.contains("too many failed logins"), "{why}"),
+            other => panic!("the guesser's address is held back, even with the right secret: {other:?}"),
+        }
+        assert_eq!(users.login(other, "alice", Some(&alice)).await, Ok(()), "another address is not");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

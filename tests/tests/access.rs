@@ -2,7 +2,7 @@
 //! it with the reason), and `--users` with secrets made by `termcall-hub add-user`.
 
 use serde_json::json;
-use termcall_tests::{scratch, Client, Hub, SOON};
+use termcall_tests::{scratch, Client, Hub, Raw, SOON};
 
 fn fatal_error(c: &mut Client, code: &str) -> serde_json::Value {
     let e = c.expect(&format!("a fatal {code} error"), SOON, |e| e["event"] == "error" && e["fatal"] == true);
@@ -112,4 +112,33 @@ fn users_need_their_secret_and_a_second_login_replaces_the_first() {
         !bob.seen.iter().any(|e| e["event"] == "roster" && e["users"].as_array().is_some_and(|u| !u.iter().any(|x| x["name"] == "alice"))),
         "alice never left bob's roster while she logged in again"
     );
+}
+
+#[test]
+fn an_address_that_keeps_guessing_secrets_is_held_back() {
+    let dir = scratch("guessing");
+    let users = dir.join("users");
+    let (ok, secret, err) = Hub::tool(&["add-user", "alice", "--users", users.to_str().unwrap()]);
+    assert!(ok, "add-user: {err}");
+    let hub = Hub::start_with(&["--users", users.to_str().unwrap()]);
+    let hello = |secret: &str| {
+        let mut r = Raw::connect(&hub.url);
+        r.send_json(&json!({"type":"hello","version":termcall_shared::PROTOCOL_VERSION,"name":"alice","secret":secret}));
+        r.expect(SOON, |m| m["type"] == "welcome" || m["type"] == "error")
+    };
+    // Ten wrong guesses are each told "unauthorized"; then this address is held back, even
+    // with the right secret, and told to wait.
+    for i in 0..10 {
+        let e = hello(&format!("guess-{i}"));
+        assert_eq!(e["code"], "unauthorized", "{e}");
+    }
+    let e = hello(secret.trim());
+    assert_eq!(e["code"], "rate_limited", "{e}");
+    assert!(e["message"].as_str().unwrap_or("").contains("too many failed logins"), "{e}");
+    assert!(hub.log_text().contains("too many failed logins"), "the hub logs it");
+    assert_eq!(hub.metric("termcall_logins_refused_total"), Some(11.0));
+    // One more try is allowed every 6 s.
+    std::thread::sleep(std::time::Duration::from_millis(6100));
+    let welcome = hello(secret.trim());
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
 }

@@ -77,3 +77,45 @@ fn connections_past_the_maximum_get_503_and_a_freed_slot_is_reused() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_participant_that_never_answers_the_hubs_offer_is_taken_out() {
+    let hub = Hub::start();
+    let (mut mute, _) = Raw::hello(&hub.url, "mute");
+    mute.send_json(&json!({"type":"call","to":"echo"}));
+    let offer = mute.expect(SOON, |m| m["type"] == "signal");
+    eprintln!("the hub offered: {}", &offer.to_string()[..80.min(offer.to_string().len())]);
+    assert_eq!(hub.metric("termcall_sfu_peers"), Some(1.0));
+    // No answer: after 20 s the hub gives up on this participant, and says why.
+    let why = mute.expect(Duration::from_secs(30), |m| m["type"] == "error");
+    assert!(why["message"].as_str().unwrap_or("").contains("did not answer the hub's media offer within 20 s"), "{why}");
+    mute.expect(SOON, |m| m["type"] == "call_ended");
+    assert_eq!(hub.metric("termcall_sfu_peers"), Some(0.0), "its peer connection is closed");
+    // And it may call again.
+    mute.send_json(&json!({"type":"call","to":"echo"}));
+    mute.expect(SOON, |m| m["type"] == "signal");
+}
+
+#[test]
+fn media_peers_past_the_limit_are_refused_with_a_reason() {
+    let hub = Hub::start_with(&["--max-media-peers", "1"]);
+    let (mut first, _) = Raw::hello(&hub.url, "first");
+    first.send_json(&json!({"type":"call","to":"echo"}));
+    first.expect(SOON, |m| m["type"] == "signal");
+    let (mut second, _) = Raw::hello(&hub.url, "second");
+    second.send_json(&json!({"type":"call","to":"echo"}));
+    let why = second.expect(SOON, |m| m["type"] == "error");
+    assert!(why["message"].as_str().unwrap_or("").contains("media endpoint is full (1 connections, --max-media-peers)"), "{why}");
+    second.expect(SOON, |m| m["type"] == "call_ended");
+    assert_eq!(hub.metric("termcall_sfu_peers_refused_total"), Some(1.0));
+    assert_eq!(hub.metric("termcall_sfu_peers"), Some(1.0), "the first one's connection is untouched");
+    // Once the first hangs up, there is room again.
+    first.close();
+    let deadline = Instant::now() + SOON;
+    while hub.metric("termcall_sfu_peers") != Some(0.0) {
+        assert!(Instant::now() < deadline, "the first one's place was not given back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    second.send_json(&json!({"type":"call","to":"echo"}));
+    second.expect(SOON, |m| m["type"] == "signal");
+}

@@ -8,10 +8,12 @@
 //! - [`peer`]: how a peer connection is built.
 //! - [`path`]: p2p or relay, from the selected candidate pair.
 //! - [`stats`]: the once-a-second measurements of a call.
+//! - [`outbox`]: the events on their way to the face, bounded.
 
 pub mod api;
 pub mod call;
 pub mod connect;
+pub mod outbox;
 pub mod path;
 pub mod peer;
 pub mod signaling;
@@ -49,7 +51,9 @@ pub struct EngineConfig {
 /// A running engine: send it commands, read its events. The events channel closes when it stops.
 pub struct Engine {
     pub commands: mpsc::UnboundedSender<Command>,
-    pub events: mpsc::UnboundedReceiver<Event>,
+    /// At most [`outbox::EVENT_QUEUE`] wait; past that events are dropped, and the reader is
+    /// told how many once it catches up.
+    pub events: mpsc::Receiver<Event>,
     /// The newest decoded remote picture (for the TUI's video pane).
     pub remote_video: FrameWatch,
     /// The newest picture we send (the self-view); drop it if unused.
@@ -62,7 +66,7 @@ pub struct Engine {
 /// Starts an engine on the current tokio runtime.
 pub fn start(cfg: EngineConfig) -> Engine {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = outbox::Events::new(outbox::EVENT_QUEUE);
     let (pictures, watches) = Pictures::new();
     let task = tokio::spawn(run(cfg, cmd_rx, ev_tx, Arc::new(pictures)));
     Engine { commands: cmd_tx, events: ev_rx, remote_video: watches.remote, local_video: watches.local, tiles: watches.tiles, task }
@@ -92,7 +96,7 @@ struct Active {
 
 struct State {
     cfg: EngineConfig,
-    events: mpsc::UnboundedSender<Event>,
+    events: outbox::Events,
     to_hub: mpsc::Sender<ClientMsg>,
     media_tx: mpsc::UnboundedSender<(CallId, CallOut)>,
     me: Option<String>,
@@ -114,7 +118,7 @@ struct State {
 /// How many commands may wait for the first connection to the hub.
 const EARLY_COMMANDS: usize = 256;
 
-async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<Event>, pictures: Arc<Pictures>) {
+async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, events: outbox::Events, pictures: Arc<Pictures>) {
     let (to_hub, hub_outbox) = mpsc::channel(256);
     let (hub_tx, mut hub_rx) = mpsc::unbounded_channel();
     let (in_call_with, claim) = tokio::sync::watch::channel(None);
@@ -179,7 +183,7 @@ impl State {
     }
 
     fn emit(&self, e: Event) {
-        let _ = self.events.send(e);
+        self.events.emit(e);
     }
 
     async fn send_hub(&self, m: ClientMsg) {
@@ -518,6 +522,7 @@ impl State {
             }
             CallOut::Snapshot(Ok((path, width, height))) => self.emit(Event::Snapshot { path, width, height }),
             CallOut::Snapshot(Err(why)) => self.emit(Event::error("snapshot_failed", why)),
+            CallOut::Warning(code, why) => self.emit(Event::error(code, why)),
             CallOut::Failed(why) => {
                 self.emit(Event::error("media_failed", why));
                 self.hangup("media_failed").await;

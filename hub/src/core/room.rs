@@ -218,9 +218,9 @@ impl Hub {
     }
 
     /// The media endpoint could not set up `conn`'s media: its part of the call is over.
-    pub fn media_failed(&mut self, call_id: CallId, conn: ConnId, out: &mut Outbox) {
+    pub fn media_failed(&mut self, call_id: CallId, conn: ConnId, why: &str, out: &mut Outbox) {
         if self.rooms.get(&call_id).is_some_and(|r| r.is_joined(conn)) {
-            out.error(conn, ErrorCode::Internal, "the hub could not set up the media of this call", Some(call_id));
+            out.error(conn, ErrorCode::Internal, why, Some(call_id));
             out.to(conn, ServerMsg::CallEnded { call_id, peer: HUB_PEER.to_owned(), reason: CallEndReason::PeerGone });
             self.leave_room(conn, call_id, CallEndReason::PeerGone, out);
         }

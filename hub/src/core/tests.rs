@@ -502,13 +502,13 @@ fn a_participant_whose_media_fails_leaves_the_call() {
     h.handle(2, ClientMsg::Accept { call_id: id }, &mut Outbox::default());
     h.handle(3, ClientMsg::Accept { call_id: id }, &mut Outbox::default());
     let mut out = Outbox::default();
-    h.media_failed(id, 3, &mut out);
+    h.media_failed(id, 3, "the hub could not set up the media of this call", &mut out);
     assert!(to(&out, 3).iter().any(|m| matches!(m, ServerMsg::CallEnded { reason: CallEndReason::PeerGone, .. })));
     assert!(to(&out, 1).iter().any(|m| matches!(m, ServerMsg::Left { name, .. } if name == "carol")));
     assert_eq!(out.media, vec![MediaCmd::Leave { call_id: id, conn: 3 }]);
     h.check_invariants().unwrap();
     // A stale report about someone no longer in the call does nothing.
     let mut out = Outbox::default();
-    h.media_failed(id, 3, &mut out);
+    h.media_failed(id, 3, "the hub could not set up the media of this call", &mut out);
     assert!(out.deliveries.is_empty() && out.media.is_empty());
 }

@@ -5,7 +5,7 @@
 //! forwards chat, stamped with the sender's name.
 //!
 //! - [`peer`]: how the hub's peer connections are built.
-//! - [`room`]: one call's participants, negotiation and wiring, in a task of its own.
+//! - [`room`]: one call's participants and wiring, in a task of its own, and its negotiation.
 //! - [`forward`]: the per-packet loop from one participant's track to the others.
 //! - [`chat`]: stamping and forwarding data-channel chat.
 //!
@@ -35,6 +35,9 @@ pub struct SfuSettings {
     pub bind_ip: IpAddr,
     /// The address to announce instead, for a hub behind a 1:1 NAT (--public-ip).
     pub public_ip: Option<IpAddr>,
+    /// Peer connections (each a UDP socket) held at once, over all rooms (--max-media-peers,
+    /// lowered to what the file descriptor limit leaves).
+    pub max_peers: usize,
 }
 
 /// What the hub's media endpoint reports about one participant.
@@ -42,8 +45,9 @@ pub struct SfuSettings {
 pub enum SfuOut {
     /// Negotiation for the participant.
     Signal { call_id: CallId, conn: ConnId, signal: Signal },
-    /// Its media could not be set up: its part of the call ends.
-    Failed { call_id: CallId, conn: ConnId },
+    /// Its media could not be set up, or it stopped negotiating: its part of the call ends,
+    /// and it is told why.
+    Failed { call_id: CallId, conn: ConnId, why: String },
 }
 
 /// The actor's handle on the media endpoint: one task per room.

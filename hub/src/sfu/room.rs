@@ -1,16 +1,19 @@
 //! One call through the hub, in a task of its own: a peer connection per participant, the
 //! tracks that carry each participant's media to each other one, the forwarding loops
-//! between them, and the negotiation that follows joins and leaves. The hub always offers;
-//! an offer made while the last one awaits its answer is made once that answer arrives.
+//! between them, and chat. [`negotiation`] follows joins and leaves with offers.
+
+mod negotiation;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use termcall_shared::media::codecs;
-use termcall_shared::media::glue::{candidate_init, local_track};
+use termcall_shared::media::glue::local_track;
 use termcall_shared::names::ECHO_USER;
 use termcall_shared::{CallId, Signal};
 use tokio::sync::{mpsc, watch};
@@ -18,7 +21,7 @@ use tracing::{debug, info, warn};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState};
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::forward::{self, Sink, Upstream};
@@ -35,6 +38,8 @@ const CHAT_RATE: u64 = 20;
 const CHAT_BURST: u64 = 50;
 /// Data-channel events waiting for the room; past this the readers wait (and SCTP pushes back).
 const DC_QUEUE: usize = 256;
+/// A participant that has not answered an offer after this long is taken out of the call.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the room's task is told.
 #[derive(Debug)]
@@ -68,7 +73,8 @@ struct Participant {
     upstream: Upstream,
     /// The tracks on this participant's connection, by whose media they carry.
     outlets: HashMap<ConnId, [Outlet; 2]>,
-    awaiting_answer: bool,
+    /// The offer that awaits its answer was sent then.
+    awaiting_answer: Option<Instant>,
     /// Something changed while an offer awaited its answer: offer again after it.
     again: bool,
     remote_set: bool,
@@ -93,6 +99,8 @@ pub async fn run(call_id: CallId, mut cmds: mpsc::UnboundedReceiver<RoomCmd>, se
     let (peer_events, mut peer_rx) = mpsc::unbounded_channel();
     let (dc_events, mut dc_rx) = mpsc::channel(DC_QUEUE);
     let mut room = Room { call_id, participants: HashMap::new(), settings, metrics, out, peer_events, dc_events, echo: false };
+    let mut answers_due = tokio::time::interval(Duration::from_secs(1));
+    answers_due.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             c = cmds.recv() => match c {
@@ -100,10 +108,10 @@ pub async fn run(call_id: CallId, mut cmds: mpsc::UnboundedReceiver<RoomCmd>, se
                 Some(RoomCmd::Join { conn, name, echo }) => {
                     room.echo = echo;
                     if let Err(e) = room.join(conn, name.clone()).await {
-                        warn!(call = call_id, %name, "cannot open the media connection: {e}");
+                        warn!(call = call_id, %name, "cannot open the media connection: {e:#}");
                         // Undo what was wired, and end this participant's part of the call.
                         room.leave(conn).await;
-                        let _ = room.out.send(SfuOut::Failed { call_id, conn });
+                        let _ = room.out.send(SfuOut::Failed { call_id, conn, why: format!("the hub could not set up the media of this call: {e:#}") });
                     }
                 }
                 Some(RoomCmd::Leave { conn }) => {
@@ -116,6 +124,11 @@ pub async fn run(call_id: CallId, mut cmds: mpsc::UnboundedReceiver<RoomCmd>, se
             },
             Some((conn, e)) = peer_rx.recv() => room.on_peer_event(conn, e).await,
             Some((conn, d)) = dc_rx.recv() => room.on_dc_event(conn, d).await,
+            _ = answers_due.tick() => {
+                if room.expire_offers(Instant::now()).await && room.participants.is_empty() {
+                    break;
+                }
+            }
         }
     }
     let conns: Vec<ConnId> = room.participants.keys().copied().collect();
@@ -130,11 +143,26 @@ impl Room {
         if self.participants.contains_key(&conn) {
             return Ok(());
         }
-        let pc = peer::build(&self.settings, conn, self.peer_events.clone()).await?;
-        let dc = match prepare(&pc).await {
-            Ok(dc) => dc,
+        // A place under --max-media-peers first; `leave` gives it back once in the room.
+        let max = self.settings.max_peers;
+        if self.metrics.sfu_peers.fetch_update(Relaxed, Relaxed, |n| (n < max as u64).then_some(n + 1)).is_err() {
+            Metrics::add(&self.metrics.sfu_peers_refused_total, 1);
+            anyhow::bail!("the hub's media endpoint is full ({max} connections, --max-media-peers); try again later");
+        }
+        let built = async {
+            let pc = peer::build(&self.settings, conn, self.peer_events.clone()).await?;
+            match prepare(&pc).await {
+                Ok(dc) => anyhow::Ok((pc, dc)),
+                Err(e) => {
+                    let _ = pc.close().await;
+                    Err(e)
+                }
+            }
+        };
+        let (pc, dc) = match built.await {
+            Ok(made) => made,
             Err(e) => {
-                let _ = pc.close().await;
+                self.metrics.sfu_peers.fetch_sub(1, Relaxed);
                 return Err(e);
             }
         };
@@ -147,7 +175,7 @@ impl Room {
             unsent: VecDeque::new(),
             upstream: Upstream::default(),
             outlets: HashMap::new(),
-            awaiting_answer: false,
+            awaiting_answer: None,
             again: false,
             remote_set: false,
             early_candidates: Vec::new(),
@@ -155,7 +183,6 @@ impl Room {
         };
         // In the room from here on, so that a failure below is undone by `leave`.
         self.participants.insert(conn, p);
-        Metrics::add(&self.metrics.sfu_peers, 1);
         let mut renegotiate = Vec::new();
         let others: Vec<ConnId> = self.participants.keys().copied().filter(|c| *c != conn).collect();
         // Each set of outlets is recorded as soon as it exists, so that `leave` finds it.
@@ -206,7 +233,7 @@ impl Room {
             }
         }
         info!(call = self.call_id, name = %p.name, participants = self.participants.len(), "left the media room");
-        self.metrics.sfu_peers.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.sfu_peers.fetch_sub(1, Relaxed);
         let pc = p.pc.clone();
         drop(p); // ends the leaver's forwarding loops
         tokio::spawn(async move {
@@ -214,88 +241,6 @@ impl Room {
         });
         for c in renegotiate {
             self.negotiate(c).await;
-        }
-    }
-
-    /// Sends a new offer to `conn`, or notes that one is due when its answer comes.
-    async fn negotiate(&mut self, conn: ConnId) {
-        let Some(p) = self.participants.get_mut(&conn) else { return };
-        if p.awaiting_answer {
-            p.again = true;
-            return;
-        }
-        let result = async {
-            let offer = p.pc.create_offer(None).await?;
-            p.pc.set_local_description(offer.clone()).await?;
-            anyhow::Ok(offer.sdp)
-        }
-        .await;
-        match result {
-            Ok(sdp) => {
-                tracing::trace!(call = self.call_id, name = %p.name, "offer:\n{sdp}");
-                p.awaiting_answer = true;
-                p.again = false;
-                self.signal(conn, Signal::Offer { sdp });
-            }
-            Err(e) => warn!(call = self.call_id, name = %p.name, "no offer: {e}"),
-        }
-    }
-
-    fn signal(&self, conn: ConnId, signal: Signal) {
-        let _ = self.out.send(SfuOut::Signal { call_id: self.call_id, conn, signal });
-    }
-
-    async fn on_signal(&mut self, conn: ConnId, signal: Signal) {
-        let Some(p) = self.participants.get_mut(&conn) else { return };
-        match signal {
-            Signal::Answer { sdp } => {
-                if !p.awaiting_answer {
-                    return debug!(call = self.call_id, name = %p.name, "an answer to no offer: ignored");
-                }
-                let applied = match RTCSessionDescription::answer(sdp) {
-                    Ok(answer) => p.pc.set_remote_description(answer).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                p.awaiting_answer = false;
-                if let Err(e) = applied {
-                    warn!(call = self.call_id, name = %p.name, "a bad answer: {e}");
-                    // A change that waited for this answer still needs its offer.
-                    if p.again {
-                        self.negotiate(conn).await;
-                    }
-                    return;
-                }
-                if !p.remote_set {
-                    p.remote_set = true;
-                    for init in std::mem::take(&mut p.early_candidates) {
-                        if let Err(e) = p.pc.add_ice_candidate(init).await {
-                            debug!("a remote candidate: {e}");
-                        }
-                    }
-                }
-                if p.again {
-                    self.negotiate(conn).await;
-                }
-            }
-            c @ Signal::Candidate { .. } => {
-                let Some(init) = candidate_init(c) else { return };
-                if p.remote_set {
-                    if let Err(e) = p.pc.add_ice_candidate(init).await {
-                        debug!("a remote candidate: {e}");
-                    }
-                } else if p.early_candidates.len() < 64 {
-                    p.early_candidates.push(init);
-                }
-            }
-            Signal::RestartIce => {
-                debug!(call = self.call_id, name = %p.name, "restarting ICE at the participant's request");
-                if let Err(e) = p.pc.restart_ice().await {
-                    return warn!("ICE restart: {e}");
-                }
-                self.negotiate(conn).await;
-            }
-            Signal::Offer { .. } => debug!(call = self.call_id, name = %p.name, "the hub makes the offers here: ignored"),
-            Signal::EndOfCandidates => {}
         }
     }
 

@@ -1,5 +1,8 @@
 //! Chat on the call's data channel: lines sent while it is not open yet wait, in order, and
-//! go when it opens; a line's sender is believed only from the hub.
+//! go when it opens (at most [`UNSENT_CHAT`]; past that a line is refused with an error); a
+//! line's sender is believed only from the hub. The channel's reader waits when
+//! [`DC_QUEUE`] events are unread, so a peer that floods chat is held back by SCTP's flow
+//! control instead of filling memory.
 
 use std::sync::Arc;
 
@@ -8,6 +11,11 @@ use tracing::{debug, warn};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 
 use super::{Call, CallOut};
+
+/// Chat lines that may wait for the data channel to open.
+pub(super) const UNSENT_CHAT: usize = 100;
+/// Data-channel events waiting for the call; past this the reader waits.
+pub(super) const DC_QUEUE: usize = 256;
 
 /// What the data channel's reader tells the call.
 pub(super) enum DcEvent {
@@ -32,11 +40,11 @@ impl Call<'_> {
                     DataChannelEvent::OnClose => DcEvent::Closed,
                     _ => continue,
                 };
-                if tx.send(m).is_err() {
+                if tx.send(m).await.is_err() {
                     return;
                 }
             }
-            let _ = tx.send(DcEvent::Closed);
+            let _ = tx.send(DcEvent::Closed).await;
         });
         self.dc = Some(dc);
     }
@@ -68,6 +76,10 @@ impl Call<'_> {
     pub(super) async fn chat(&mut self, text: String) {
         if self.dc_open && self.unsent.is_empty() && self.send_now(&text).await {
             return;
+        }
+        if self.unsent.len() >= UNSENT_CHAT {
+            let why = format!("chat not sent: {UNSENT_CHAT} lines already wait for the connection to the other side");
+            return self.report(CallOut::Warning("chat_not_sent", why));
         }
         self.unsent.push_back(text);
     }

@@ -69,7 +69,13 @@ pub enum CallOut {
     VideoStarted(u32, u32),
     /// The answer to a snapshot: (path, width, height) or why not.
     Snapshot(Result<(String, u32, u32), String>),
+    /// Something the user should know that does not end the call: (code, message).
+    Warning(&'static str, String),
 }
+
+/// Remote candidates kept until the description they belong to arrives (a peer gathers a
+/// dozen or so; the hub relays at most its rate of them).
+const EARLY_CANDIDATES: usize = 64;
 
 /// How to set the call up.
 pub struct CallSetup {
@@ -118,7 +124,7 @@ struct Call<'a> {
     out: &'a mpsc::UnboundedSender<(CallId, CallOut)>,
     dc: Option<Arc<dyn DataChannel>>,
     dc_open: bool,
-    dc_tx: mpsc::UnboundedSender<DcEvent>,
+    dc_tx: mpsc::Sender<DcEvent>,
     unsent: VecDeque<String>,
     remote_set: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
@@ -158,7 +164,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
     let audio_bps = if setup.media.audio == crate::media::audio::AudioSpec::None { 0.0 } else { crate::media::adapt::AUDIO_RESERVE_BPS };
     let (congestion, link) = peer::congestion(f64::from(setup.media.max_video_kbps()) * 1000.0 + audio_bps, setup.media.feedback);
     let (pc, mut pc_events) = peer::build(&setup.ice_servers, &ice, congestion).await?;
-    let (dc_tx, mut dc_rx) = mpsc::unbounded_channel();
+    let (dc_tx, mut dc_rx) = mpsc::channel(chat::DC_QUEUE);
     let mut call = Call {
         id: setup.call_id,
         pc: pc.clone(),

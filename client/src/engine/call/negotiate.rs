@@ -62,8 +62,10 @@ impl Call<'_> {
                     if let Err(e) = self.pc.add_ice_candidate(init).await {
                         warn!("ignoring a remote candidate: {e}");
                     }
-                } else {
+                } else if self.early_candidates.len() < super::EARLY_CANDIDATES {
                     self.early_candidates.push(init);
+                } else {
+                    warn!(call = self.id, "{} candidates came before the description: ignoring the rest", super::EARLY_CANDIDATES);
                 }
             }
             Signal::EndOfCandidates => {}

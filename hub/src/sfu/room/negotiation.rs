@@ -1,0 +1,121 @@
+//! Negotiation with each participant: the hub always offers; an offer made while the last one
+//! awaits its answer is made once that answer arrives. A participant that leaves an offer
+//! unanswered for [`ANSWER_TIMEOUT`] is taken out of the call (its media could never flow, and
+//! every later change to the room would wait on it).
+
+use std::time::Instant;
+
+use termcall_shared::media::glue::candidate_init;
+use termcall_shared::Signal;
+use tracing::{debug, warn};
+use webrtc::peer_connection::RTCSessionDescription;
+
+use super::{Room, ANSWER_TIMEOUT};
+use crate::core::ConnId;
+use crate::sfu::SfuOut;
+
+/// Remote candidates kept for a participant until its answer comes.
+const EARLY_CANDIDATES: usize = 64;
+
+impl Room {
+    /// Sends a new offer to `conn`, or notes that one is due when its answer comes.
+    pub(super) async fn negotiate(&mut self, conn: ConnId) {
+        let Some(p) = self.participants.get_mut(&conn) else { return };
+        if p.awaiting_answer.is_some() {
+            p.again = true;
+            return;
+        }
+        let result = async {
+            let offer = p.pc.create_offer(None).await?;
+            p.pc.set_local_description(offer.clone()).await?;
+            anyhow::Ok(offer.sdp)
+        }
+        .await;
+        match result {
+            Ok(sdp) => {
+                tracing::trace!(call = self.call_id, name = %p.name, "offer:\n{sdp}");
+                p.awaiting_answer = Some(Instant::now());
+                p.again = false;
+                self.signal(conn, Signal::Offer { sdp });
+            }
+            Err(e) => warn!(call = self.call_id, name = %p.name, "no offer: {e}"),
+        }
+    }
+
+    pub(super) fn signal(&self, conn: ConnId, signal: Signal) {
+        let _ = self.out.send(SfuOut::Signal { call_id: self.call_id, conn, signal });
+    }
+
+    pub(super) async fn on_signal(&mut self, conn: ConnId, signal: Signal) {
+        let Some(p) = self.participants.get_mut(&conn) else { return };
+        match signal {
+            Signal::Answer { sdp } => {
+                if p.awaiting_answer.is_none() {
+                    return debug!(call = self.call_id, name = %p.name, "an answer to no offer: ignored");
+                }
+                let applied = match RTCSessionDescription::answer(sdp) {
+                    Ok(answer) => p.pc.set_remote_description(answer).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                p.awaiting_answer = None;
+                if let Err(e) = applied {
+                    warn!(call = self.call_id, name = %p.name, "a bad answer: {e}");
+                    // A change that waited for this answer still needs its offer.
+                    if p.again {
+                        self.negotiate(conn).await;
+                    }
+                    return;
+                }
+                if !p.remote_set {
+                    p.remote_set = true;
+                    for init in std::mem::take(&mut p.early_candidates) {
+                        if let Err(e) = p.pc.add_ice_candidate(init).await {
+                            debug!("a remote candidate: {e}");
+                        }
+                    }
+                }
+                if p.again {
+                    self.negotiate(conn).await;
+                }
+            }
+            c @ Signal::Candidate { .. } => {
+                let Some(init) = candidate_init(c) else { return };
+                if p.remote_set {
+                    if let Err(e) = p.pc.add_ice_candidate(init).await {
+                        debug!("a remote candidate: {e}");
+                    }
+                } else if p.early_candidates.len() < EARLY_CANDIDATES {
+                    p.early_candidates.push(init);
+                }
+            }
+            Signal::RestartIce => {
+                debug!(call = self.call_id, name = %p.name, "restarting ICE at the participant's request");
+                if let Err(e) = p.pc.restart_ice().await {
+                    return warn!("ICE restart: {e}");
+                }
+                self.negotiate(conn).await;
+            }
+            Signal::Offer { .. } => debug!(call = self.call_id, name = %p.name, "the hub makes the offers here: ignored"),
+            Signal::EndOfCandidates => {}
+        }
+    }
+
+    /// Takes out the participants whose offer has waited too long; true if any were.
+    pub(super) async fn expire_offers(&mut self, now: Instant) -> bool {
+        let late: Vec<ConnId> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.awaiting_answer.is_some_and(|at| now.saturating_duration_since(at) >= ANSWER_TIMEOUT))
+            .map(|(c, _)| *c)
+            .collect();
+        for &conn in &late {
+            if let Some(p) = self.participants.get(&conn) {
+                warn!(call = self.call_id, name = %p.name, "no answer to the hub's offer in {} s: taken out of the call", ANSWER_TIMEOUT.as_secs());
+            }
+            self.leave(conn).await;
+            let why = format!("your client did not answer the hub's media offer within {} s", ANSWER_TIMEOUT.as_secs());
+            let _ = self.out.send(SfuOut::Failed { call_id: self.call_id, conn, why });
+        }
+        !late.is_empty()
+    }
+}
