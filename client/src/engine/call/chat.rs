@@ -12,8 +12,9 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 
 use super::{Call, CallOut};
 
-/// Chat lines that may wait for the data channel to open.
-pub(super) const UNSENT_CHAT: usize = 100;
+/// Chat lines that may wait for the data channel to open (it opens a moment after the call
+/// connects, and a script may send a burst in that moment; lines are at most 16 KiB).
+pub(super) const UNSENT_CHAT: usize = 1_000;
 /// Data-channel events waiting for the call; past this the reader waits.
 pub(super) const DC_QUEUE: usize = 256;
 
