@@ -243,7 +243,7 @@ fn relayed_calls(rt: &tokio::runtime::Runtime, n: usize) -> Figures {
     // Credentials as a client gets them: from its welcome.
     let creds: Vec<(String, String, String)> = (0..2 * n).map(|i| turn_credentials(&Raw::hello(&hub.url, &format!("u{i}")).1)).collect();
     let pid = hub.pid();
-    rt.block_on(async move {
+    let figures = rt.block_on(async move {
         let mut clients = Vec::new();
         let mut relays: Vec<(Arc<dyn Conn + Send + Sync>, SocketAddr)> = Vec::new();
         for (i, (server, user, pass)) in creds.into_iter().enumerate() {
@@ -279,7 +279,14 @@ fn relayed_calls(rt: &tokio::runtime::Runtime, n: usize) -> Figures {
             let _ = c.close().await;
         }
         figures
-    })
+    });
+    // Where losses happened, if in the hub: its own drop counters.
+    let counters: Vec<String> = ["termcall_turn_refused_peer_packets_total", "termcall_turn_quota_dropped_bytes_total", "termcall_turn_unauthenticated_dropped_total"]
+        .iter()
+        .map(|m| format!("{} {}", m.trim_start_matches("termcall_turn_"), hub.metric(m).unwrap_or(0.0)))
+        .collect();
+    println!("        the hub's own drops: {}", counters.join(", "));
+    figures
 }
 
 fn connect_time_when_blocked() {
