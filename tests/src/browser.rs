@@ -26,7 +26,7 @@ impl Browser {
     pub fn available() -> Result<(), String> {
         match std::process::Command::new("chromium").arg("--version").output() {
             Ok(o) if o.status.success() => Ok(()),
-            _ => Err("chromium is missing: run scripts/setup --browser (Debian's chromium package)".into()),
+            _ => Err("chromium is missing: run scripts/setup (it installs Debian's chromium package)".into()),
         }
     }
 

@@ -161,6 +161,7 @@ pub async fn build(
         .with_ice_timeouts(Some(ICE_DISCONNECTED_AFTER), Some(ICE_FAILED_AFTER), Some(ICE_KEEPALIVE))
         // With only relay pairs there is nothing better to wait for.
         .with_relay_acceptance_min_wait(Some(if opts.relay == RelayMode::Always { Duration::ZERO } else { RELAY_PATIENCE }))
+        .with_prflx_acceptance_min_wait(Some(termcall_shared::media::glue::PEER_REFLEXIVE_WAIT))
         .build();
     let servers = servers_for(ice_servers, opts.relay)?;
     let policy = if opts.relay == RelayMode::Always { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };

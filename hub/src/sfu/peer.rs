@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtc::ice::mdns::MulticastDnsMode;
-use termcall_shared::media::glue::candidate_signal;
+use termcall_shared::media::glue::{self, candidate_signal};
 use termcall_shared::media::{codecs, interceptors};
 use termcall_shared::Signal;
 use tokio::sync::mpsc;
@@ -71,7 +71,8 @@ pub async fn build(settings: &SfuSettings, conn: ConnId, events: mpsc::Unbounded
     let mut se = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_include_loopback_candidate(settings.bind_ip.is_loopback())
-        .with_ice_timeouts(Some(Duration::from_secs(3)), Some(Duration::from_secs(15)), Some(Duration::from_secs(1)));
+        .with_ice_timeouts(Some(Duration::from_secs(3)), Some(Duration::from_secs(15)), Some(Duration::from_secs(1)))
+        .with_prflx_acceptance_min_wait(Some(glue::PEER_REFLEXIVE_WAIT));
     if let Some(ip) = settings.public_ip {
         se = se.with_nat_1to1_ips(vec![ip.to_string()], webrtc::peer_connection::RTCIceCandidateType::Host);
     }

@@ -1,11 +1,18 @@
 //! Small conversions both WebRTC ends need: ICE candidates between webrtc-rs's form and the
-//! protocol's [`Signal`], and a local track's description.
+//! protocol's [`Signal`], and a local track's description; and the ICE timing both ends share.
 
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
 
 use crate::Signal;
+
+/// How long a peer-reflexive pair waits before it may be nominated. rtc-ice waits 1 s by
+/// default. A browser's first check usually arrives before its candidate, which travels
+/// through the hub, so the browser's host address is first known as peer-reflexive. Waiting
+/// then cost every call a browser answers a second. The pair is nominated only once its check
+/// has succeeded, so nothing is gained by waiting longer.
+pub const PEER_REFLEXIVE_WAIT: std::time::Duration = std::time::Duration::ZERO;
 
 /// A relayed candidate in the form webrtc-rs takes; `None` for any other signal.
 pub fn candidate_init(signal: Signal) -> Option<RTCIceCandidateInit> {
