@@ -1,7 +1,8 @@
 //! Routing a new connection by its HTTP request line, before any WebSocket handshake:
-//! `/healthz` is answered here; `/ws` goes on to the WebSocket handshake, which reads the same
-//! head again from a [`Replay`]. Works the same over TCP and over TLS. `/metrics` is answered
-//! only on the operator's own listener ([`crate::admin`]).
+//! `/healthz` and the web client's files ([`crate::web`], with ETag revalidation and HEAD) are
+//! answered here; `/ws` goes on to the WebSocket handshake, which reads the same head again
+//! from a [`Replay`]. Works the same over TCP and over TLS. `/metrics` is answered only on the
+//! operator's own listener ([`crate::admin`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::metrics::Metrics;
+use crate::web::{self, Asset};
 
 /// The largest request head the hub reads before routing.
 const MAX_HEAD: usize = 8 * 1024;
@@ -19,6 +21,9 @@ const MAX_HEAD: usize = 8 * 1024;
 pub enum Route {
     WebSocket,
     Health,
+    /// A file of the web client; `head` for a HEAD request, `fresh` when the browser's copy
+    /// (If-None-Match) is this one.
+    Asset { asset: &'static Asset, head: bool, fresh: bool },
     Metrics,
     /// The hub holds `--max-connections` already.
     Full,
@@ -94,9 +99,17 @@ fn route_of(head: &[u8]) -> Option<Route> {
         return None;
     }
     let path = target.split('?').next().unwrap_or("");
+    let header = |name: &str| {
+        text.split("\r\n").skip(1).find_map(|l| l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
+    };
     Some(match (method, path) {
         ("GET", "/ws") => Route::WebSocket,
         ("GET", "/healthz") | ("HEAD", "/healthz") => Route::Health,
+        ("GET" | "HEAD", p) if web::find(p).is_some() => {
+            let asset = web::find(p)?;
+            let fresh = header("if-none-match").is_some_and(|tags| tags.split(',').any(|t| t.trim() == asset.etag || t.trim() == "*"));
+            Route::Asset { asset, head: method == "HEAD", fresh }
+        }
         ("GET", "/metrics") => Route::Metrics,
         ("GET", p) | ("HEAD", p) => Route::NotFound(p.to_owned()),
         _ => Route::BadRequest,
@@ -106,6 +119,9 @@ fn route_of(head: &[u8]) -> Option<Route> {
 /// Answers a plain HTTP request and closes. `metrics` is given on the metrics listener only:
 /// elsewhere `/metrics` is not found.
 pub async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, route: &Route, metrics: Option<&Metrics>) {
+    if let (Route::Asset { asset, head, fresh }, None) = (route, metrics) {
+        return serve_asset(stream, asset, *head, *fresh).await;
+    }
     let (status, body) = match route {
         Route::Health => ("200 OK", "ok\n".to_owned()),
         Route::Metrics => match metrics {
@@ -115,6 +131,7 @@ pub async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, route: &Route, metri
         Route::Full => ("503 Service Unavailable", "the hub is full: try again later\n".to_owned()),
         Route::NotFound(p) if metrics.is_some() => ("404 Not Found", format!("no such path {p}: this listener serves /metrics and /healthz\n")),
         Route::NotFound(p) => ("404 Not Found", format!("no such path {p}: the WebSocket is at /ws\n")),
+        Route::Asset { asset, .. } => ("404 Not Found", format!("no such path {}: this listener serves /metrics and /healthz\n", asset.path)),
         Route::BadRequest | Route::WebSocket => ("400 Bad Request", "bad request\n".to_owned()),
     };
     let reply = format!(
@@ -122,6 +139,23 @@ pub async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, route: &Route, metri
         body.len()
     );
     let _ = stream.write_all(reply.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// A web client file, or 304 when the browser has it already.
+async fn serve_asset<S: AsyncWrite + Unpin>(stream: &mut S, asset: &Asset, head: bool, fresh: bool) {
+    let status = if fresh { "304 Not Modified" } else { "200 OK" };
+    let reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {}\r\nContent-Length: {}\r\nETag: {}\r\nCache-Control: no-cache\r\n{}Connection: close\r\n\r\n",
+        asset.content_type,
+        if fresh { 0 } else { asset.body.len() },
+        asset.etag,
+        web::SECURITY_HEADERS,
+    );
+    let _ = stream.write_all(reply.as_bytes()).await;
+    if !head && !fresh {
+        let _ = stream.write_all(asset.body).await;
+    }
     let _ = stream.shutdown().await;
 }
 
@@ -136,6 +170,11 @@ mod tests {
         assert_eq!(route_of(b"GET /metrics HTTP/1.1\r\n\r\n"), Some(Route::Metrics));
         assert_eq!(route_of(b"GET /nope?x=1 HTTP/1.1\r\n\r\n"), Some(Route::NotFound("/nope".into())));
         assert_eq!(route_of(b"POST /ws HTTP/1.1\r\n\r\n"), Some(Route::BadRequest));
+        let app = web::find("/app.js").unwrap();
+        assert_eq!(route_of(b"GET / HTTP/1.1\r\n\r\n"), Some(Route::Asset { asset: web::find("/").unwrap(), head: false, fresh: false }));
+        assert_eq!(route_of(b"HEAD /app.js HTTP/1.1\r\n\r\n"), Some(Route::Asset { asset: app, head: true, fresh: false }));
+        let revalidate = format!("GET /app.js?v=2 HTTP/1.1\r\nIf-None-Match: \"x\", {}\r\n\r\n", app.etag);
+        assert_eq!(route_of(revalidate.as_bytes()), Some(Route::Asset { asset: app, head: false, fresh: true }));
         assert_eq!(route_of(b"GET /ws HTTP/1.1\r\nHost: x\r\n"), None);
         assert_eq!(route_of(b"\xff\xfe"), None);
     }

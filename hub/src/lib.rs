@@ -3,7 +3,9 @@
 //! - [`config`]: the command line and its defaults.
 //! - [`core`]: the roster and call state machine, pure and synchronous.
 //! - [`actor`]: the one task that owns the [`core::Hub`] and delivers what it says.
-//! - [`http`]: the first bytes of a TCP connection: `/healthz`, `/ws`, or an error page.
+//! - [`http`]: the first bytes of a TCP connection: `/healthz`, `/ws`, the web client, or an
+//!   error page.
+//! - [`web`]: the web client's files (`hub/web/`), built in.
 //! - [`connection`]: one WebSocket client: framing, limits, liveness.
 //! - [`limits`]: the per-connection message rate limit.
 //! - [`rate`]: the one token bucket every rate limit of the hub is made of.
@@ -34,3 +36,4 @@ pub mod sfu;
 pub mod tls;
 pub mod turn;
 pub mod users;
+pub mod web;

@@ -32,6 +32,17 @@ impl Browser {
 
     /// Starts Chromium in namespace `netns` on `url`, its camera playing `clip` (a y4m file).
     pub fn chromium(netns: &str, url: &str, clip: &Path) -> Browser {
+        Browser::start(netns, url, clip, None)
+    }
+
+    /// The same, driven over the DevTools protocol (a 1280x900 window): click and type in it.
+    pub fn driven(netns: &str, url: &str, clip: &Path) -> (Browser, crate::cdp::Cdp) {
+        let pipes = crate::cdp::Pipes::new();
+        let browser = Browser::start(netns, url, clip, Some(&pipes));
+        (browser, pipes.connect())
+    }
+
+    fn start(netns: &str, url: &str, clip: &Path, pipes: Option<&crate::cdp::Pipes>) -> Browser {
         let dir = scratch("chromium");
         let profile = dir.join("profile");
         let log = dir.join("chromium.log");
@@ -53,14 +64,21 @@ impl Browser {
                 "--autoplay-policy=no-user-gesture-required",
                 "--allow-file-access-from-files",
                 "--enable-logging=stderr",
-                "--remote-debugging-port=0",
+                "--window-size=1280,900",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(format!("--use-file-for-fake-video-capture={}", clip.display()))
+            .arg(if pipes.is_some() { "--remote-debugging-pipe" } else { "--remote-debugging-port=0" })
+            // The test hub is plain http on a test address: let its page use the camera as it
+            // would over https (a real deployment serves --tls-cert).
+            .arg(format!("--unsafely-treat-insecure-origin-as-secure={}", origin(url)))
             .arg(url)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("chromium log"));
+        if let Some(p) = pipes {
+            p.give_to(&mut cmd);
+        }
         let child = cmd.spawn().expect("start chromium");
         Browser { child, profile, log }
     }
@@ -71,6 +89,12 @@ impl Browser {
         let lines: Vec<&str> = text.lines().filter(|l| l.contains("termcall-peer") || l.contains("ERROR")).collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
+}
+
+/// `scheme://host:port` of `url`.
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("file", ""));
+    format!("{scheme}://{}", rest.split('/').next().unwrap_or(""))
 }
 
 impl Drop for Browser {

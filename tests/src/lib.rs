@@ -12,6 +12,7 @@
 //! - [`coturn`]: Debian's coturn on loopback, sharing a TURN REST secret with a hub.
 
 pub mod browser;
+pub mod cdp;
 mod client;
 pub mod coturn;
 mod hub;

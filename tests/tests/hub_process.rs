@@ -24,6 +24,18 @@ fn healthz_answers_200_and_other_paths_404() {
     assert_ne!(metrics_addr, hub.addr);
     assert!(http_get(&metrics_addr, "/healthz").starts_with("HTTP/1.1 200"));
     assert!(http_get(&metrics_addr, "/ws").starts_with("HTTP/1.1 404"), "no WebSocket on the metrics listener");
+    assert!(http_get(&metrics_addr, "/").starts_with("HTTP/1.1 404"), "no web client on the metrics listener");
+    // The web client, with its type and an ETag to revalidate against.
+    let page = http_get(&hub.addr, "/");
+    assert!(page.starts_with("HTTP/1.1 200") && page.contains("Content-Type: text/html") && page.contains("<script src=\"/app.js\">"), "{page}");
+    let script = http_get(&hub.addr, "/app.js");
+    assert!(script.contains("Content-Type: text/javascript") && script.contains("PROTOCOL_VERSION = 2"), "{}", &script[..300.min(script.len())]);
+    let etag = script.lines().find_map(|l| l.strip_prefix("ETag: ")).expect("an ETag").to_owned();
+    let mut again = TcpStream::connect(&hub.addr).unwrap();
+    write!(again, "GET /app.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    let _ = std::io::Read::read_to_string(&mut again, &mut reply);
+    assert!(reply.starts_with("HTTP/1.1 304") && reply.ends_with("\r\n\r\n"), "revalidated, no body: {reply}");
     // A half-sent request does not block the hub for others.
     let mut slow = TcpStream::connect(&hub.addr).unwrap();
     write!(slow, "GET /heal").unwrap();
