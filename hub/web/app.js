@@ -16,6 +16,7 @@ const state = {
   quality: {}, // the newest measurements, also read by the tests
   tracks: [], // "who/kind" of every track received, for diagnosis
   picked: new Set(), // names ticked for a group call
+  connectTimes: [], // ms from placing or accepting each call to its media connecting
 };
 window.termcall = state;
 let inbox = Promise.resolve();
@@ -130,7 +131,7 @@ function newCall(id, peer, extra) {
 
 function placeCall(to) {
   if (state.call) return notice("you are already in a call");
-  state.call = newCall(null, Array.isArray(to) ? to.join(", ") : to, { group: Array.isArray(to) });
+  state.call = newCall(null, Array.isArray(to) ? to.join(", ") : to, { group: Array.isArray(to), placedAt: performance.now() });
   send({ type: "call", to });
   setCallText(`calling ${state.call.peer}…`);
 }
@@ -166,6 +167,7 @@ async function startPeer(call) {
   pc.onconnectionstatechange = () => {
     if (state.call !== call) return;
     const s = pc.connectionState;
+    if (s === "connected" && !call.connected && call.placedAt) state.connectTimes.push(Math.round(performance.now() - call.placedAt));
     if (s === "connected") { call.connected = true; setCallText(call.sfu ? (call.peer === "echo" ? "echo: your own picture and chat, through the hub" : "in a group call") : `in a call with ${call.peer}`); }
     if (s === "disconnected") setCallText("reconnecting…");
     if (s === "failed" && call.offerer) restartIce(call);
@@ -429,7 +431,7 @@ $("signin").onsubmit = (e) => {
 };
 $("call-selected").onclick = () => { const who = selected(); if (who.length) { state.picked.clear(); placeCall(who); } };
 $("echo").onclick = () => placeCall("echo");
-$("accept").onclick = () => { if (state.call) { send({ type: "accept", call_id: state.call.id }); $("incoming").hidden = true; setCallText("accepting…"); } };
+$("accept").onclick = () => { if (state.call) { state.call.placedAt = performance.now(); send({ type: "accept", call_id: state.call.id }); $("incoming").hidden = true; setCallText("accepting…"); } };
 $("decline").onclick = () => { if (state.call) { send({ type: "decline", call_id: state.call.id }); endCall(); } };
 $("hangup").onclick = hangUp;
 $("invite").onclick = () => { const to = $("invite-who").value; if (to && state.call) send({ type: "invite", call_id: state.call.id, to }); };

@@ -26,11 +26,16 @@ struct Web {
 
 /// A LAN with a hub, and Chromium on the hub's page, signed in as `name`.
 fn signed_in(tag: &str, name: &str) -> Web {
+    signed_in_at(tag, name, "")
+}
+
+/// The same, the page opened with `query` (`?relay=always`, say).
+fn signed_in_at(tag: &str, name: &str, query: &str) -> Web {
     netns::available().expect("this test makes network namespaces");
     Browser::available().expect("this test runs Chromium");
     let lan = Lan::new(tag).expect("test hosts");
     let hub = Hub::start_in(Some(&lan.hub), &format!("{LAN_HUB}:0"), &["--allow-peer", LAN_CIDR]);
-    let page_url = hub.url.replace("ws://", "http://").trim_end_matches("/ws").to_owned() + "/";
+    let page_url = hub.url.replace("ws://", "http://").trim_end_matches("/ws").to_owned() + "/" + query;
     let clip = termcall_tests::media::noisy_clip(320, 240, 30);
     let (browser, mut page) = Browser::driven(&lan.alice, &page_url, &clip);
     page.wait_for("the sign-in form", Duration::from_secs(20), "document.getElementById('name') !== null");
@@ -167,4 +172,20 @@ fn the_web_client_tests_echo_and_joins_group_calls() {
     web.page.wait_for("bob's and dave's tiles", Duration::from_secs(15), "document.querySelectorAll('.tile').length === 2");
     page_decodes(&mut web.page, 30, Duration::from_secs(10));
     stats_until(&mut others[0], "bob decodes carol", |e| participant(e, "carol").is_some_and(|p| p["video"]["fps"].as_f64() >= Some(5.0)));
+}
+
+#[test]
+fn the_web_client_with_relay_only_reaches_a_terminal_user_through_the_hubs_turn() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // `?relay=always` is the page's --relay always: ICE transport policy "relay".
+    let mut web = signed_in_at("wc3", "carol", "?relay=always");
+    let mut bob = client(&web, "bob", &["--auto-accept"]);
+    web.page.click("#roster li[data-name='bob'] button.call");
+    let connected = bob.expect_call("connected", SOON);
+    assert_eq!(connected["path"], "relay", "bob sees the browser's relay: {connected}");
+    let q = page_decodes(&mut web.page, 30, Duration::from_secs(8));
+    assert_eq!(q["path"], "relay", "{q}");
+    stats_until(&mut bob, "bob decodes the browser through the relay", |e| e["video"]["fps"].as_f64() >= Some(10.0));
+    web.page.type_into("#chat-input", "through the relay", true);
+    bob.expect("the chat", SOON, |e| e["event"] == "chat" && e["text"] == "through the relay");
 }
