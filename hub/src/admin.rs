@@ -2,14 +2,21 @@
 //! Prometheus text format, and `/healthz`. Kept off the public listener, where anyone who can
 //! reach the hub would read its counters.
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::debug;
 
-use crate::http::{self, Route};
+use crate::http::{self, Body};
 use crate::metrics::Metrics;
 
 /// Scrapes served at once; more connections are closed at once.
@@ -36,14 +43,30 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
         }
         let (busy, metrics) = (busy.clone(), metrics.clone());
         tokio::spawn(async move {
-            let (route, mut stream) = http::read_route(stream, HEAD_TIMEOUT).await;
-            let route = match route {
-                Route::WebSocket => Route::NotFound("/ws".into()),
-                Route::Full => Route::BadRequest,
-                r => r,
-            };
-            http::respond(&mut stream, &route, Some(&metrics)).await;
+            let service = service_fn(move |req| {
+                let metrics = metrics.clone();
+                async move { Ok::<_, Infallible>(http::last(answer(&req, &metrics))) }
+            });
+            if let Err(e) = http::builder(HEAD_TIMEOUT).serve_connection(TokioIo::new(stream), service).await {
+                debug!(%peer, "metrics request: {e}");
+            }
             busy.fetch_sub(1, Ordering::AcqRel);
         });
+    }
+}
+
+/// The answer to one request on the metrics listener.
+fn answer<B>(req: &Request<B>, metrics: &Metrics) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return http::method_not_allowed(req.method());
+    }
+    match req.uri().path() {
+        "/metrics" => {
+            let mut r = Response::new(Full::new(Bytes::from(metrics.render())));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            r
+        }
+        "/healthz" => http::health(),
+        p => http::text(StatusCode::NOT_FOUND, format!("no such path {p}: this listener serves /metrics and /healthz\n")),
     }
 }

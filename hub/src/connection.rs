@@ -1,4 +1,5 @@
-//! One WebSocket client: the Origin, the hello, size and rate limits, malformed input, and liveness.
+//! One WebSocket client, once upgraded ([`crate::server`] checks its Origin): the hello, size and
+//! rate limits, malformed input, and liveness.
 //! Errors about a client's own input are answered here without bothering the hub task.
 
 use std::net::IpAddr;
@@ -11,9 +12,8 @@ use termcall_shared::{ClientMsg, ErrorCode, ServerMsg};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info};
 
 use crate::actor::{encode, Input, Link, Outgoing, CLIENT_QUEUE};
@@ -48,9 +48,9 @@ pub fn origin_allowed(origin: Option<&str>, allowed: &[String]) -> bool {
     }
 }
 
-/// Serves one client until it closes, goes silent, or the hub shuts down.
+/// Serves one client, its WebSocket open, until it closes, goes silent, or the hub shuts down.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    stream: S,
+    ws: WebSocketStream<S>,
     conn: ConnId,
     peer: IpAddr,
     hub: mpsc::Sender<Input>,
@@ -58,23 +58,6 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     users: Option<Arc<Users>>,
     metrics: Arc<Metrics>,
 ) {
-    let check_origin = |req: &Request, resp: Response| {
-        let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
-        if origin_allowed(origin, &cfg.allow_origins) {
-            return Ok(resp);
-        }
-        debug!(conn, ?origin, "WebSocket from an origin not allowed");
-        let mut refusal = ErrorResponse::new(Some(format!("origin {} is not allowed on this hub\n", origin.unwrap_or_default())));
-        *refusal.status_mut() = StatusCode::FORBIDDEN;
-        Err(refusal)
-    };
-    let ws = match tokio_tungstenite::accept_hdr_async_with_config(stream, check_origin, Some(ws_config())).await {
-        Ok(ws) => ws,
-        Err(e) => {
-            debug!(conn, "WebSocket handshake failed: {e}");
-            return;
-        }
-    };
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = mpsc::channel::<Outgoing>(CLIENT_QUEUE);
 

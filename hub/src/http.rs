@@ -1,193 +1,201 @@
-//! Routing a new connection by its HTTP request line, before any WebSocket handshake:
-//! `/healthz` and the web client's files ([`crate::web`], with ETag revalidation and HEAD) are
-//! answered here; `/ws` goes on to the WebSocket handshake, which reads the same head again
-//! from a [`Replay`]. Works the same over TCP and over TLS. `/metrics` is answered only on the
-//! operator's own listener ([`crate::admin`]).
+//! HTTP, served by hyper (HTTP/1.1, one request a connection): the answers both listeners give,
+//! and the WebSocket upgrade. On the public listener ([`crate::server`]): `/ws` upgrades to the
+//! WebSocket, `/healthz` answers, and the web client's files ([`crate::web`]) are served with
+//! their type, an ETag (304 when the browser has the file), gzip when the browser takes it, and
+//! HEAD. On the operator's listener ([`crate::admin`]): `/metrics` and `/healthz`. Works the
+//! same over TCP and TLS.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioTimer;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::metrics::Metrics;
 use crate::web::{self, Asset};
 
-/// The largest request head the hub reads before routing.
-const MAX_HEAD: usize = 8 * 1024;
+/// What every response carries.
+pub type Body = Full<Bytes>;
 
-/// Where a request goes.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Route {
-    WebSocket,
-    Health,
-    /// A file of the web client; `head` for a HEAD request, `fresh` when the browser's copy
-    /// (If-None-Match) is this one.
-    Asset { asset: &'static Asset, head: bool, fresh: bool },
-    Metrics,
-    /// The hub holds `--max-connections` already.
-    Full,
-    NotFound(String),
-    BadRequest,
+/// The connection settings of both listeners: the request head within `head_timeout`, heads of
+/// at most 16 KiB, conventional header case. One request a connection: every answer but a
+/// WebSocket's 101 goes out through [`last`]. (Keep-alive is not turned off in hyper itself,
+/// which would add `close` to the 101's `Connection: Upgrade`.)
+pub fn builder(head_timeout: Duration) -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new()).header_read_timeout(head_timeout.max(Duration::from_millis(1))).max_buf_size(16 * 1024).title_case_headers(true);
+    b
 }
 
-/// A stream whose first bytes, already read for routing, are read again before the rest.
-pub struct Replay<S> {
-    head: Vec<u8>,
-    at: usize,
-    inner: S,
+/// `r`, closing the connection after it (a 101 excepted: its connection becomes the WebSocket).
+pub fn last(mut r: Response<Body>) -> Response<Body> {
+    if r.status() != StatusCode::SWITCHING_PROTOCOLS {
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let me = &mut *self;
-        if me.at < me.head.len() {
-            let n = (me.head.len() - me.at).min(buf.remaining());
-            buf.put_slice(&me.head[me.at..me.at + n]);
-            me.at += n;
-            if me.at == me.head.len() {
-                me.head = Vec::new();
-                me.at = 0;
-            }
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut me.inner).poll_read(cx, buf)
+/// A plain-text answer.
+pub fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body.into())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+/// `/healthz`.
+pub fn health() -> Response<Body> {
+    text(StatusCode::OK, "ok\n")
+}
+
+/// Anything but GET and HEAD (the WebSocket aside).
+pub fn method_not_allowed(method: &Method) -> Response<Body> {
+    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not served here: only GET and HEAD\n"));
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    r
+}
+
+/// The public listener's answer to anything that is not `/ws`: health, the web client's files,
+/// or where to look instead.
+pub fn public_page<B>(req: &Request<B>) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return method_not_allowed(req.method());
+    }
+    let path = req.uri().path();
+    match path {
+        "/healthz" => health(),
+        "/metrics" => text(StatusCode::NOT_FOUND, "no /metrics here: the hub serves them on --metrics-listen (loopback by default)\n"),
+        "/ws" => text(StatusCode::BAD_REQUEST, "/ws is the WebSocket: open it with a WebSocket client (GET with Upgrade: websocket)\n"),
+        p => match web::find(p) {
+            Some(asset) => asset_response(req, asset),
+            None => text(StatusCode::NOT_FOUND, format!("no such path {p}: the web client is at /, the WebSocket at /ws\n")),
+        },
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// Reads the request head (within `timeout`) and decides the route; the stream comes back
-/// ready to read the head again.
-pub async fn read_route<S: AsyncRead + Unpin>(mut stream: S, timeout: Duration) -> (Route, Replay<S>) {
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let deadline = tokio::time::Instant::now() + timeout;
-    let route = loop {
-        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => n,
-            _ => break Route::BadRequest,
-        };
-        head.extend_from_slice(&chunk[..n]);
-        if let Some(route) = route_of(&head) {
-            break route;
-        }
-        if head.len() >= MAX_HEAD {
-            break Route::BadRequest;
-        }
+/// A web client file, gzipped when the browser takes it, or 304 when it has it already.
+fn asset_response<B>(req: &Request<B>, asset: &'static Asset) -> Response<Body> {
+    let gzip = accepts_gzip(req.headers().get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or(""));
+    let (body, etag) = if gzip { (asset.gzipped(), asset.gzip_etag()) } else { (asset.body, asset.etag.as_str()) };
+    let fresh = req
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == etag || t.trim() == "*");
+    let mut r = if fresh {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        Response::new(Full::new(Bytes::from_static(body)))
     };
-    (route, Replay { head, at: 0, inner: stream })
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    if let Ok(tag) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, tag);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    for (name, value) in web::SECURITY_HEADERS {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    r
 }
 
-/// The route of a complete request head, or `None` while the head is incomplete.
-fn route_of(head: &[u8]) -> Option<Route> {
-    let text = std::str::from_utf8(head).ok()?;
-    let line_end = text.find("\r\n")?;
-    let mut parts = text[..line_end].split(' ');
-    let (method, target) = (parts.next()?, parts.next().unwrap_or(""));
-    if !text.contains("\r\n\r\n") {
-        return None;
-    }
-    let path = target.split('?').next().unwrap_or("");
-    let header = |name: &str| {
-        text.split("\r\n").skip(1).find_map(|l| l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
-    };
-    Some(match (method, path) {
-        ("GET", "/ws") => Route::WebSocket,
-        ("GET", "/healthz") | ("HEAD", "/healthz") => Route::Health,
-        ("GET" | "HEAD", p) if web::find(p).is_some() => {
-            let asset = web::find(p)?;
-            let fresh = header("if-none-match").is_some_and(|tags| tags.split(',').any(|t| t.trim() == asset.etag || t.trim() == "*"));
-            Route::Asset { asset, head: method == "HEAD", fresh }
-        }
-        ("GET", "/metrics") => Route::Metrics,
-        ("GET", p) | ("HEAD", p) => Route::NotFound(p.to_owned()),
-        _ => Route::BadRequest,
+/// Whether an Accept-Encoding value takes gzip (and does not refuse it with q=0).
+fn accepts_gzip(accept: &str) -> bool {
+    accept.split(',').any(|part| {
+        let mut it = part.split(';');
+        let coding = it.next().unwrap_or("").trim();
+        let refused = it.any(|p| matches!(p.trim().strip_prefix("q="), Some(q) if q.trim().parse::<f32>().is_ok_and(|q| q == 0.0)));
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
     })
 }
 
-/// Answers a plain HTTP request and closes. `metrics` is given on the metrics listener only:
-/// elsewhere `/metrics` is not found.
-pub async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, route: &Route, metrics: Option<&Metrics>) {
-    if let (Route::Asset { asset, head, fresh }, None) = (route, metrics) {
-        return serve_asset(stream, asset, *head, *fresh).await;
-    }
-    let (status, body) = match route {
-        Route::Health => ("200 OK", "ok\n".to_owned()),
-        Route::Metrics => match metrics {
-            Some(metrics) => ("200 OK", metrics.render()),
-            None => ("404 Not Found", "no /metrics here: the hub serves them on --metrics-listen (loopback by default)\n".to_owned()),
-        },
-        Route::Full => ("503 Service Unavailable", "the hub is full: try again later\n".to_owned()),
-        Route::NotFound(p) if metrics.is_some() => ("404 Not Found", format!("no such path {p}: this listener serves /metrics and /healthz\n")),
-        Route::NotFound(p) => ("404 Not Found", format!("no such path {p}: the WebSocket is at /ws\n")),
-        Route::Asset { asset, .. } => ("404 Not Found", format!("no such path {}: this listener serves /metrics and /healthz\n", asset.path)),
-        Route::BadRequest | Route::WebSocket => ("400 Bad Request", "bad request\n".to_owned()),
+/// The 101 answer to a WebSocket request (RFC 6455 4.2), or why it is not one.
+pub fn websocket_accept<B>(req: &Request<B>) -> Result<Response<Body>, Response<Body>> {
+    let h = req.headers();
+    let has = |name: header::HeaderName, token: &str| {
+        h.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case(token))
     };
-    let reply = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(reply.as_bytes()).await;
-    let _ = stream.shutdown().await;
-}
-
-/// A web client file, or 304 when the browser has it already.
-async fn serve_asset<S: AsyncWrite + Unpin>(stream: &mut S, asset: &Asset, head: bool, fresh: bool) {
-    let status = if fresh { "304 Not Modified" } else { "200 OK" };
-    let reply = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {}\r\nContent-Length: {}\r\nETag: {}\r\nCache-Control: no-cache\r\n{}Connection: close\r\n\r\n",
-        asset.content_type,
-        if fresh { 0 } else { asset.body.len() },
-        asset.etag,
-        web::SECURITY_HEADERS,
-    );
-    let _ = stream.write_all(reply.as_bytes()).await;
-    if !head && !fresh {
-        let _ = stream.write_all(asset.body).await;
+    if req.method() != Method::GET || !has(header::UPGRADE, "websocket") || !has(header::CONNECTION, "upgrade") {
+        return Err(text(StatusCode::BAD_REQUEST, "/ws is the WebSocket: open it with a WebSocket client (GET with Upgrade: websocket)\n"));
     }
-    let _ = stream.shutdown().await;
+    if h.get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
+        let mut r = text(StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 only\n");
+        r.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return Err(r);
+    }
+    let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err(text(StatusCode::BAD_REQUEST, "a WebSocket request needs Sec-WebSocket-Key\n"));
+    };
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let out = r.headers_mut();
+    out.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    out.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        out.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    Ok(r)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn routes() {
-        assert_eq!(route_of(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"), Some(Route::WebSocket));
-        assert_eq!(route_of(b"GET /healthz HTTP/1.1\r\n\r\n"), Some(Route::Health));
-        assert_eq!(route_of(b"GET /metrics HTTP/1.1\r\n\r\n"), Some(Route::Metrics));
-        assert_eq!(route_of(b"GET /nope?x=1 HTTP/1.1\r\n\r\n"), Some(Route::NotFound("/nope".into())));
-        assert_eq!(route_of(b"POST /ws HTTP/1.1\r\n\r\n"), Some(Route::BadRequest));
-        let app = web::find("/app.js").unwrap();
-        assert_eq!(route_of(b"GET / HTTP/1.1\r\n\r\n"), Some(Route::Asset { asset: web::find("/").unwrap(), head: false, fresh: false }));
-        assert_eq!(route_of(b"HEAD /app.js HTTP/1.1\r\n\r\n"), Some(Route::Asset { asset: app, head: true, fresh: false }));
-        let revalidate = format!("GET /app.js?v=2 HTTP/1.1\r\nIf-None-Match: \"x\", {}\r\n\r\n", app.etag);
-        assert_eq!(route_of(revalidate.as_bytes()), Some(Route::Asset { asset: app, head: false, fresh: true }));
-        assert_eq!(route_of(b"GET /ws HTTP/1.1\r\nHost: x\r\n"), None);
-        assert_eq!(route_of(b"\xff\xfe"), None);
+    fn get(path: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder().method(Method::GET).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
     }
 
-    #[tokio::test]
-    async fn the_head_is_read_again_after_routing() {
-        let (mut client, server) = tokio::io::duplex(64);
-        client.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\nAFTER").await.unwrap();
-        drop(client);
-        let (route, mut replay) = read_route(server, Duration::from_secs(1)).await;
-        assert_eq!(route, Route::WebSocket);
-        let mut all = String::new();
-        replay.read_to_string(&mut all).await.unwrap();
-        assert_eq!(all, "GET /ws HTTP/1.1\r\nHost: x\r\n\r\nAFTER");
+    #[test]
+    fn pages() {
+        assert_eq!(public_page(&get("/healthz", &[])).status(), StatusCode::OK);
+        let missing = public_page(&get("/nope?x=1", &[]));
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert_eq!(public_page(&get("/metrics", &[])).status(), StatusCode::NOT_FOUND);
+        let post = Request::builder().method(Method::POST).uri("/").body(()).unwrap();
+        assert_eq!(public_page(&post).status(), StatusCode::METHOD_NOT_ALLOWED);
+        let page = public_page(&get("/", &[]));
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(page.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+    }
+
+    #[test]
+    fn files_are_revalidated_and_gzipped_for_those_who_take_it() {
+        let app = web::find("/app.js").unwrap();
+        let first = public_page(&get("/app.js", &[]));
+        let tag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
+        assert_eq!(tag, app.etag);
+        let again = public_page(&get("/app.js", &[("if-none-match", &format!("\"x\", {tag}"))]));
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        let gz = public_page(&get("/app.js", &[("accept-encoding", "gzip, deflate, br")]));
+        assert_eq!(gz.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_ne!(gz.headers()[header::ETAG], tag, "each form has its own tag");
+        assert!(app.gzipped().len() * 2 < app.body.len(), "{} → {}", app.body.len(), app.gzipped().len());
+        assert!(!public_page(&get("/app.js", &[("accept-encoding", "gzip;q=0, identity")])).headers().contains_key(header::CONTENT_ENCODING));
+    }
+
+    #[test]
+    fn websocket_requests() {
+        let good = [("upgrade", "websocket"), ("connection", "keep-alive, Upgrade"), ("sec-websocket-version", "13"), ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")];
+        let ok = websocket_accept(&get("/ws", &good)).unwrap();
+        assert_eq!(ok.status(), StatusCode::SWITCHING_PROTOCOLS);
+        // RFC 6455's own example.
+        assert_eq!(ok.headers()[header::SEC_WEBSOCKET_ACCEPT], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(websocket_accept(&get("/ws", &good[..2])).unwrap_err().status(), StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(websocket_accept(&get("/ws", &[])).unwrap_err().status(), StatusCode::BAD_REQUEST);
     }
 }

@@ -1,13 +1,20 @@
 //! Accepting TCP connections, routing them, and shutting down on SIGINT or SIGTERM.
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info};
 
 use crate::sfu::Sfu;
@@ -15,7 +22,7 @@ use crate::actor::{self, Input};
 use crate::config::Config;
 use crate::connection;
 use crate::core::Hub;
-use crate::http::{self, Route};
+use crate::http::{self, Body};
 use crate::ice::{ExternalIce, IceDirectory};
 use crate::metrics::Metrics;
 use crate::turn::Turn;
@@ -183,20 +190,55 @@ struct Accept {
 }
 
 impl Accept {
-    /// Routes the request, then answers it or serves the WebSocket (in a connection slot).
+    /// Serves the connection's one HTTP request: the WebSocket (in a connection slot), or a
+    /// page ([`http::public_page`]).
     async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S) {
-        let (route, mut stream) = http::read_route(stream, self.deadline.saturating_duration_since(tokio::time::Instant::now())).await;
-        match route {
-            Route::WebSocket => {
-                let Ok(_slot) = self.slot else {
-                    info!(conn = self.conn, "refusing a connection: {} are open (--max-connections)", self.cfg.max_connections);
-                    http::respond(&mut stream, &Route::Full, None).await;
-                    return;
-                };
-                debug!(conn = self.conn, "WebSocket connection");
-                connection::serve(stream, self.conn, self.peer, self.hub, self.cfg, self.users, self.metrics).await;
-            }
-            route => http::respond(&mut stream, &route, None).await,
+        let conn = self.conn;
+        let head_timeout = self.deadline.saturating_duration_since(tokio::time::Instant::now());
+        let me = Arc::new(Mutex::new(Some(self)));
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            let me = me.clone();
+            async move { Ok::<_, Infallible>(http::last(route(&me, &mut req))) }
+        });
+        if let Err(e) = http::builder(head_timeout).serve_connection(TokioIo::new(stream), service).with_upgrades().await {
+            debug!(conn, "HTTP: {e}");
         }
     }
+}
+
+/// The answer to a request on the public listener; a WebSocket request is upgraded, and its
+/// client served in a task of its own once the 101 is sent.
+fn route(me: &Mutex<Option<Accept>>, req: &mut Request<Incoming>) -> Response<Body> {
+    if req.uri().path() != "/ws" || req.method() != Method::GET {
+        return http::public_page(req);
+    }
+    let Some(Accept { conn, peer, hub, cfg, metrics, slot, users, .. }) = me.lock().ok().and_then(|mut a| a.take()) else {
+        return http::text(StatusCode::BAD_REQUEST, "one request a connection\n");
+    };
+    let origin = req.headers().get(hyper::header::ORIGIN).and_then(|v| v.to_str().ok());
+    if !connection::origin_allowed(origin, &cfg.allow_origins) {
+        debug!(conn, ?origin, "WebSocket from an origin not allowed");
+        return http::text(StatusCode::FORBIDDEN, format!("origin {} is not allowed on this hub\n", origin.unwrap_or_default()));
+    }
+    let Ok(slot) = slot else {
+        info!(conn, "refusing a connection: {} are open (--max-connections)", cfg.max_connections);
+        return http::text(StatusCode::SERVICE_UNAVAILABLE, "the hub is full: try again later\n");
+    };
+    let response = match http::websocket_accept(req) {
+        Ok(r) => r,
+        Err(refusal) => return refusal,
+    };
+    let upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        let _slot = slot;
+        match upgrade.await {
+            Ok(upgraded) => {
+                debug!(conn, "WebSocket connection");
+                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(connection::ws_config())).await;
+                connection::serve(ws, conn, peer, hub, cfg, users, metrics).await;
+            }
+            Err(e) => debug!(conn, "WebSocket upgrade failed: {e}"),
+        }
+    });
+    response
 }

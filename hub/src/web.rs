@@ -1,10 +1,12 @@
 //! The web client (`hub/web/`), built into the hub and served at `/`: the page, its script and
 //! its style. Each file goes with its content type and an ETag (a hash of its bytes), so a
 //! browser revalidates it cheaply (`Cache-Control: no-cache`, then 304) and picks up a new hub
-//! at once.
+//! at once; a gzipped copy is made once, at first use.
 
+use std::io::Write;
 use std::sync::LazyLock;
 
+use hyper::header::{self, HeaderName};
 use sha2::{Digest, Sha256};
 
 /// One file of the web client.
@@ -14,13 +16,29 @@ pub struct Asset {
     pub content_type: &'static str,
     pub body: &'static [u8],
     pub etag: String,
+    gz: Vec<u8>,
+    gz_etag: String,
+}
+
+impl Asset {
+    /// The file, gzipped.
+    pub fn gzipped(&'static self) -> &'static [u8] {
+        &self.gz
+    }
+
+    /// The ETag of the gzipped form.
+    pub fn gzip_etag(&self) -> &str {
+        &self.gz_etag
+    }
 }
 
 static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
     let asset = |path, content_type, body: &'static [u8]| {
         let hash = Sha256::digest(body);
-        let etag = format!("\"{}\"", hash[..12].iter().map(|b| format!("{b:02x}")).collect::<String>());
-        Asset { path, content_type, body, etag }
+        let tag = hash[..12].iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let gz = gz.write_all(body).and_then(|()| gz.finish()).unwrap_or_default();
+        Asset { path, content_type, body, etag: format!("\"{tag}\""), gz, gz_etag: format!("\"{tag}-gz\"") }
     };
     [
         asset("/", "text/html; charset=utf-8", include_bytes!("../web/index.html")),
@@ -37,9 +55,14 @@ pub fn find(path: &str) -> Option<&'static Asset> {
 
 /// The headers every web client file goes with: no sniffing, and a policy that lets the page
 /// load only its own files and talk only to its own hub.
-pub const SECURITY_HEADERS: &str = "X-Content-Type-Options: nosniff\r\n\
-    Content-Security-Policy: default-src 'self'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; frame-ancestors 'none'\r\n\
-    Referrer-Policy: no-referrer\r\n";
+pub const SECURITY_HEADERS: [(HeaderName, &str); 3] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; frame-ancestors 'none'",
+    ),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
 
 #[cfg(test)]
 mod tests {
