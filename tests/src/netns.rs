@@ -155,6 +155,13 @@ impl Lan {
     }
 }
 
+impl Lan {
+    /// Lifts [`Lan::block_alice_bob`].
+    pub fn unblock_alice_bob(&self) -> Result<(), String> {
+        exec(&self.alice, &["nft", "delete", "table", "inet", "termcall_block"])
+    }
+}
+
 impl Drop for Lan {
     fn drop(&mut self) {
         // Deleting the switch removes the bridge and every veth pair with it.

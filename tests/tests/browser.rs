@@ -98,3 +98,27 @@ fn termcall_calls_chromium_again_and_again_and_every_call_is_direct() {
     }
     judge("termcall calls Chromium", connect_ms, relayed);
 }
+
+#[test]
+fn when_chromium_nominates_the_direct_path_late_termcall_follows_it() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, hub, clip) = setup();
+    // No direct path at first: the call can only connect through the hub's TURN server.
+    lan.block_alice_bob().expect("drop rule");
+    let mut bob = Client::start_in(Some(&lan.bob), LAN_BOB, &hub.url, "bob", &["--auto-accept", "--video-size", "320x240"]);
+    bob.expect("ready", SOON, |e| e["event"] == "ready");
+    let browser = Browser::chromium(&lan.alice, &peer_page(&format!("hub={}&name=chrome&call=bob", hub.url)), &clip);
+    let Some(first) = bob.wait(Duration::from_secs(20), &|e| e["event"] == "call" && e["state"] == "connected") else {
+        panic!("the call never connected; Chromium's log:\n{}\nbob's:\n{}", browser.log_tail(30), bob.log_tail(30));
+    };
+    assert_eq!(first["path"], "relay", "with UDP between them dropped: {first}");
+    // The direct path opens: Chromium's checks on it succeed, it nominates that pair (of higher
+    // priority), and termcall must move its media there.
+    lan.unblock_alice_bob().expect("lift the rule");
+    let opened = Instant::now();
+    let moved = bob.wait(Duration::from_secs(20), &|e| (e["event"] == "call" && e["state"] == "connected" && e["path"] == "p2p") || (e["event"] == "stats" && e["path"] == "p2p"));
+    assert!(moved.is_some(), "termcall stayed on the relay after Chromium nominated the direct pair; bob's log:\n{}", bob.log_tail(30));
+    eprintln!("on the direct path {:?} after it opened", opened.elapsed());
+    let s = bob.expect("stats on the direct path", Duration::from_secs(5), |e| e["event"] == "stats" && e["video"]["fps"].as_f64() >= Some(5.0));
+    assert_eq!(s["path"], "p2p", "{s}");
+}
