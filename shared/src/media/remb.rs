@@ -1,6 +1,6 @@
 //! REMB for what we receive from a sender that does not number its packets transport-wide:
 //! an interceptor that runs [`termcall_congestion::remb::ReceiveSideBwe`] on the abs-send-time
-//! header extension of such a sender's packets, and sends it a REMB once a second (at once on a
+//! header extension of such a sender's packets, and sends it a REMB four times a second (at once on a
 //! fall). Senders that negotiated transport-wide numbers get TWCC feedback instead (from the
 //! TWCC receiver) and no REMB, as libwebrtc does.
 
