@@ -12,6 +12,7 @@ const params = new URLSearchParams(location.search);
 const state = {
   ws: null, me: null, secret: null, iceServers: [], roster: new Map(), signedIn: false, retry: 0,
   call: null, // { id, peer, sfu, group, offerer, pc, dc, unsent, pending, incoming, connected, stats }
+  cancelled: false, // a call was hung up before the hub named it: hang it up when it does
   local: null, // the camera and microphone stream
   quality: {}, // the newest measurements, also read by the tests
   tracks: [], // "who/kind" of every track received, for diagnosis
@@ -77,11 +78,14 @@ async function onHub(m) {
       setStatus(`${m.from} is calling`);
       break;
     case "ringing":
+      // A call hung up before the hub named it: hang it up now that it has a name.
+      if (!state.call && state.cancelled) { state.cancelled = false; return send({ type: "hangup", call_id: m.call_id }); }
       if (state.call) state.call.id = m.call_id;
       setCallText(`ringing ${m.to}…`);
       break;
     case "accepted":
-      if (!state.call) state.call = newCall(m.call_id, m.peer, {});
+      if (!state.call && state.cancelled) { state.cancelled = false; return send({ type: "hangup", call_id: m.call_id }); }
+      if (!state.call) return send({ type: "hangup", call_id: m.call_id });
       Object.assign(state.call, { id: m.call_id, peer: m.peer, sfu: !!m.sfu, offerer: m.offerer, incoming: false });
       $("incoming").hidden = true;
       setCallText(m.sfu ? "connecting through the hub…" : `connecting to ${m.peer}…`);
@@ -131,6 +135,7 @@ function newCall(id, peer, extra) {
 
 function placeCall(to) {
   if (state.call) return notice("you are already in a call");
+  state.cancelled = false;
   state.call = newCall(null, Array.isArray(to) ? to.join(", ") : to, { group: Array.isArray(to), placedAt: performance.now() });
   send({ type: "call", to });
   setCallText(`calling ${state.call.peer}…`);
@@ -230,6 +235,7 @@ function hangUp() {
   const call = state.call;
   if (!call) return;
   if (call.id != null) send({ type: call.incoming ? "decline" : "hangup", call_id: call.id });
+  else state.cancelled = true;
   notice("you hung up");
   endCall();
 }

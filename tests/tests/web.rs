@@ -113,6 +113,14 @@ fn the_web_client_calls_a_terminal_user_and_is_called_back() {
     // bob hangs up: the page says so within 2 s.
     bob.send(json!({"cmd":"hangup"}));
     chat_shows(&mut web.page, "call ended: peer hangup", Duration::from_secs(2));
+
+    // A call hung up at once, maybe before the hub has even named it, stops ringing at dave's.
+    let mut dave = client(&web, "dave", &[]);
+    web.page.wait_for("carol free", SOON, "!termcall.call");
+    web.page.click("#roster li[data-name='dave'] button.call");
+    web.page.click("#hangup");
+    dave.expect("the ring, then its end", SOON, |e| e["event"] == "call" && e["state"] == "ended");
+    web.page.wait_for("carol free again", SOON, "!termcall.call");
 }
 
 #[test]
