@@ -95,7 +95,7 @@ impl SendSideBwe {
             }
         }
         self.delay.update(now);
-        self.loss.on_feedback(now, lost, results.len() as u32, self.estimate.target_bps, self.config.max_bps, self.rtt);
+        self.loss.on_feedback(now, lost, results.len() as u32, self.estimate.target_bps, self.config.max_bps, self.rtt, self.delay.acknowledged());
         self.combine(now);
     }
 

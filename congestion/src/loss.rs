@@ -4,12 +4,16 @@
 //! that the cap grows back at 8% a second and goes away once it no longer limits anything.
 //! So a lossy radio link (a few percent, at random) keeps its rate, and it is the delay-based
 //! half that finds a bottleneck; a path that drops without queueing still gets pushed back.
+//! Very heavy loss, over 25%, is a link that fell far below the rate (a full queue dropping
+//! what does not fit): the cap then goes at once to what arrived, the acknowledged rate, rather
+//! than halving its way down over seconds while the picture freezes.
 
 use std::time::{Duration, Instant};
 
 const MIN_WINDOW: Duration = Duration::from_millis(500);
 const MIN_PACKETS: u32 = 50;
 const HEAVY: f64 = 0.10;
+const VERY_HEAVY: f64 = 0.25;
 const GROWTH_PER_SECOND: f64 = 1.08;
 
 /// The cap and the loss it was measured from.
@@ -26,7 +30,7 @@ pub struct LossCap {
 
 impl LossCap {
     /// Takes one feedback's counts; `rate` is the estimate now, `max` the most it may be.
-    pub fn on_feedback(&mut self, now: Instant, lost: u32, total: u32, rate: f64, max: f64, rtt: Duration) {
+    pub fn on_feedback(&mut self, now: Instant, lost: u32, total: u32, rate: f64, max: f64, rtt: Duration, acknowledged: Option<f64>) {
         self.lost += lost;
         self.total += total;
         let start = *self.window_start.get_or_insert(now);
@@ -40,7 +44,13 @@ impl LossCap {
             let patience = rtt + Duration::from_millis(300);
             if self.last_decrease.is_none_or(|t| now.saturating_duration_since(t) >= patience) {
                 let from = self.cap.map_or(rate, |c| c.min(rate));
-                self.cap = Some(from * (1.0 - 0.5 * loss));
+                let mut cap = from * (1.0 - 0.5 * loss);
+                if loss > VERY_HEAVY {
+                    if let Some(arrived) = acknowledged.filter(|a| a.is_finite() && *a > 0.0) {
+                        cap = cap.min(arrived);
+                    }
+                }
+                self.cap = Some(cap);
                 self.last_decrease = Some(now);
                 self.last_growth = Some(now);
             }
@@ -71,7 +81,7 @@ mod tests {
     fn second(l: &mut LossCap, t: &mut Instant, lost_per_100: u32, rate: f64) {
         for _ in 0..10 {
             *t += Duration::from_millis(100);
-            l.on_feedback(*t, lost_per_100 * 20 / 100, 20, rate, 2e6, Duration::from_millis(50));
+            l.on_feedback(*t, lost_per_100 * 20 / 100, 20, rate, 2e6, Duration::from_millis(50), None);
         }
     }
 
@@ -83,6 +93,25 @@ mod tests {
         }
         assert_eq!(l.cap(), None);
         assert!((l.loss() - 0.05).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_link_that_fell_far_below_the_rate_is_followed_at_once() {
+        let (mut l, mut t) = (LossCap::default(), Instant::now());
+        // 1.7 Mbit/s into a link that now takes 400 kbit/s: three packets in four are lost.
+        for _ in 0..10 {
+            t += Duration::from_millis(100);
+            l.on_feedback(t, 15, 20, 1.7e6, 2e6, Duration::from_millis(50), Some(420e3));
+        }
+        let cap = l.cap().expect("capped");
+        assert!(cap <= 420e3, "down to what arrived at once, not to 1.7M × 0.63: {cap}");
+        // 15% loss: the usual halving step, not the acknowledged rate.
+        let (mut l, mut t) = (LossCap::default(), Instant::now());
+        for _ in 0..10 {
+            t += Duration::from_millis(100);
+            l.on_feedback(t, 3, 20, 1e6, 2e6, Duration::from_millis(50), Some(300e3));
+        }
+        assert!(l.cap().unwrap() > 900e3, "{:?}", l.cap());
     }
 
     #[test]
