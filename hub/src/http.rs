@@ -19,6 +19,9 @@ use crate::web::{self, Asset};
 /// What every response carries.
 pub type Body = Full<Bytes>;
 
+/// The answer to a request for `/ws` that is not a WebSocket handshake.
+const NOT_A_WEBSOCKET: &str = "/ws is the WebSocket: open it with a WebSocket client (GET with Upgrade: websocket)\n";
+
 /// The connection settings of both listeners: the request head within `head_timeout`, heads of
 /// at most 16 KiB, conventional header case. One request a connection: every answer but a
 /// WebSocket's 101 goes out through [`last`]. (Keep-alive is not turned off in hyper itself,
@@ -67,7 +70,7 @@ pub fn public_page<B>(req: &Request<B>) -> Response<Body> {
     match path {
         "/healthz" => health(),
         "/metrics" => text(StatusCode::NOT_FOUND, "no /metrics here: the hub serves them on --metrics-listen (loopback by default)\n"),
-        "/ws" => text(StatusCode::BAD_REQUEST, "/ws is the WebSocket: open it with a WebSocket client (GET with Upgrade: websocket)\n"),
+        "/ws" => text(StatusCode::BAD_REQUEST, NOT_A_WEBSOCKET),
         p => match web::find(p) {
             Some(asset) => asset_response(req, asset),
             None => text(StatusCode::NOT_FOUND, format!("no such path {p}: the web client is at /, the WebSocket at /ws\n")),
@@ -126,7 +129,7 @@ pub fn websocket_accept<B>(req: &Request<B>) -> Result<Response<Body>, Response<
         h.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case(token))
     };
     if req.method() != Method::GET || !has(header::UPGRADE, "websocket") || !has(header::CONNECTION, "upgrade") {
-        return Err(text(StatusCode::BAD_REQUEST, "/ws is the WebSocket: open it with a WebSocket client (GET with Upgrade: websocket)\n"));
+        return Err(text(StatusCode::BAD_REQUEST, NOT_A_WEBSOCKET));
     }
     if h.get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
         let mut r = text(StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 only\n");

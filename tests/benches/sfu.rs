@@ -20,7 +20,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use termcall_tests::{cpu_ticks, http_get, Client, Hub, SOON};
+use termcall_tests::{cpu_ticks, Client, Hub, SOON};
 
 const WARMUP: Duration = Duration::from_secs(2);
 const WINDOW: Duration = Duration::from_secs(10);

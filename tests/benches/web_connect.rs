@@ -33,10 +33,7 @@ fn main() {
         bob.expect("ready", SOON, |e| e["event"] == "ready");
         let url = hub.url.replace("ws://", "http://").trim_end_matches("/ws").to_owned() + "/";
         let (_browser, mut page) = Browser::driven(&lan.alice, &url, &clip);
-        page.wait_for("the page", Duration::from_secs(20), "document.getElementById('name') !== null");
-        page.type_into("#name", "carol", false);
-        page.click("#signin-button");
-        page.wait_for("signed in", SOON, "document.getElementById('status').textContent === 'online'");
+        page.sign_in("carol");
         for (label, button) in [("the web client calls termcall", "#roster li[data-name='bob'] button.call"), ("the web client calls echo (through the SFU)", "#echo")] {
             let first = page.eval("termcall.connectTimes.length").as_u64().unwrap_or(0) as usize;
             let mut paths = Vec::new();

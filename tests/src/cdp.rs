@@ -205,6 +205,15 @@ impl Cdp {
         }
     }
 
+    /// Signs in to the hub's web client as `name`, as a person does: the name typed, the
+    /// button clicked, until the page says it is online.
+    pub fn sign_in(&mut self, name: &str) {
+        self.wait_for("the sign-in form", Duration::from_secs(20), "document.getElementById('name') !== null");
+        self.type_into("#name", name, false);
+        self.click("#signin-button");
+        self.wait_for("signed in", crate::SOON, "document.getElementById('status').textContent === 'online'");
+    }
+
     /// The page as a PNG at `path`.
     pub fn screenshot(&mut self, path: &Path) {
         use base64::Engine;

@@ -38,10 +38,7 @@ fn signed_in_at(tag: &str, name: &str, query: &str) -> Web {
     let page_url = hub.url.replace("ws://", "http://").trim_end_matches("/ws").to_owned() + "/" + query;
     let clip = termcall_tests::media::noisy_clip(320, 240, 30);
     let (browser, mut page) = Browser::driven(&lan.alice, &page_url, &clip);
-    page.wait_for("the sign-in form", Duration::from_secs(20), "document.getElementById('name') !== null");
-    page.type_into("#name", name, false);
-    page.click("#signin-button");
-    page.wait_for("signed in", SOON, "document.getElementById('status').textContent === 'online'");
+    page.sign_in(name);
     Web { page, _browser: browser, hub, lan }
 }
 
