@@ -1,11 +1,52 @@
 //! A UDP socket handed to the `turn` server with a guard in front: the guard decides, packet by
 //! packet, what the server gets to see and what goes out, and may answer or rewrite a packet
 //! itself. Dropped packets vanish silently, as on a lossy network; the guard counts them.
+//!
+//! The socket is read a batch at a time (`recvmmsg` on Linux): under a flood, most packets are
+//! dropped by the guard, and one system call per packet would make the hub lose the race with
+//! the sender, so that the kernel's queue overflowed and dropped legitimate packets with the
+//! flood. The guard then runs over the batch; the server gets the packets it lets through, one
+//! per `recv_from`, copied out of the batch.
 
+use std::io;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use webrtc_util::Conn;
+
+/// The largest packet kept whole: the `turn` server reads into buffers of this size.
+const SLOT: usize = 1500;
+/// The most packets one read takes.
+pub const MAX_BATCH: usize = 64;
+
+/// Asks the kernel for a receive queue of `bytes` on `socket` (it grants up to
+/// `net.core.rmem_max`, or more to a privileged process), so that a moment in which the hub is
+/// not scheduled does not overflow the queue under a flood and lose legitimate packets with it.
+/// Returns what the queue now is.
+#[cfg(target_os = "linux")]
+pub fn enlarge_receive_queue(socket: &UdpSocket, bytes: usize) -> usize {
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_raw_fd();
+    let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: `want` is a c_int that outlives the call; the length says so.
+        if unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, option, (&want as *const libc::c_int).cast(), len) } == 0 {
+            break;
+        }
+    }
+    let (mut got, mut got_len): (libc::c_int, libc::socklen_t) = (0, len);
+    // SAFETY: `got` and `got_len` are valid for writes of the length given.
+    unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, (&mut got as *mut libc::c_int).cast(), &mut got_len) };
+    usize::try_from(got).unwrap_or(0)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn enlarge_receive_queue(_socket: &UdpSocket, _bytes: usize) -> usize {
+    0
+}
 
 /// What becomes of a packet received from the network.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,12 +80,177 @@ pub trait Guard: Send + Sync + 'static {
 /// A socket and its guard. It only sends to and receives from addresses; it never connects.
 pub struct GuardedSocket<G> {
     socket: UdpSocket,
+    /// Packets received and not yet judged. Locked only by the socket's one reader (the server
+    /// reads each socket from one task), so never contended.
+    batch: Mutex<Batch>,
     pub guard: G,
 }
 
 impl<G: Guard> GuardedSocket<G> {
-    pub fn new(socket: UdpSocket, guard: G) -> Self {
-        GuardedSocket { socket, guard }
+    /// A socket read `batch` packets at a time at most (one slot of [`SLOT`] bytes each).
+    pub fn new(socket: UdpSocket, guard: G, batch: usize) -> Self {
+        GuardedSocket { socket, batch: Mutex::new(Batch::new(batch)), guard }
+    }
+
+    /// The next packet of the batch that the guard lets through, copied into `buf`; answers
+    /// the guard makes go out on the way. None when the batch is used up.
+    fn next_passed(&self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        let mut batch = self.batch.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((packet, from)) = batch.next() {
+            let give = |bytes: &[u8], buf: &mut [u8]| {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                Some((n, from))
+            };
+            match self.guard.inbound(packet, from) {
+                Inbound::Pass => return give(packet, buf),
+                Inbound::Drop => {}
+                Inbound::Reply(answer) => {
+                    // A full send buffer loses the answer, as the network might: the sender retries.
+                    let _ = self.socket.try_send_to(&answer, from);
+                }
+                Inbound::Rewrite(packet) if packet.len() <= buf.len() => return give(&packet, buf),
+                Inbound::Rewrite(_) => {}
+            }
+        }
+        None
+    }
+
+    /// Reads what the socket holds into the batch, without waiting.
+    fn refill(&self) -> io::Result<()> {
+        let mut batch = self.batch.lock().unwrap_or_else(|e| e.into_inner());
+        batch.receive(&self.socket)
+    }
+}
+
+/// Received packets: `lens[i]` bytes of slot `i` came from `from[i]`; `next` is the first not
+/// yet judged.
+struct Batch {
+    data: Box<[u8]>,
+    lens: Box<[usize]>,
+    from: Box<[SocketAddr]>,
+    next: usize,
+    filled: usize,
+    #[cfg(target_os = "linux")]
+    kernel: Headers,
+}
+
+impl Batch {
+    fn new(slots: usize) -> Self {
+        let slots = slots.clamp(1, MAX_BATCH);
+        let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut data = vec![0; slots * SLOT].into_boxed_slice();
+        Batch {
+            #[cfg(target_os = "linux")]
+            kernel: Headers::new(&mut data),
+            data,
+            lens: vec![0; slots].into_boxed_slice(),
+            from: vec![nowhere; slots].into_boxed_slice(),
+            next: 0,
+            filled: 0,
+        }
+    }
+
+    fn next(&mut self) -> Option<(&[u8], SocketAddr)> {
+        if self.next >= self.filled {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        Some((&self.data[i * SLOT..i * SLOT + self.lens[i]], self.from[i]))
+    }
+
+    /// Fills the batch from `socket` without waiting: `WouldBlock` when nothing is there.
+    #[cfg(target_os = "linux")]
+    fn receive(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let k = &mut self.kernel;
+        // SAFETY: every header points into `k.names` and `k.iovs`, whose entries point into
+        // `self.data` (see `Headers::new`); all are heap blocks owned by this batch, alive and
+        // unmoved for the call, and the kernel writes within the lengths given.
+        let n = unsafe { libc::recvmmsg(socket.as_raw_fd(), k.headers.as_mut_ptr(), k.headers.len() as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        for i in 0..n {
+            self.lens[i] = (k.headers[i].msg_len as usize).min(SLOT);
+            self.from[i] = socket_addr(&k.names[i]).unwrap_or(self.from[i]);
+            // The kernel wrote the address's length there: room for any address next time.
+            k.headers[i].msg_hdr.msg_namelen = NAME_LEN;
+        }
+        (self.next, self.filled) = (0, n);
+        Ok(())
+    }
+
+    /// Elsewhere, one packet at a time.
+    #[cfg(not(target_os = "linux"))]
+    fn receive(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        let (n, from) = socket.try_recv_from(&mut self.data[..SLOT])?;
+        (self.lens[0], self.from[0], self.next, self.filled) = (n, from, 0, 1);
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+const NAME_LEN: libc::socklen_t = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+
+/// What `recvmmsg` reads and writes: one header, buffer and address per slot, set up once.
+#[cfg(target_os = "linux")]
+struct Headers {
+    headers: Box<[libc::mmsghdr]>,
+    /// Never read here: the headers point into it.
+    _iovs: Box<[libc::iovec]>,
+    names: Box<[libc::sockaddr_storage]>,
+}
+
+// SAFETY: the raw pointers in `Headers` point only into heap blocks owned by the same `Batch`
+// (its slots, and `Headers`' own boxes), which move with it; a `Batch` is used by one thread
+// at a time (it lives in a mutex).
+#[cfg(target_os = "linux")]
+unsafe impl Send for Headers {}
+
+#[cfg(target_os = "linux")]
+impl Headers {
+    /// Headers for the slots of `data`.
+    fn new(data: &mut [u8]) -> Self {
+        let slots = data.len() / SLOT;
+        // SAFETY (the zeroed values): all-zero bytes are valid values of these C structs.
+        let mut names: Box<[libc::sockaddr_storage]> = (0..slots).map(|_| unsafe { std::mem::zeroed() }).collect();
+        let mut iovs: Box<[libc::iovec]> = data.chunks_exact_mut(SLOT).map(|slot| libc::iovec { iov_base: slot.as_mut_ptr().cast(), iov_len: SLOT }).collect();
+        let headers = iovs
+            .iter_mut()
+            .zip(names.iter_mut())
+            .map(|(iov, name)| {
+                // SAFETY: as above.
+                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                h.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
+                h.msg_hdr.msg_namelen = NAME_LEN;
+                h.msg_hdr.msg_iov = iov;
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
+            .collect();
+        Headers { headers, _iovs: iovs, names }
+    }
+}
+
+/// The address the kernel wrote into `name`.
+#[cfg(target_os = "linux")]
+fn socket_addr(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    match i32::from(name.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and storage is larger.
+            let a: &libc::sockaddr_in = unsafe { &*(name as *const libc::sockaddr_storage).cast() };
+            Some(SocketAddrV4::new(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)), u16::from_be(a.sin_port)).into())
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let a: &libc::sockaddr_in6 = unsafe { &*(name as *const libc::sockaddr_storage).cast() };
+            Some(SocketAddrV6::new(Ipv6Addr::from(a.sin6_addr.s6_addr), u16::from_be(a.sin6_port), a.sin6_flowinfo, a.sin6_scope_id).into())
+        }
+        _ => None,
     }
 }
 
@@ -60,19 +266,14 @@ impl<G: Guard> Conn for GuardedSocket<G> {
 
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
         loop {
-            let (n, from) = self.socket.recv_from(buf).await?;
-            match self.guard.inbound(&buf[..n], from) {
-                Inbound::Pass => return Ok((n, from)),
-                Inbound::Drop => {}
-                Inbound::Reply(answer) => {
-                    // A full send buffer loses the answer, as the network might: the sender retries.
-                    let _ = self.socket.try_send_to(&answer, from);
-                }
-                Inbound::Rewrite(packet) if packet.len() <= buf.len() => {
-                    buf[..packet.len()].copy_from_slice(&packet);
-                    return Ok((packet.len(), from));
-                }
-                Inbound::Rewrite(_) => {}
+            if let Some(got) = self.next_passed(buf) {
+                return Ok(got);
+            }
+            match self.socket.async_io(Interest::READABLE, || self.refill()).await {
+                Ok(()) => {}
+                // An ICMP error from an earlier send surfaces here on Linux: not this socket's fault.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -106,5 +307,69 @@ impl<G: Guard> Conn for GuardedSocket<G> {
 
     fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Drops packets starting with 0, answers those starting with 1 itself, and rewrites
+    /// those starting with 2; the rest pass.
+    struct ByFirstByte;
+
+    impl Guard for ByFirstByte {
+        fn inbound(&self, packet: &[u8], _from: SocketAddr) -> Inbound {
+            match packet.first() {
+                Some(0) => Inbound::Drop,
+                Some(1) => Inbound::Reply(b"answer".to_vec()),
+                Some(2) => Inbound::Rewrite(vec![2, 2, 2]),
+                _ => Inbound::Pass,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_are_judged_packet_by_packet_and_only_what_passes_reaches_the_server() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = socket.local_addr().unwrap();
+        // Three slots: the ten packets below take several reads.
+        let guarded = GuardedSocket::new(socket, ByFirstByte, 3);
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let sent: [&[u8]; 10] = [&[0, 9], &[7, 1], &[1], &[0], &[0], &[2, 5], &[8; 1400], &[1], &[0], &[9]];
+        for p in sent {
+            peer.send_to(p, to).await.unwrap();
+        }
+        let mut buf = [0u8; SLOT];
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            let (n, from) = tokio::time::timeout(Duration::from_secs(2), guarded.recv_from(&mut buf)).await.expect("a packet").unwrap();
+            assert_eq!(from, peer.local_addr().unwrap());
+            got.push(buf[..n].to_vec());
+        }
+        assert_eq!(got, vec![vec![7, 1], vec![2, 2, 2], vec![8; 1400], vec![9]]);
+        for _ in 0..2 {
+            let (n, _) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf)).await.expect("an answer").unwrap();
+            assert_eq!(&buf[..n], b"answer");
+        }
+        // Nothing else passes; a later packet is still received.
+        peer.send_to(&[0], to).await.unwrap();
+        peer.send_to(&[5, 5], to).await.unwrap();
+        let (n, _) = tokio::time::timeout(Duration::from_secs(2), guarded.recv_from(&mut buf)).await.expect("a packet").unwrap();
+        assert_eq!(&buf[..n], &[5, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_packet_longer_than_a_slot_is_cut_to_it_as_the_server_would_read_it() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = socket.local_addr().unwrap();
+        let guarded = GuardedSocket::new(socket, ByFirstByte, MAX_BATCH);
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        peer.send_to(&[4; 3000], to).await.unwrap();
+        let mut buf = [0u8; 4000];
+        let (n, _) = guarded.recv_from(&mut buf).await.unwrap();
+        assert_eq!(n, SLOT);
     }
 }

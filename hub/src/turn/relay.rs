@@ -80,7 +80,8 @@ impl RelayAddressGenerator for RelayGen {
         let port = relay_addr.port();
         self.shared.policy.relays().open(port);
         let guard = RelayGuard { claim, shared: self.shared.clone(), sent_to: RwLock::new(Vec::new()), port };
-        Ok((Arc::new(GuardedSocket::new(socket, guard)), relay_addr))
+        // A few packets a read: media comes in bursts of a frame, and each slot is 1.5 KB per allocation.
+        Ok((Arc::new(GuardedSocket::new(socket, guard, 4)), relay_addr))
     }
 }
 
