@@ -99,6 +99,10 @@ pub struct Cli {
     /// feedback, as browsers send it), or remb (only REMB, as older endpoints; for testing).
     #[arg(long, default_value = "transport-cc", value_parser = ["transport-cc", "remb"])]
     pub feedback: String,
+
+    /// How often, in milliseconds, a call reports its figures (the `stats` event; 100 to 60000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub stats_every: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,8 +121,9 @@ Headless mode reads one JSON command per line:
   {\"cmd\":\"call\",\"to\":\"bob\"}  {\"cmd\":\"accept\"}  {\"cmd\":\"decline\"}  {\"cmd\":\"hangup\"}
   {\"cmd\":\"chat\",\"text\":\"hi\"}  {\"cmd\":\"snapshot\",\"path\":\"/tmp/x.png\"}
   {\"cmd\":\"mute\",\"audio\":true}  {\"cmd\":\"mute\",\"video\":false}  {\"cmd\":\"quit\"}
+  {\"cmd\":\"view\",\"width\":160,\"height\":96}  (the most you show; \"of\":\"bob\" for one participant)
 and writes one JSON event per line: ready, roster, incoming, call, chat, stats (each second
-in a call), snapshot, mute, hub, error.
+in a call, or --stats-every), snapshot, mute, hub, error.
 Logs go to stderr in headless mode, and to termcall.log in the temporary directory (/tmp)\nwith the terminal UI; set RUST_LOG=debug for more.";
 
 impl Cli {
@@ -155,6 +160,7 @@ impl Cli {
             audio: AudioSpec::parse(&self.audio)?,
             speaker: !self.no_speaker,
             feedback: if self.feedback == "remb" { Feedback::RembOnly } else { Feedback::TransportWide },
+            stats_every: std::time::Duration::from_millis(self.stats_every),
         };
         Ok(EngineConfig {
             login: Login { url: self.hub.clone(), name, secret: self.secret.clone(), ca: self.ca.clone() },

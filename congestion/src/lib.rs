@@ -17,6 +17,9 @@
 //! And pacing: [`pacer`] lets packets leave at a multiple of the estimate, audio first, in bursts
 //! small enough for a shallow bottleneck queue.
 //!
+//! Simulcast: [`layers`] picks each receiver's layer, keeps its stream continuous across
+//! switches, and splits a sender's rate among its layers.
+//!
 //! Receive side: [`remb`] estimates what a sender without transport-wide numbers can send us,
 //! from abs-send-time, for REMB.
 //!
@@ -29,6 +32,7 @@ pub mod delay;
 pub mod detector;
 pub mod estimator;
 pub mod fuzzing;
+pub mod layers;
 pub mod loss;
 pub mod pacer;
 pub mod queue;

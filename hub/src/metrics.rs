@@ -40,13 +40,17 @@ pub struct Metrics {
     pub sfu_peers_refused_total: AtomicU64,
     /// RTP packets the hub forwarded, one per receiving participant.
     pub sfu_rtp_forwarded_total: AtomicU64,
+    /// Packets a receiver's queue dropped (oldest first) because its connection took them
+    /// more slowly than they came.
+    pub sfu_queue_dropped_total: AtomicU64,
     /// Keyframe requests passed on to a sender.
     pub sfu_pli_forwarded_total: AtomicU64,
     /// Keyframe requests held back because one went to that sender less than 500 ms before.
     pub sfu_pli_throttled_total: AtomicU64,
     /// Chat messages forwarded, one per receiving participant.
     pub sfu_chat_forwarded_total: AtomicU64,
-    /// How long the hub holds a packet: from its arrival to its hand-over for every receiver.
+    /// How long the hub holds a packet: from its arrival to its hand-over to a receiver's
+    /// connection, once per receiver.
     pub sfu_forward_us: Histogram,
 }
 
@@ -90,7 +94,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every figure.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 20] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 21] = [
             ("termcall_users_online", "gauge", "Users registered now.", &self.users_online),
             ("termcall_calls_active", "gauge", "Calls ringing or connected now.", &self.calls_active),
             ("termcall_messages_sent_total", "counter", "Signaling messages sent, one per recipient.", &self.messages_sent),
@@ -108,6 +112,7 @@ impl Metrics {
             ("termcall_sfu_peers", "gauge", "Media peer connections (group calls, echo) open now.", &self.sfu_peers),
             ("termcall_sfu_peers_refused_total", "counter", "Joins to the media endpoint refused: --max-media-peers connections were open.", &self.sfu_peers_refused_total),
             ("termcall_sfu_rtp_forwarded_total", "counter", "RTP packets forwarded, one per receiver.", &self.sfu_rtp_forwarded_total),
+            ("termcall_sfu_queue_dropped_total", "counter", "RTP packets a receiver's queue dropped, oldest first: its connection took them more slowly than they came.", &self.sfu_queue_dropped_total),
             ("termcall_sfu_pli_forwarded_total", "counter", "Keyframe requests passed on to a sender.", &self.sfu_pli_forwarded_total),
             ("termcall_sfu_pli_throttled_total", "counter", "Keyframe requests held back (one per 500 ms per stream).", &self.sfu_pli_throttled_total),
             ("termcall_sfu_chat_forwarded_total", "counter", "Chat messages forwarded, one per receiver.", &self.sfu_chat_forwarded_total),
@@ -116,7 +121,7 @@ impl Metrics {
         for (name, kind, help, value) in rows {
             let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", value.load(Relaxed));
         }
-        self.sfu_forward_us.render("termcall_sfu_forward_seconds", "Time from a packet's arrival to its hand-over for every receiver.", &mut text);
+        self.sfu_forward_us.render("termcall_sfu_forward_seconds", "Time from a packet's arrival to its hand-over to a receiver's connection, once per receiver.", &mut text);
         text
     }
 }

@@ -4,7 +4,7 @@
 // the hub offers, and offers again as people come and go).
 "use strict";
 
-const PROTOCOL_VERSION = 2;
+const PROTOCOL_VERSION = 3;
 const UNSENT_CHAT = 1000;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);

@@ -32,8 +32,9 @@ pub use signal::Signal;
 
 /// The version a client announces in its hello; the hub refuses any other with `bad_version`.
 /// Bump it on any change that an older peer would misread.
-/// Version 2 added group calls, `echo`, and calls whose media goes through the hub.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 2 added group calls, `echo`, and calls whose media goes through the hub; version 3
+/// what a receiver can show (`view`) and simulcast layers (`simulcast`, `layers`).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// A call's identifier, chosen by the hub. Opaque to clients.
 pub type CallId = u64;

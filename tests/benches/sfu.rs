@@ -6,7 +6,7 @@
 //! - the hub's CPU (utime+stime from /proc), as a share of one core;
 //! - RTP packets forwarded a second (one per receiver);
 //! - the hub's forwarding time per packet: from the packet reaching the forwarding loop to its
-//!   hand-over for every receiver (the `termcall_sfu_forward_seconds` histogram, read from
+//!   hand-over to each receiver's connection (the `termcall_sfu_forward_seconds` histogram, read from
 //!   `/metrics` before and after; p50/p99 interpolated inside its buckets). SRTP, the
 //!   interceptors and the sockets on either side are not in it;
 //! - the lowest video frame rate any client decoded of any participant.
@@ -20,6 +20,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use termcall_tests::hub::{histogram_delta, quantile};
 use termcall_tests::{cpu_ticks, Client, Hub, SOON};
 
 const WARMUP: Duration = Duration::from_secs(2);
@@ -75,11 +76,11 @@ fn group_call(n: usize) -> Figures {
     }
     std::thread::sleep(WARMUP);
     let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let (cpu0, hist0, fwd0, t0) = (cpu_ticks(hub.pid()), histogram(&hub), hub.metric("termcall_sfu_rtp_forwarded_total").unwrap_or(0.0), Instant::now());
+    let (cpu0, hist0, fwd0, t0) = (cpu_ticks(hub.pid()), hub.forward_histogram(), hub.metric("termcall_sfu_rtp_forwarded_total").unwrap_or(0.0), Instant::now());
     std::thread::sleep(WINDOW);
-    let (cpu1, hist1, fwd1) = (cpu_ticks(hub.pid()), histogram(&hub), hub.metric("termcall_sfu_rtp_forwarded_total").unwrap_or(0.0));
+    let (cpu1, hist1, fwd1) = (cpu_ticks(hub.pid()), hub.forward_histogram(), hub.metric("termcall_sfu_rtp_forwarded_total").unwrap_or(0.0));
     let secs = t0.elapsed().as_secs_f64();
-    let delta: Vec<(f64, f64)> = hist1.iter().zip(&hist0).map(|((le, a), (_, b))| (*le, a - b)).collect();
+    let delta = histogram_delta(&hist1, &hist0);
     let total = delta.last().map_or(0.0, |d| d.1);
     let mut min_fps = f64::MAX;
     for c in clients.iter_mut() {
@@ -96,38 +97,4 @@ fn group_call(n: usize) -> Figures {
         samples: total as u64,
         min_fps,
     }
-}
-
-/// The forwarding-time histogram: (upper bound in seconds, cumulative count), +Inf last.
-fn histogram(hub: &Hub) -> Vec<(f64, f64)> {
-    let page = hub.metrics_page();
-    page.lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("termcall_sfu_forward_seconds_bucket{le=\"")?;
-            let (le, count) = rest.split_once("\"} ")?;
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
-            Some((le, count.trim().parse().ok()?))
-        })
-        .collect()
-}
-
-/// The `q` quantile of a cumulative histogram, interpolated linearly inside its bucket.
-fn quantile(buckets: &[(f64, f64)], q: f64) -> f64 {
-    let total = buckets.last().map_or(0.0, |b| b.1);
-    if total <= 0.0 {
-        return 0.0;
-    }
-    let want = q * total;
-    let (mut lo, mut below) = (0.0, 0.0);
-    for &(le, cum) in buckets {
-        if cum >= want {
-            if le.is_infinite() {
-                return lo; // past the last bound: report the bound
-            }
-            let inside = (cum - below).max(1.0);
-            return lo + (le - lo) * ((want - below) / inside);
-        }
-        (lo, below) = (le, cum);
-    }
-    lo
 }

@@ -118,6 +118,18 @@ impl Client {
         }
     }
 
+    /// The newest event satisfying `pred` among those written so far and not yet looked at;
+    /// all of them count as looked at afterwards. Does not wait.
+    pub fn latest(&mut self, pred: &dyn Fn(&Value) -> bool) -> Option<Value> {
+        while let Ok(v) = self.lines.try_recv() {
+            assert_ne!(v["event"], "NOT_JSON", "{} wrote a non-JSON line to stdout: {v}", self.name);
+            self.seen.push(v);
+        }
+        let found = self.seen[self.cursor..].iter().rev().find(|v| pred(v)).cloned();
+        self.cursor = self.seen.len();
+        found
+    }
+
     /// Like [`expect`](Self::expect) but returns `None` on timeout.
     pub fn wait(&mut self, within: Duration, pred: &dyn Fn(&Value) -> bool) -> Option<Value> {
         let until = Instant::now() + within;

@@ -121,6 +121,20 @@ impl Hub {
         self.metrics_page().lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
+    /// The forwarding-time histogram of `/metrics`: (upper bound in seconds, cumulative
+    /// count), +Inf last.
+    pub fn forward_histogram(&self) -> Vec<(f64, f64)> {
+        let page = self.metrics_page();
+        page.lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix("termcall_sfu_forward_seconds_bucket{le=\"")?;
+                let (le, count) = rest.split_once("\"} ")?;
+                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                Some((le, count.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
     /// The hub's log so far, for failure messages.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -132,4 +146,30 @@ impl Drop for Hub {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What a cumulative histogram gained between two readings of it.
+pub fn histogram_delta(later: &[(f64, f64)], earlier: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    later.iter().zip(earlier).map(|((le, a), (_, b))| (*le, a - b)).collect()
+}
+
+/// The `q` quantile of a cumulative histogram, interpolated linearly inside its bucket.
+pub fn quantile(buckets: &[(f64, f64)], q: f64) -> f64 {
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let want = q * total;
+    let (mut lo, mut below) = (0.0, 0.0);
+    for &(le, cum) in buckets {
+        if cum >= want {
+            if le.is_infinite() {
+                return lo; // past the last bound: report the bound
+            }
+            let inside = (cum - below).max(1.0);
+            return lo + (le - lo) * ((want - below) / inside);
+        }
+        (lo, below) = (le, cum);
+    }
+    lo
 }

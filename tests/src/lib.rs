@@ -15,7 +15,7 @@ pub mod browser;
 pub mod cdp;
 mod client;
 pub mod coturn;
-mod hub;
+pub mod hub;
 pub mod media;
 pub mod netns;
 mod raw;

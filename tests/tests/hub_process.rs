@@ -29,7 +29,7 @@ fn healthz_answers_200_and_other_paths_404() {
     let page = http_get(&hub.addr, "/");
     assert!(page.starts_with("HTTP/1.1 200") && page.contains("Content-Type: text/html") && page.contains("<script src=\"/app.js\">"), "{page}");
     let script = http_get(&hub.addr, "/app.js");
-    assert!(script.contains("Content-Type: text/javascript") && script.contains("PROTOCOL_VERSION = 2"), "{}", &script[..300.min(script.len())]);
+    assert!(script.contains("Content-Type: text/javascript") && script.contains(&format!("PROTOCOL_VERSION = {}", termcall_shared::PROTOCOL_VERSION)), "{}", &script[..300.min(script.len())]);
     let etag = script.lines().find(|l| l.to_ascii_lowercase().starts_with("etag: ")).map(|l| l[6..].trim()).expect("an ETag").to_owned();
     let mut again = TcpStream::connect(&hub.addr).unwrap();
     write!(again, "GET /app.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n").unwrap();

@@ -35,6 +35,15 @@ pub enum Command {
         #[serde(default)]
         video: Option<bool>,
     },
+    /// The largest picture, in pixels, this face can show of the video it receives (of one
+    /// participant with `of`, in a group call): the sender, or the hub, sends no more. The
+    /// terminal UI says it for each tile as it is laid out; without it, full size.
+    View {
+        width: u32,
+        height: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        of: Option<String>,
+    },
     /// Hang up, leave the hub, and stop.
     Quit,
 }
@@ -265,6 +274,7 @@ mod tests {
             (r#"{"cmd":"hangup"}"#, Command::Hangup),
             (r#"{"cmd":"chat","text":"hi"}"#, Command::Chat { text: "hi".into() }),
             (r#"{"cmd":"quit"}"#, Command::Quit),
+            (r#"{"cmd":"view","width":80,"height":48,"of":"bob"}"#, Command::View { width: 80, height: 48, of: Some("bob".into()) }),
             (r#"{"cmd":"snapshot","path":"/tmp/x.png"}"#, Command::Snapshot { path: "/tmp/x.png".into(), of: None }),
             (r#"{"cmd":"mute","audio":true}"#, Command::Mute { audio: Some(true), video: None }),
             (r#"{"cmd":"mute","video":false}"#, Command::Mute { audio: None, video: Some(false) }),

@@ -109,11 +109,17 @@ struct State {
     pictures: Arc<Pictures>,
     audio_muted: bool,
     video_muted: bool,
+    /// The largest picture we can show, per sender (`None`: every one), as the face last said
+    /// (`view`); each call is told at its start and on every change.
+    views: BTreeMap<Option<String>, (u32, u32)>,
     /// Commands given before the first welcome, replayed once registered.
     early: Vec<Command>,
     /// The peer of our connected call, which the next hello names (see [`ClientMsg::Hello`]).
     in_call_with: tokio::sync::watch::Sender<Option<CallClaim>>,
 }
+
+/// The largest view a face may ask for, pixels each way.
+const MAX_VIEW: u32 = 16_384;
 
 /// How many commands may wait for the first connection to the hub.
 const EARLY_COMMANDS: usize = 256;
@@ -138,6 +144,7 @@ async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, 
         pictures,
         audio_muted: false,
         video_muted: false,
+        views: BTreeMap::new(),
         early: Vec::new(),
         in_call_with,
     };
@@ -302,6 +309,21 @@ impl State {
                 }
                 self.emit(Event::Mute { audio: self.audio_muted, video: self.video_muted });
             }
+            Command::View { width, height, of } => {
+                if width == 0 || height == 0 || width > MAX_VIEW || height > MAX_VIEW {
+                    return self.emit(Event::error("bad_view", format!("a view is 1 to {MAX_VIEW} pixels each way")));
+                }
+                // A view of everyone replaces the views of each.
+                if of.is_none() {
+                    self.views.clear();
+                }
+                if self.views.insert(of.clone(), (width, height)) == Some((width, height)) {
+                    return;
+                }
+                if let Some(Active { media: Some(m), .. }) = &self.call {
+                    m.send(CallIn::View { width, height, of });
+                }
+            }
             Command::Quit => {}
         }
     }
@@ -413,7 +435,11 @@ impl State {
                     controls,
                     pictures: self.pictures.clone(),
                 };
-                c.media = Some(call::spawn(setup, self.media_tx.clone()));
+                let media = call::spawn(setup, self.media_tx.clone());
+                for (of, &(width, height)) in &self.views {
+                    media.send(CallIn::View { width, height, of: of.clone() });
+                }
+                c.media = Some(media);
                 tracing::debug!(call_id, %peer, offerer, "accepted");
                 self.emit_call();
             }

@@ -38,6 +38,8 @@ pub struct Login {
 
 /// The hub pings every half second; this much silence means it is gone.
 const HUB_SILENCE: Duration = Duration::from_secs(4);
+/// After [`HUB_SILENCE`], how long the socket is given to show what it holds.
+const RESUME_GRACE: Duration = Duration::from_millis(250);
 /// How long connecting (TCP, TLS and the WebSocket handshake) may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -134,6 +136,12 @@ async fn session(
                 }
             }
             frame = tokio::time::timeout(HUB_SILENCE, source.next()) => {
+                // A process that was stopped (a laptop that slept, a SIGSTOP) finds the timer
+                // expired before it has read what waits on the socket: one more short look.
+                let frame = match frame {
+                    Err(_) => tokio::time::timeout(RESUME_GRACE, source.next()).await,
+                    read => read,
+                };
                 let text = match frame {
                     Err(_) => return Session::Lost { why: format!("hub silent for {HUB_SILENCE:?}"), was_up: up },
                     Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return Session::Lost { why: "hub closed the connection".into(), was_up: up },

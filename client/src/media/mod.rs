@@ -98,11 +98,13 @@ pub struct MediaConfig {
     pub speaker: bool,
     /// What feedback we ask receivers for, to adapt to the network.
     pub feedback: termcall_shared::media::interceptors::Feedback,
+    /// How often a call reports its figures (`--stats-every`).
+    pub stats_every: std::time::Duration,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, speaker: true, feedback: Default::default() }
+        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, speaker: true, feedback: Default::default(), stats_every: std::time::Duration::from_secs(1) }
     }
 }
 

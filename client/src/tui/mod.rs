@@ -62,6 +62,7 @@ pub async fn run(cfg: EngineConfig, opts: TuiOptions) -> Result<Outcome, String>
         tiles_rx: engine.tiles.clone(),
         color: opts.color,
         threshold: opts.threshold,
+        shown: ShownSizes::default(),
     };
     let mut keys = EventStream::new();
     let mut term_sig = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -123,6 +124,9 @@ pub async fn run(cfg: EngineConfig, opts: TuiOptions) -> Result<Outcome, String>
             break;
         }
         views.refit(&term);
+        for c in views.sizes_to_tell(&term, std::time::Instant::now()) {
+            let _ = engine.commands.send(c);
+        }
         if let Err(e) = term.draw(|f| ui::draw(f, &mut app, &views.remote, &views.local, &views.tiles)) {
             drop(guard);
             return Err(format!("cannot draw on the terminal: {e}"));
@@ -146,9 +150,54 @@ struct Views {
     tiles_rx: tokio::sync::watch::Receiver<Vec<Tile>>,
     color: ColorMode,
     threshold: u8,
+    shown: ShownSizes,
+}
+
+/// How long a pane's size must hold before the other side is told (a resize by dragging
+/// makes many sizes in a moment).
+const SIZE_SETTLE: Duration = Duration::from_millis(150);
+
+/// The largest picture each pane shows, as told to the engine (`view`), and a change not yet told.
+#[derive(Default)]
+struct ShownSizes {
+    told: std::collections::BTreeMap<Option<String>, (u32, u32)>,
+    pending: Option<(std::collections::BTreeMap<Option<String>, (u32, u32)>, std::time::Instant)>,
 }
 
 impl Views {
+    /// What the video panes show, in pixels (a half-block cell is one pixel wide and two
+    /// high), once it has settled and if it changed: a `view` command per pane.
+    fn sizes_to_tell(&mut self, term: &terminal::Term, now: std::time::Instant) -> Vec<Command> {
+        let Some(a) = areas(term) else { return Vec::new() };
+        let px = |r: ratatui::layout::Rect| (u32::from(r.width).max(1), u32::from(r.height).max(1) * 2);
+        let mut sizes = std::collections::BTreeMap::new();
+        if self.tiles.is_empty() {
+            sizes.insert(None, px(a.video_inner));
+        } else {
+            let (tile_areas, _) = self.tile_areas(&a);
+            for (t, area) in self.tiles.iter().zip(tile_areas) {
+                sizes.insert(Some(t.tile.name.clone()), px(area));
+            }
+        }
+        let s = &mut self.shown;
+        if sizes == s.told {
+            s.pending = None;
+            return Vec::new();
+        }
+        match &s.pending {
+            Some((p, since)) if *p == sizes && now.duration_since(*since) >= SIZE_SETTLE => {}
+            Some((p, _)) if *p == sizes => return Vec::new(),
+            _ => {
+                s.pending = Some((sizes, now));
+                return Vec::new();
+            }
+        }
+        s.pending = None;
+        let out = sizes.iter().filter(|(of, size)| s.told.get(*of) != Some(size)).map(|(of, &(width, height))| Command::View { width, height, of: of.clone() }).collect();
+        s.told = sizes;
+        out
+    }
+
     /// Samples the newest pictures that arrived since the last tick; whether any did (or the
     /// tiles changed).
     fn take_new_pictures(&mut self, term: &terminal::Term) -> bool {

@@ -1,47 +1,60 @@
 //! The hot path: one participant's track, packet by packet, to every receiver of it.
 //! The receivers change rarely (joins, leaves) and are read without a lock: the loop keeps its
-//! own list and swaps it when the watch says it changed. Keyframe requests from receivers set a
-//! flag; the loop passes them to the sender at most once per [`PLI_INTERVAL`].
+//! own list and swaps it when the watch says it changed. Each receiver has its own queue
+//! ([`DownTrack`]): the loop pushes and never waits on a receiver. Of a simulcast sender, each
+//! receiver gets one layer, the smallest that covers what it shows ([`SenderLayers`] and
+//! [`termcall_congestion::layers`]), and the sender is told which layers anyone gets.
+//! Keyframe requests from receivers (and from queues that overflowed, and from layer switches)
+//! set a flag; the loop passes them to the sender at most once per [`PLI_INTERVAL`] per layer.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use termcall_congestion::layers::{choose, Forwarder, Verdict, LAYERS};
 use termcall_shared::media::rtcp_tap::asks_keyframe;
+use termcall_shared::media::simulcast::h264_keyframe_start;
+use termcall_shared::Signal;
 use tokio::sync::watch;
 use tracing::debug;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::downtrack::DownTrack;
+use super::layers::SenderLayers;
 use crate::metrics::Metrics;
 
 /// At most one keyframe request per stream this often, however many receivers ask.
 pub const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
-/// One receiver of a stream: a track on the receiver's peer connection, with its own SSRC.
+/// One receiver of a stream: its queue, which a task empties into a track on the receiver's
+/// peer connection ([`super::downtrack::drain`]); the track identifies the receiver.
 #[derive(Clone)]
 pub struct Sink {
     pub track: Arc<TrackLocalStaticRTP>,
-    pub ssrc: u32,
+    pub down: Arc<DownTrack>,
 }
 
 /// The receivers of one stream; the room edits it, the forwarding loop reads it.
 pub type Sinks = watch::Sender<Arc<[Sink]>>;
 
-/// What one sending participant's streams share: receivers per kind, and the keyframe flag.
+/// What one sending participant's streams share: receivers per kind, the keyframe flag, and
+/// its simulcast size.
 pub struct Upstream {
     pub video: Sinks,
     pub audio: Sinks,
     /// Set when a receiver asks for a keyframe or a new receiver joins.
     pub keyframe: Arc<AtomicBool>,
+    /// The full size of its simulcast layers (width << 32 | height; 0: none announced).
+    pub full_size: Arc<AtomicU64>,
 }
 
 impl Default for Upstream {
     fn default() -> Self {
-        Upstream { video: watch::channel(Arc::from([])).0, audio: watch::channel(Arc::from([])).0, keyframe: Arc::default() }
+        Upstream { video: watch::channel(Arc::from([])).0, audio: watch::channel(Arc::from([])).0, keyframe: Arc::default(), full_size: Arc::default() }
     }
 }
 
@@ -71,46 +84,153 @@ impl Upstream {
     }
 }
 
-/// Forwards `track` to its receivers until the track ends or its sender leaves the room.
-pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Sink]>>, keyframe: Arc<AtomicBool>, metrics: Arc<Metrics>) {
+/// What a sender's forwarding loop is told by the room, and tells it back.
+#[derive(Clone)]
+pub struct SenderLink {
+    pub keyframe: Arc<AtomicBool>,
+    /// The sender's full picture size from its `simulcast` announcement, width << 32 | height.
+    pub full_size: Arc<AtomicU64>,
+    /// Sends a signal to the sender (which simulcast layers someone receives).
+    pub tell: Tell,
+}
+
+/// A way to send the sender a signal.
+pub type Tell = Arc<dyn Fn(Signal) + Send + Sync>;
+
+/// How often each receiver's layer is chosen again.
+const CHOOSE_EVERY: Duration = Duration::from_millis(250);
+/// Unknown SSRCs (a repair stream, a RID not ours) remembered so they are looked up once.
+const IGNORED: usize = 8;
+
+/// One receiver of the stream, with its view of the sender's layers.
+struct Receiver {
+    sink: Sink,
+    layers: Forwarder,
+}
+
+/// Forwards `track` to its receivers until the track ends or its sender leaves the room: for
+/// each receiver, the one layer chosen for it (see [`Forwarder`]), renumbered so that it sees
+/// one continuous stream.
+pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Sink]>>, link: SenderLink, metrics: Arc<Metrics>) {
     let video = track.kind().await == RtpCodecKind::Video;
-    let ssrcs = track.ssrcs().await;
-    let Some(&media_ssrc) = ssrcs.first() else { return };
-    let mut current = sinks.borrow_and_update().clone();
-    let mut last_pli: Option<Instant> = None;
+    let clock_rate = if video { 90_000 } else { 48_000 };
+    let epoch = Instant::now();
+    let mut layers = SenderLayers::new(epoch);
+    let mut ignored: Vec<u32> = Vec::with_capacity(IGNORED);
+    let mut receivers: Vec<Receiver> = Vec::new();
+    let mut next_choice = epoch;
+    let mut told: Option<[bool; LAYERS]> = None;
+    let mut simulcast = false;
+    let mut last_pli: [Option<Instant>; LAYERS] = [None; LAYERS];
+    let mut pli_due = [false; LAYERS];
+    // The receivers there already are taken in with the first packet.
+    sinks.mark_changed();
     while let Some(ev) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(mut packet) = ev else { continue };
+        let mut packet = match ev {
+            TrackRemoteEvent::OnRtpPacket(p) => p,
+            TrackRemoteEvent::OnOpen(init) => {
+                if let Some(rid) = init.rid.as_deref() {
+                    simulcast |= layers.learn(init.ssrc, Some(rid)).is_some();
+                }
+                continue;
+            }
+            _ => continue,
+        };
         let arrived = Instant::now();
         match sinks.has_changed() {
-            Ok(true) => current = sinks.borrow_and_update().clone(),
+            Ok(true) => {
+                let listed = sinks.borrow_and_update().clone();
+                // Receivers still there keep their layer state; new ones start with none.
+                let mut old = std::mem::take(&mut receivers);
+                receivers = listed
+                    .iter()
+                    .map(|sink| match old.iter().position(|r| Arc::ptr_eq(&r.sink.down, &sink.down)) {
+                        Some(i) => old.swap_remove(i),
+                        None => Receiver { sink: sink.clone(), layers: Forwarder::new(clock_rate) },
+                    })
+                    .collect();
+                next_choice = arrived;
+            }
             Ok(false) => {}
             Err(_) => return, // the sender left the room
         }
-        // Only the primary stream: a repair stream's packets would need their own SSRC.
-        if packet.header.ssrc != media_ssrc {
-            continue;
+        let ssrc = packet.header.ssrc;
+        let layer = match layers.layer(ssrc) {
+            Some(l) => l,
+            None if ignored.contains(&ssrc) => continue,
+            None => {
+                let rid = track.rid(ssrc).await;
+                simulcast |= rid.is_some();
+                match layers.learn(ssrc, rid.as_deref()) {
+                    Some(l) => l,
+                    None => {
+                        if ignored.len() == IGNORED {
+                            ignored.remove(0);
+                        }
+                        ignored.push(ssrc);
+                        continue;
+                    }
+                }
+            }
+        };
+        layers.on_packet(layer, packet.payload.len(), arrived);
+        if arrived >= next_choice {
+            next_choice = arrived + CHOOSE_EVERY;
+            let full = link.full_size.load(Relaxed);
+            layers.set_full_size((full >> 32) as u32, full as u32);
+            let wanted = choose_layers(&mut receivers, &layers, arrived, video, &mut pli_due);
+            if video && simulcast && told != Some(wanted) {
+                told = Some(wanted);
+                debug!(?wanted, "simulcast layers someone receives");
+                (link.tell)(Signal::Layers { wanted });
+            }
         }
         // Header extensions were negotiated on the sender's leg, not on the receivers'.
         packet.header.extension = false;
         packet.header.extensions.clear();
-        let n = current.len();
-        for (i, sink) in current.iter().enumerate() {
-            let mut p = if i + 1 == n { std::mem::take(&mut packet) } else { packet.clone() };
-            p.header.ssrc = sink.ssrc;
-            if let Err(e) = sink.track.write_rtp(p).await {
-                debug!("not forwarded: {e}");
+        // Audio has no layers to switch: every packet may start the stream.
+        let key = !video || h264_keyframe_start(&packet.payload);
+        let now_us = arrived.saturating_duration_since(epoch).as_micros() as u64;
+        let (seq, ts) = (packet.header.sequence_number, packet.header.timestamp);
+        for r in receivers.iter_mut() {
+            let before = r.layers.current();
+            let Verdict::Forward { seq, ts } = r.layers.on_packet(layer, seq, ts, key, now_us) else { continue };
+            if before != r.layers.current() {
+                debug!(video, layer, from = ?before, first = ?&packet.payload[..packet.payload.len().min(4)], "a receiver starts on a layer");
+            }
+            // A clone shares the payload (reference-counted bytes) and has no extensions or
+            // CSRCs to copy: it allocates nothing.
+            let mut p = packet.clone();
+            p.header.sequence_number = seq;
+            p.header.timestamp = ts;
+            let down = &r.sink.down;
+            if down.push(p, arrived) {
+                Metrics::add(&metrics.sfu_queue_dropped_total, 1);
+                // The receiver lost part of a frame: one keyframe request per overflow, which
+                // lasts until its queue is empty again.
+                if video && !down.overflowed.swap(true, Relaxed) {
+                    link.keyframe.store(true, Relaxed);
+                }
             }
         }
-        if n > 0 {
-            Metrics::add(&metrics.sfu_rtp_forwarded_total, n as u64);
-            metrics.sfu_forward_us.observe(arrived.elapsed().as_micros() as u64);
+        if !video {
+            continue;
         }
-        if video && keyframe.load(Relaxed) {
-            if last_pli.is_some_and(|t| arrived.duration_since(t) < PLI_INTERVAL) {
+        if link.keyframe.swap(false, Relaxed) {
+            // A receiver asked (or a new one came): the layers they get, or wait for.
+            for r in &receivers {
+                for l in [r.layers.current(), r.layers.pending()].into_iter().flatten() {
+                    pli_due[l] = true;
+                }
+            }
+        }
+        for l in 0..LAYERS {
+            if !pli_due[l] || last_pli[l].is_some_and(|t| arrived.duration_since(t) < PLI_INTERVAL) {
                 continue; // held: it goes once the interval is over
             }
-            keyframe.store(false, Relaxed);
-            last_pli = Some(arrived);
+            let Some(media_ssrc) = layers.ssrc(l) else { continue };
+            pli_due[l] = false;
+            last_pli[l] = Some(arrived);
             let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
             match track.write_rtcp(vec![Box::new(pli)]).await {
                 Ok(()) => Metrics::add(&metrics.sfu_pli_forwarded_total, 1),
@@ -118,6 +238,28 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
             }
         }
     }
+}
+
+/// Chooses each receiver's layer from what it shows and what arrives; marks the layers whose
+/// keyframe a receiver now waits for. Returns the layers someone receives or should (by what
+/// they show, whether it arrives now or not), so that the sender sends just those.
+fn choose_layers(receivers: &mut [Receiver], layers: &SenderLayers, now: Instant, video: bool, pli_due: &mut [bool; LAYERS]) -> [bool; LAYERS] {
+    let known = layers.layers(now);
+    let mut wanted = [false; LAYERS];
+    for r in receivers.iter_mut() {
+        let view = if video { r.sink.down.view() } else { None };
+        let target = choose(&known, view.unwrap_or((u32::MAX, u32::MAX)), u64::MAX, r.layers.current());
+        if r.layers.set_target(target) {
+            if let Some(t) = target {
+                pli_due[t] = true;
+            }
+        }
+        wanted[layers.suited(view)] = true;
+        if let Some(c) = r.layers.current() {
+            wanted[c] = true;
+        }
+    }
+    wanted
 }
 
 /// Reads a receiver's feedback on one of its tracks: keyframe requests set the sender's flag

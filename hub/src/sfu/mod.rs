@@ -6,14 +6,18 @@
 //!
 //! - [`peer`]: how the hub's peer connections are built.
 //! - [`room`]: one call's participants and wiring, in a task of its own, and its negotiation.
-//! - [`forward`]: the per-packet loop from one participant's track to the others.
+//! - [`forward`]: the per-packet loop from one participant's track to the others' queues.
+//! - [`downtrack`]: one receiver's queue of one stream, and the task that empties it.
+//! - [`layers`]: a sender's simulcast layers as its forwarding loop sees them.
 //! - [`chat`]: stamping and forwarding data-channel chat.
 //!
 //! The [`crate::core`] state machine decides who is in which room; the actor hands its
 //! [`MediaCmd`]s to [`Sfu::apply`] and routes the [`SfuOut`] signals back through the core.
 
 pub mod chat;
+pub mod downtrack;
 pub mod forward;
+pub mod layers;
 pub mod peer;
 pub mod room;
 

@@ -24,6 +24,7 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState};
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::downtrack::{self, DownTrack};
 use super::forward::{self, Sink, Upstream};
 use super::peer::{self, PeerEvent};
 use super::{chat, SfuOut, SfuSettings};
@@ -59,7 +60,9 @@ enum DcEvent {
 struct Outlet {
     track: Arc<TrackLocalStaticRTP>,
     sender: Arc<dyn RtpSender>,
-    /// Dropping it stops the task reading this track's feedback.
+    /// Its queue, which also holds what the receiver shows of it.
+    down: Arc<DownTrack>,
+    /// Dropping it stops the tasks reading this track's feedback and writing its queue.
     _alive: watch::Sender<()>,
 }
 
@@ -81,6 +84,24 @@ struct Participant {
     early_candidates: Vec<RTCIceCandidateInit>,
     /// Chat allowance.
     chat: Bucket,
+    /// What it shows of the others' video.
+    views: Views,
+}
+
+/// What a participant says it shows of the others' video (`view` signals).
+#[derive(Default)]
+pub(super) struct Views {
+    all: Option<(u32, u32)>,
+    /// By sender name; a few dozen at most (one per participant), replaced, never grown past
+    /// the room's size.
+    each: HashMap<String, (u32, u32)>,
+}
+
+impl Views {
+    /// What it shows of `sender`.
+    pub(super) fn of(&self, sender: &str) -> Option<(u32, u32)> {
+        self.each.get(sender).copied().or(self.all)
+    }
 }
 
 struct Room {
@@ -180,6 +201,7 @@ impl Room {
             remote_set: false,
             early_candidates: Vec::new(),
             chat: Bucket::with_burst_count(CHAT_RATE, CHAT_BURST),
+            views: Views::default(),
         };
         // In the room from here on, so that a failure below is undone by `leave`.
         self.participants.insert(conn, p);
@@ -188,19 +210,19 @@ impl Room {
         // Each set of outlets is recorded as soon as it exists, so that `leave` finds it.
         if self.echo {
             let p = &self.participants[&conn];
-            let own = outlets(&p.pc, ECHO_USER, &p.upstream, &self.metrics).await?;
+            let own = outlets(&p.pc, ECHO_USER, &p.upstream, p.views.of(ECHO_USER), &self.metrics).await?;
             if let Some(p) = self.participants.get_mut(&conn) {
                 p.outlets.insert(conn, own);
             }
         } else {
             for other_conn in others {
                 let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
-                let theirs = outlets(&p.pc, &other.name, &other.upstream, &self.metrics).await?;
+                let theirs = outlets(&p.pc, &other.name, &other.upstream, p.views.of(&other.name), &self.metrics).await?;
                 if let Some(p) = self.participants.get_mut(&conn) {
                     p.outlets.insert(other_conn, theirs);
                 }
                 let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
-                let ours = outlets(&other.pc, &name, &p.upstream, &self.metrics).await?;
+                let ours = outlets(&other.pc, &name, &p.upstream, other.views.of(&name), &self.metrics).await?;
                 if let Some(other) = self.participants.get_mut(&other_conn) {
                     other.outlets.insert(conn, ours);
                 }
@@ -252,7 +274,12 @@ impl Room {
                 let kind = track.kind().await;
                 let sinks = p.upstream.sinks(kind).subscribe();
                 debug!(call = self.call_id, name = %p.name, ?kind, "forwarding a track");
-                tokio::spawn(forward::run(track, sinks, p.upstream.keyframe.clone(), self.metrics.clone()));
+                let (out, call_id) = (self.out.clone(), self.call_id);
+                let tell: forward::Tell = Arc::new(move |signal| {
+                    let _ = out.send(SfuOut::Signal { call_id, conn, signal });
+                });
+                let link = forward::SenderLink { keyframe: p.upstream.keyframe.clone(), full_size: p.upstream.full_size.clone(), tell };
+                tokio::spawn(forward::run(track, sinks, link, self.metrics.clone()));
             }
             PeerEvent::State(state) => {
                 debug!(call = self.call_id, name = %p.name, "media connection {state}");
@@ -335,8 +362,9 @@ async fn prepare(pc: &Arc<dyn PeerConnection>) -> anyhow::Result<Arc<dyn DataCha
 }
 
 /// Adds to `pc` a track per kind carrying `source`'s media, under the stream id `stream`
-/// (the sender's name, which the receiver shows), and makes them receivers of it.
-async fn outlets(pc: &Arc<dyn PeerConnection>, stream: &str, source: &Upstream, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
+/// (the sender's name, which the receiver shows), and makes them receivers of it; the video
+/// one showing at most `view`, if the receiver said.
+async fn outlets(pc: &Arc<dyn PeerConnection>, stream: &str, source: &Upstream, view: Option<(u32, u32)>, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
     let mut made = Vec::with_capacity(2);
     for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, codecs::h264())] {
         let ssrc = rand::random::<u32>();
@@ -347,12 +375,19 @@ async fn outlets(pc: &Arc<dyn PeerConnection>, stream: &str, source: &Upstream, 
         let transceiver = pc.add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init)).await?;
         let sender = transceiver.sender().await?.ok_or_else(|| anyhow::anyhow!("a send transceiver without a sender"))?;
         let (alive, alive_rx) = watch::channel(());
-        tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx));
-        made.push((kind, ssrc, Outlet { track, sender, _alive: alive }));
+        tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx.clone()));
+        let down = Arc::new(DownTrack::new(ssrc, if kind == RtpCodecKind::Video { downtrack::VIDEO_QUEUE } else { downtrack::AUDIO_QUEUE }));
+        tokio::spawn(downtrack::drain(down.clone(), track.clone(), metrics.clone(), alive_rx));
+        if kind == RtpCodecKind::Video {
+            if let Some((w, h)) = view {
+                down.set_view(w, h);
+            }
+        }
+        made.push((kind, down.clone(), Outlet { track, sender, down, _alive: alive }));
     }
     // Receivers of `source` only once both exist: a failure above leaves its forwarding as it was.
-    for (kind, ssrc, o) in &made {
-        source.add(*kind, Sink { track: o.track.clone(), ssrc: *ssrc });
+    for (kind, down, o) in &made {
+        source.add(*kind, Sink { track: o.track.clone(), down: down.clone() });
     }
     let [(_, _, audio), (_, _, video)]: [_; 2] = made.try_into().map_err(|_| anyhow::anyhow!("not two outlets"))?;
     Ok([audio, video])

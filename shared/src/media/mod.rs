@@ -10,6 +10,7 @@
 //!   not number their packets transport-wide; [`rtx`]: retransmissions restored before the NACK
 //!   generator, which would otherwise ask for them again and again.
 //! - [`glue`]: candidates to and from signals, and local track descriptions.
+//! - [`simulcast`]: the layers' RIDs and sizes, and where an H.264 keyframe starts.
 
 pub mod codecs;
 pub mod congestion;
@@ -18,5 +19,6 @@ pub mod interceptors;
 pub mod pacing;
 pub mod remb;
 pub mod rtx;
+pub mod simulcast;
 pub mod stage;
 pub mod rtcp_tap;

@@ -48,6 +48,9 @@ pub enum CallIn {
     Snapshot(String, Option<String>),
     /// This participant left the group call: drop their tile.
     Gone(String),
+    /// The most we can show of the video we receive (of one participant, in a group call):
+    /// told to the other side.
+    View { width: u32, height: u32, of: Option<String> },
 }
 
 /// What a call task tells the engine.
@@ -193,7 +196,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         sfu: setup.sfu,
         remotes: Vec::new(),
     };
-    let mut stats_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut stats_tick = tokio::time::interval(call.media.stats_every);
     let mut recover_tick = tokio::time::interval(Duration::from_millis(500));
     // Ticks missed while idle are not owed: recovery checks start afresh when media is lost.
     recover_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -219,6 +222,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
                     Some(CallIn::Chat(text)) => call.chat(text).await,
                     Some(CallIn::Snapshot(path, of)) => call.snapshot(path, of),
                     Some(CallIn::Gone(name)) => call.forget(&name),
+                    Some(CallIn::View { width, height, of }) => call.report(CallOut::Signal(Signal::View { width, height, of })),
                 },
                 e = pc_events.recv() => match e {
                     None => return Ok(()),

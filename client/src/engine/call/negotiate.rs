@@ -52,6 +52,15 @@ impl Call<'_> {
                 self.restart_ice().await;
             }
             Signal::RestartIce => debug!(call = self.id, "ignoring a restart request: not the offerer, or not connected yet"),
+            Signal::View { width, height, .. } => {
+                debug!(call = self.id, width, height, "the other side shows at most this");
+                self.controls.set_view(width, height);
+            }
+            Signal::Layers { wanted } => {
+                debug!(call = self.id, ?wanted, "simulcast layers someone receives");
+                self.controls.set_layers(wanted);
+            }
+            Signal::Simulcast { .. } => debug!(call = self.id, "a simulcast announcement, which only the hub reads: ignored"),
             c @ Signal::Candidate { .. } => {
                 let Some(init) = candidate_init(c) else { return Ok(()) };
                 if self.remote_relays.note(&init.candidate) && self.never_relay {

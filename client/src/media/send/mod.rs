@@ -12,7 +12,7 @@ mod audio;
 pub mod rtp;
 mod video;
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use rtc::rtp::codec::h264::H264Payloader;
 use rtc::rtp::codec::opus::OpusPayloader;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use termcall_congestion::layers::LAYERS;
 use termcall_shared::media::congestion::SendLink;
 use termcall_shared::media::glue::local_track;
 use tokio::sync::mpsc;
@@ -38,13 +39,56 @@ use super::source::VideoSource;
 use rtp::Packetizer;
 
 /// Live switches the user and the receiver flip while a call runs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Controls {
     pub audio_muted: AtomicBool,
     pub video_muted: AtomicBool,
-    /// Set on a keyframe request (PLI, unmute); the video thread clears it.
+    /// Set on a keyframe request (PLI, unmute); the video thread clears it. With simulcast, a
+    /// flag per layer (from the smallest).
     pub keyframe: AtomicBool,
+    pub layer_keyframe: [AtomicBool; LAYERS],
+    /// The most the receiver shows, width << 32 | height (0: no limit).
+    view: AtomicU64,
+    /// The simulcast layers someone receives, a bit each from the smallest.
+    layers: AtomicU8,
     stop: AtomicBool,
+}
+
+impl Default for Controls {
+    fn default() -> Self {
+        Controls {
+            audio_muted: AtomicBool::new(false),
+            video_muted: AtomicBool::new(false),
+            keyframe: AtomicBool::new(false),
+            layer_keyframe: Default::default(),
+            view: AtomicU64::new(0),
+            layers: AtomicU8::new((1 << LAYERS) - 1),
+            stop: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Controls {
+    /// The receiver shows at most `width`x`height`.
+    pub fn set_view(&self, width: u32, height: u32) {
+        self.view.store(u64::from(width) << 32 | u64::from(height), Relaxed);
+    }
+
+    /// The most the receiver shows, if it said.
+    pub fn view(&self) -> Option<(u32, u32)> {
+        let v = self.view.load(Relaxed);
+        (v != 0).then_some(((v >> 32) as u32, v as u32))
+    }
+
+    pub fn set_layers(&self, wanted: [bool; LAYERS]) {
+        let bits = wanted.iter().enumerate().fold(0u8, |b, (i, w)| b | (u8::from(*w) << i));
+        self.layers.store(bits, Relaxed);
+    }
+
+    pub fn layers(&self) -> [bool; LAYERS] {
+        let bits = self.layers.load(Relaxed);
+        std::array::from_fn(|i| bits & (1 << i) != 0)
+    }
 }
 
 /// One of our tracks, with the sender it is attached to.

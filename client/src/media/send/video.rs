@@ -46,9 +46,12 @@ impl Job {
         let p = self.params;
         let fps = p.fps.clamp(1, 60);
         let period = Duration::from_secs_f64(1.0 / f64::from(fps));
-        let max_bps = p.max_kbps.saturating_mul(1000);
+        let full_bps = p.max_kbps.saturating_mul(1000);
+        let mut max_bps = full_bps;
         let mut adapter = Adapter::new(p.width, p.height, fps, f64::from(max_bps), 0.0);
         adapter = Adapter::new(p.width, p.height, fps, f64::from(max_bps), adapter.video_budget(self.link.target_bps(), self.audio));
+        // What the receiver can show bounds the size (and the rate with it).
+        let mut fitted = (p.width, p.height);
         self.link.set_max(f64::from(max_bps) + if self.audio { crate::media::adapt::AUDIO_RESERVE_BPS } else { 0.0 });
         let mut enc: Option<H264Encoder> = None;
         let mut applied_bps = 0;
@@ -68,6 +71,14 @@ impl Job {
             }
             let now = Instant::now();
             let link = self.link.state();
+            let want = fit_view(p.width, p.height, self.controls.view());
+            if want != fitted {
+                tracing::debug!("the receiver shows at most {:?}: sending up to {}x{}", self.controls.view(), want.0, want.1);
+                fitted = want;
+                let scaled_max = crate::media::adapt::default_max_kbps(want.0, want.1).saturating_mul(1000);
+                max_bps = if fitted == (p.width, p.height) { full_bps } else { full_bps.min(scaled_max) };
+                adapter = Adapter::new(want.0, want.1, fps, f64::from(max_bps), adapter.video_budget(link.target_bps, self.audio));
+            }
             let plan = adapter.plan(now, adapter.video_budget(link.target_bps, self.audio));
             if Some((plan.width, plan.height, plan.fps)) != last_plan {
                 tracing::debug!("sending {}x{} at {:.1} fps ({:?}; estimate {:.0} kbit/s)", plan.width, plan.height, plan.fps, plan.limitation, link.target_bps / 1000.0);
@@ -165,5 +176,33 @@ impl Job {
             QualityLimitation::Cpu => 2,
         };
         c.limitation.store(code, Relaxed);
+    }
+}
+
+/// The largest size to send of a `width`x`height` source to a receiver that shows at most
+/// `view`: the picture scaled to fit inside the view (as the receiver draws it), never larger
+/// than the source, even and at least 16 pixels each way (what the encoder takes).
+pub fn fit_view(width: u32, height: u32, view: Option<(u32, u32)>) -> (u32, u32) {
+    let Some((vw, vh)) = view else { return (width, height) };
+    let scale = (f64::from(vw) / f64::from(width.max(1))).min(f64::from(vh) / f64::from(height.max(1)));
+    if scale >= 1.0 {
+        return (width, height);
+    }
+    let side = |v: u32| (((f64::from(v) * scale).ceil() as u32).max(16) + 1) & !1;
+    (side(width).min(width), side(height).min(height))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_view;
+
+    #[test]
+    fn the_size_sent_fits_what_the_receiver_shows() {
+        assert_eq!(fit_view(640, 480, None), (640, 480));
+        assert_eq!(fit_view(640, 480, Some((1920, 1080))), (640, 480), "never larger than the source");
+        // An 80x24 terminal's pane of 78x18 cells shows 78x36 half-block pixels: 48x36 of 4:3.
+        assert_eq!(fit_view(640, 480, Some((78, 36))), (48, 36));
+        assert_eq!(fit_view(640, 480, Some((4, 4))), (16, 16), "the encoder's least");
+        assert_eq!(fit_view(640, 480, Some((321, 1000))), (322, 242), "even, rounded up");
     }
 }

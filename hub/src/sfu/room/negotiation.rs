@@ -97,6 +97,44 @@ impl Room {
             }
             Signal::Offer { .. } => debug!(call = self.call_id, name = %p.name, "the hub makes the offers here: ignored"),
             Signal::EndOfCandidates => {}
+            Signal::View { width, height, of } => self.on_view(conn, width, height, of),
+            Signal::Simulcast { width, height } => {
+                debug!(call = self.call_id, name = %p.name, width, height, "sends simulcast");
+                p.upstream.full_size.store(u64::from(width) << 32 | u64::from(height), std::sync::atomic::Ordering::Relaxed);
+            }
+            Signal::Layers { .. } => debug!(call = self.call_id, name = %p.name, "the hub tells which layers are wanted: ignored"),
+        }
+    }
+
+    /// `conn` shows at most `width`x`height` of `of`'s video (of everyone's without `of`).
+    fn on_view(&mut self, conn: ConnId, width: u32, height: u32, of: Option<String>) {
+        if width == 0 || height == 0 {
+            return debug!(call = self.call_id, "an empty view: ignored");
+        }
+        // Only senders in the room (echo: the participant itself): what is kept stays as
+        // small as the room.
+        let named = |c: &ConnId| match &of {
+            None => true,
+            Some(name) => self.participants.get(c).is_some_and(|s| &s.name == name) || (self.echo && *c == conn),
+        };
+        let Some(p) = self.participants.get(&conn) else { return };
+        let senders: Vec<ConnId> = p.outlets.keys().copied().filter(named).collect();
+        let Some(p) = self.participants.get_mut(&conn) else { return };
+        match &of {
+            None => {
+                p.views.each.clear();
+                p.views.all = Some((width, height));
+            }
+            Some(name) if !senders.is_empty() => {
+                p.views.each.insert(name.clone(), (width, height));
+            }
+            Some(name) => return debug!(call = self.call_id, "a view of {name}, who sends nothing here: ignored"),
+        }
+        let Some(p) = self.participants.get(&conn) else { return };
+        for s in senders {
+            if let Some([_, video]) = p.outlets.get(&s) {
+                video.down.set_view(width, height);
+            }
         }
     }
 
