@@ -155,21 +155,28 @@ pub struct LayerRates {
     pub max_bps: u64,
 }
 
-/// Splits `budget_bps` among the layers marked `wanted`, from the smallest up: each in turn
-/// gets its minimum while the budget lasts (a layer that does not get its minimum is off, and
-/// so is every one above it); what is left raises them to their maximum, the smallest first.
-/// The smallest wanted layer is always on, at its minimum at least, so there is a picture.
+/// The least the smallest wanted layer gets, whatever the budget: there is always a picture.
+pub const FLOOR_BPS: u64 = 30_000;
+
+/// Splits `budget_bps` among the layers marked `wanted`, from the smallest up. The smallest
+/// wanted layer is always on, with the budget up to its maximum (at least [`FLOOR_BPS`]); each
+/// larger one in turn needs its minimum from what is left, or it is off, and so is every one
+/// above it. What is left then raises them to their maximum, the smallest first.
 pub fn allocate(budget_bps: u64, rates: &[LayerRates; LAYERS], wanted: [bool; LAYERS]) -> [u64; LAYERS] {
     let mut out = [0; LAYERS];
     let mut left = budget_bps;
     let mut on = [false; LAYERS];
     for i in (0..LAYERS).filter(|&i| wanted[i]) {
         let min = rates[i].min_bps.min(rates[i].max_bps);
-        if left < min && on.contains(&true) {
+        let first = !on.contains(&true);
+        if first {
+            out[i] = min.min(left).max(FLOOR_BPS.min(rates[i].max_bps));
+        } else if left >= min {
+            out[i] = min;
+        } else {
             break;
         }
-        out[i] = min;
-        left = left.saturating_sub(min);
+        left = left.saturating_sub(out[i]);
         on[i] = true;
     }
     for i in (0..LAYERS).filter(|&i| on[i]) {
@@ -257,6 +264,8 @@ mod tests {
         assert_eq!(allocate(300_000, &r, [true; 3]), [100_000, 200_000, 0], "no room for the full layer's minimum: off");
         assert_eq!(allocate(10_000, &r, [true; 3]), [30_000, 0, 0], "always a picture");
         assert_eq!(allocate(2_000_000, &r, [false, false, true]), [0, 0, 1_000_000], "only what someone receives");
+        assert_eq!(allocate(200_000, &r, [false, false, true]), [0, 0, 200_000], "the one layer wanted takes what there is, below its minimum");
+        assert_eq!(allocate(200_000, &r, [true, false, true]), [100_000, 0, 0], "a second layer needs its minimum");
         assert_eq!(allocate(2_000_000, &r, [false; 3]), [0, 0, 0]);
     }
 }

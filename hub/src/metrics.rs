@@ -1,8 +1,10 @@
 //! The hub's counters, served as Prometheus text at `/metrics`. Plain atomics: the hot paths
 //! (every relayed packet) only add to them.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
 
 /// Every figure the hub reports. Gauges are set, counters only grow.
 #[derive(Debug, Default)]
@@ -52,6 +54,62 @@ pub struct Metrics {
     /// How long the hub holds a packet: from its arrival to its hand-over to a receiver's
     /// connection, once per receiver.
     pub sfu_forward_us: Histogram,
+    /// What each receiving participant gets through the SFU, by name.
+    pub receivers: Receivers,
+}
+
+/// What one participant receives through the SFU: bytes, and packets per simulcast layer
+/// (from the smallest; a sender without simulcast counts as the top layer).
+#[derive(Debug, Default)]
+pub struct ReceiverFigures {
+    pub bytes: AtomicU64,
+    pub layer_packets: [AtomicU64; 3],
+    pub layer_bytes: [AtomicU64; 3],
+}
+
+/// The figures of the participants in the SFU now, by name: held by their queues, listed while
+/// one of those lives (a name's entry goes once its last call ends).
+#[derive(Debug, Default)]
+pub struct Receivers {
+    by_name: Mutex<BTreeMap<String, Weak<ReceiverFigures>>>,
+}
+
+impl Receivers {
+    /// The figures of `name`, shared by all its queues. Called when a queue is made, not per packet.
+    pub fn of(&self, name: &str) -> Arc<ReceiverFigures> {
+        let mut map = self.by_name.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, w| w.strong_count() > 0);
+        if let Some(f) = map.get(name).and_then(Weak::upgrade) {
+            return f;
+        }
+        let f = Arc::new(ReceiverFigures::default());
+        map.insert(name.to_owned(), Arc::downgrade(&f));
+        f
+    }
+
+    fn render(&self, text: &mut String) {
+        let map = self.by_name.lock().unwrap_or_else(|e| e.into_inner());
+        let live: Vec<(&String, Arc<ReceiverFigures>)> = map.iter().filter_map(|(n, w)| Some((n, w.upgrade()?))).collect();
+        let _ = writeln!(text, "# HELP termcall_sfu_receiver_bytes_total RTP payload bytes forwarded to a participant.\n# TYPE termcall_sfu_receiver_bytes_total counter");
+        for (name, f) in &live {
+            let _ = writeln!(text, "termcall_sfu_receiver_bytes_total{{receiver=\"{name}\"}} {}", f.bytes.load(Relaxed));
+        }
+        let _ = writeln!(
+            text,
+            "# HELP termcall_sfu_receiver_layer_packets_total RTP packets forwarded to a participant, by simulcast layer (q, h, f: a quarter, a half, the full size).\n# TYPE termcall_sfu_receiver_layer_packets_total counter"
+        );
+        for (name, f) in &live {
+            for (layer, n) in ["q", "h", "f"].iter().zip(&f.layer_packets) {
+                let _ = writeln!(text, "termcall_sfu_receiver_layer_packets_total{{receiver=\"{name}\",layer=\"{layer}\"}} {}", n.load(Relaxed));
+            }
+        }
+        let _ = writeln!(text, "# HELP termcall_sfu_receiver_layer_bytes_total Video payload bytes forwarded to a participant, by simulcast layer.\n# TYPE termcall_sfu_receiver_layer_bytes_total counter");
+        for (name, f) in &live {
+            for (layer, n) in ["q", "h", "f"].iter().zip(&f.layer_bytes) {
+                let _ = writeln!(text, "termcall_sfu_receiver_layer_bytes_total{{receiver=\"{name}\",layer=\"{layer}\"}} {}", n.load(Relaxed));
+            }
+        }
+    }
 }
 
 /// Upper bounds of [`Histogram`]'s buckets, in microseconds.
@@ -122,6 +180,7 @@ impl Metrics {
             let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", value.load(Relaxed));
         }
         self.sfu_forward_us.render("termcall_sfu_forward_seconds", "Time from a packet's arrival to its hand-over to a receiver's connection, once per receiver.", &mut text);
+        self.receivers.render(&mut text);
         text
     }
 }
@@ -138,6 +197,14 @@ mod tests {
         let text = m.render();
         assert!(text.contains("\ntermcall_turn_relayed_bytes_total 1200\n"), "{text}");
         assert!(text.contains("# TYPE termcall_users_online gauge\ntermcall_users_online 3\n"), "{text}");
+        let alice = m.receivers.of("alice");
+        alice.bytes.fetch_add(900, Relaxed);
+        alice.layer_packets[0].fetch_add(3, Relaxed);
+        let text = m.render();
+        assert!(text.contains("termcall_sfu_receiver_bytes_total{receiver=\"alice\"} 900\n"), "{text}");
+        assert!(text.contains("termcall_sfu_receiver_layer_packets_total{receiver=\"alice\",layer=\"q\"} 3\n"), "{text}");
+        drop(alice);
+        assert!(!m.render().contains("receiver=\"alice\""), "gone with its last queue");
     }
 
     #[test]

@@ -40,8 +40,13 @@ impl Tmux {
     /// Opens termcall's TUI as `name` against `hub` in a shell in a 120x40 truecolor tmux;
     /// the shell prints `EXITED <status>` when it ends.
     pub fn termcall(hub: &crate::Hub, name: &str) -> Tmux {
-        let t = Tmux::start(120, 40, &[("COLORTERM", "truecolor"), ("TMPDIR", &crate::scratch("tui-log").display().to_string())]);
-        t.type_line(&format!("{} --hub {} --name {name}; echo EXITED $?", crate::bin("termcall").display(), hub.url));
+        Tmux::termcall_in(hub, name, (120, 40), &[])
+    }
+
+    /// The same in a `size` terminal, with more arguments for termcall.
+    pub fn termcall_in(hub: &crate::Hub, name: &str, size: (u16, u16), args: &[&str]) -> Tmux {
+        let t = Tmux::start(size.0, size.1, &[("COLORTERM", "truecolor"), ("TMPDIR", &crate::scratch("tui-log").display().to_string())]);
+        t.type_line(&format!("{} --hub {} --name {name} {}; echo EXITED $?", crate::bin("termcall").display(), hub.url, args.join(" ")));
         t
     }
 

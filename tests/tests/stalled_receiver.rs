@@ -114,7 +114,7 @@ fn a_stopped_receiver_slows_no_one_else_and_has_pictures_again_once_resumed() {
     for (k, &i) in goers.iter().enumerate() {
         assert!(during[k] >= 12.0 && during[k] >= before[k] - 2.0, "{} fell from {:.1} to {:.1} fps while carol was stopped", NAMES[i], before[k], during[k]);
     }
-    assert!((p99_during - p99_before).abs() < 1.0, "forwarding p99 moved from {p99_before:.3} ms to {p99_during:.3} ms");
+    assert!(p99_during < p99_before + 1.0, "forwarding p99 grew from {p99_before:.3} ms to {p99_during:.3} ms");
     let picture_after = picture_after.expect("carol decoded live video within 5 s of SIGCONT");
     // Stats come every 250 ms: the picture came within one interval before this event.
     assert!(picture_after <= Duration::from_millis(1000 + STATS_MS), "carol's live video came back {picture_after:?} after SIGCONT");

@@ -148,7 +148,7 @@ pub async fn build(
     opts: &IceOptions,
     congestion: Congestion,
 ) -> anyhow::Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PcEvent>)> {
-    let mut media = crate::media::codecs::media_engine()?;
+    let mut media = crate::media::codecs::media_engine(crate::media::codecs::Repairs::Rtx)?;
     let registry = termcall_shared::media::interceptors::registry(&mut media, congestion)?;
     let loopback_only = opts.bind.iter().all(|a| a.starts_with("127.") || a.starts_with("[::1]"));
     let settings = SettingEngineBuilder::new()

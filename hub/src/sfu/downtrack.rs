@@ -14,7 +14,7 @@ use tracing::debug;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReceiverFigures};
 
 /// Packets a video receiver may have waiting: about half a second of a 1 Mbit/s stream, or a
 /// large keyframe. Audio: about 300 ms.
@@ -32,15 +32,17 @@ pub struct DownTrack {
     ssrc: u32,
     /// The most the receiver shows of this stream, width << 32 | height (0: not said).
     view: AtomicU64,
+    /// What its receiver got, for `/metrics`.
+    pub figures: Arc<ReceiverFigures>,
     /// Set by the forwarding loop when the queue overflowed (and it asked the sender for a
     /// keyframe); cleared once the queue is empty again.
     pub overflowed: AtomicBool,
 }
 
 impl DownTrack {
-    pub fn new(ssrc: u32, capacity: usize) -> Self {
+    pub fn new(ssrc: u32, capacity: usize, figures: Arc<ReceiverFigures>) -> Self {
         let capacity = capacity.max(1);
-        DownTrack { queue: Mutex::new(VecDeque::with_capacity(capacity)), capacity, ready: Notify::new(), ssrc, view: AtomicU64::new(0), overflowed: AtomicBool::new(false) }
+        DownTrack { queue: Mutex::new(VecDeque::with_capacity(capacity)), capacity, ready: Notify::new(), ssrc, view: AtomicU64::new(0), figures, overflowed: AtomicBool::new(false) }
     }
 
     /// Queues `packet` for this receiver under its SSRC; when the queue is full the oldest
@@ -86,8 +88,10 @@ impl DownTrack {
 pub async fn drain(down: Arc<DownTrack>, track: Arc<TrackLocalStaticRTP>, metrics: Arc<Metrics>, mut alive: watch::Receiver<()>) {
     loop {
         while let Some((packet, arrived)) = down.pop() {
+            let bytes = packet.payload.len() as u64;
             match track.write_rtp(packet).await {
                 Ok(()) => {
+                    down.figures.bytes.fetch_add(bytes, Relaxed);
                     Metrics::add(&metrics.sfu_rtp_forwarded_total, 1);
                     metrics.sfu_forward_us.observe(arrived.elapsed().as_micros() as u64);
                 }
@@ -116,7 +120,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_loses_its_oldest_packet_and_says_so() {
-        let d = DownTrack::new(42, 3);
+        let d = DownTrack::new(42, 3, Arc::default());
         let t = Instant::now();
         assert!(!d.push(packet(1), t));
         assert!(!d.push(packet(2), t));
@@ -129,7 +133,7 @@ mod tests {
 
     #[test]
     fn packets_go_out_under_the_receivers_ssrc() {
-        let d = DownTrack::new(42, 3);
+        let d = DownTrack::new(42, 3, Arc::default());
         d.push(packet(1), Instant::now());
         assert_eq!(d.pop().unwrap().0.header.ssrc, 42);
     }

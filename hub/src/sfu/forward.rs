@@ -204,6 +204,10 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
             p.header.sequence_number = seq;
             p.header.timestamp = ts;
             let down = &r.sink.down;
+            if video {
+                down.figures.layer_packets[layer].fetch_add(1, Relaxed);
+                down.figures.layer_bytes[layer].fetch_add(p.payload.len() as u64, Relaxed);
+            }
             if down.push(p, arrived) {
                 Metrics::add(&metrics.sfu_queue_dropped_total, 1);
                 // The receiver lost part of a frame: one keyframe request per overflow, which

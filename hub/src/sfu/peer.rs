@@ -66,7 +66,7 @@ impl PeerConnectionEventHandler for Forwarder {
 
 /// Builds a peer connection for participant `conn`; its callbacks arrive on `events`.
 pub async fn build(settings: &SfuSettings, conn: ConnId, events: mpsc::UnboundedSender<(ConnId, PeerEvent)>) -> anyhow::Result<Arc<dyn PeerConnection>> {
-    let mut media = codecs::media_engine()?;
+    let mut media = codecs::media_engine(codecs::Repairs::InBand)?;
     let registry = interceptors::registry(&mut media, interceptors::Congestion::ReceiveOnly)?;
     let mut se = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)

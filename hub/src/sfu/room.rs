@@ -210,19 +210,19 @@ impl Room {
         // Each set of outlets is recorded as soon as it exists, so that `leave` finds it.
         if self.echo {
             let p = &self.participants[&conn];
-            let own = outlets(&p.pc, ECHO_USER, &p.upstream, p.views.of(ECHO_USER), &self.metrics).await?;
+            let own = outlets(&p.pc, &p.name, ECHO_USER, &p.upstream, p.views.of(ECHO_USER), &self.metrics).await?;
             if let Some(p) = self.participants.get_mut(&conn) {
                 p.outlets.insert(conn, own);
             }
         } else {
             for other_conn in others {
                 let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
-                let theirs = outlets(&p.pc, &other.name, &other.upstream, p.views.of(&other.name), &self.metrics).await?;
+                let theirs = outlets(&p.pc, &p.name, &other.name, &other.upstream, p.views.of(&other.name), &self.metrics).await?;
                 if let Some(p) = self.participants.get_mut(&conn) {
                     p.outlets.insert(other_conn, theirs);
                 }
                 let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
-                let ours = outlets(&other.pc, &name, &p.upstream, other.views.of(&name), &self.metrics).await?;
+                let ours = outlets(&other.pc, &other.name, &name, &p.upstream, other.views.of(&name), &self.metrics).await?;
                 if let Some(other) = self.participants.get_mut(&other_conn) {
                     other.outlets.insert(conn, ours);
                 }
@@ -361,10 +361,10 @@ async fn prepare(pc: &Arc<dyn PeerConnection>) -> anyhow::Result<Arc<dyn DataCha
     Ok(pc.create_data_channel("chat", None).await?)
 }
 
-/// Adds to `pc` a track per kind carrying `source`'s media, under the stream id `stream`
+/// Adds to `pc` (`receiver`'s) a track per kind carrying `source`'s media, under the stream id `stream`
 /// (the sender's name, which the receiver shows), and makes them receivers of it; the video
 /// one showing at most `view`, if the receiver said.
-async fn outlets(pc: &Arc<dyn PeerConnection>, stream: &str, source: &Upstream, view: Option<(u32, u32)>, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
+async fn outlets(pc: &Arc<dyn PeerConnection>, receiver: &str, stream: &str, source: &Upstream, view: Option<(u32, u32)>, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
     let mut made = Vec::with_capacity(2);
     for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, codecs::h264())] {
         let ssrc = rand::random::<u32>();
@@ -376,7 +376,8 @@ async fn outlets(pc: &Arc<dyn PeerConnection>, stream: &str, source: &Upstream, 
         let sender = transceiver.sender().await?.ok_or_else(|| anyhow::anyhow!("a send transceiver without a sender"))?;
         let (alive, alive_rx) = watch::channel(());
         tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx.clone()));
-        let down = Arc::new(DownTrack::new(ssrc, if kind == RtpCodecKind::Video { downtrack::VIDEO_QUEUE } else { downtrack::AUDIO_QUEUE }));
+        let queue = if kind == RtpCodecKind::Video { downtrack::VIDEO_QUEUE } else { downtrack::AUDIO_QUEUE };
+        let down = Arc::new(DownTrack::new(ssrc, queue, metrics.receivers.of(receiver)));
         tokio::spawn(downtrack::drain(down.clone(), track.clone(), metrics.clone(), alive_rx));
         if kind == RtpCodecKind::Video {
             if let Some((w, h)) = view {

@@ -31,11 +31,23 @@ pub fn opus() -> RTCRtpCodec {
     }
 }
 
+/// Whether video repairs go on a stream of their own (RTX, RFC 4588).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repairs {
+    Rtx,
+    /// On the media stream itself. The hub's choice: it receives simulcast layers, which
+    /// webrtc-rs binds by RID, and it does not bind their repair streams (by repaired RID).
+    InBand,
+}
+
 /// A media engine with exactly these codecs.
-pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
+pub fn media_engine(repairs: Repairs) -> Result<MediaEngine, rtc::shared::error::Error> {
     let mut m = MediaEngine::default();
     m.register_codec(RTCRtpCodecParameters { rtp_codec: opus(), payload_type: OPUS_PT }, RtpCodecKind::Audio)?;
     m.register_codec(RTCRtpCodecParameters { rtp_codec: h264(), payload_type: H264_PT }, RtpCodecKind::Video)?;
+    if repairs == Repairs::InBand {
+        return Ok(m);
+    }
     let rtx = RTCRtpCodec {
         mime_type: MIME_TYPE_RTX.to_owned(),
         clock_rate: 90_000,

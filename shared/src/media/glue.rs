@@ -29,6 +29,21 @@ pub fn candidate_signal(init: RTCIceCandidateInit) -> Signal {
     Signal::Candidate { candidate: init.candidate, sdp_mid: init.sdp_mid, sdp_mline_index: init.sdp_mline_index, username_fragment: init.username_fragment }
 }
 
+/// A video track sent as simulcast layers: an encoding per RID of
+/// [`super::simulcast::RIDS`], each under its SSRC in `ssrcs` (from the smallest layer).
+pub fn simulcast_track(stream: &str, ssrcs: [u32; 3], codec: RTCRtpCodec) -> MediaStreamTrack {
+    let encodings = super::simulcast::RIDS
+        .iter()
+        .zip(ssrcs)
+        .map(|(rid, ssrc)| RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters { rid: (*rid).to_owned(), ssrc: Some(ssrc), ..Default::default() },
+            codec: codec.clone(),
+            ..Default::default()
+        })
+        .collect();
+    MediaStreamTrack::new(stream.to_owned(), format!("{stream}-video-{:08x}", ssrcs[0]), "video".to_owned(), RtpCodecKind::Video, encodings)
+}
+
 /// A track we send of `kind`, with one encoding on `ssrc`, in media stream `stream` (which
 /// the receiver sees; the hub uses the sender's name). Its id is `{stream}-{audio|video}-{ssrc}`:
 /// unique, because webrtc-rs routes feedback (PLI) by track id and looks among received tracks

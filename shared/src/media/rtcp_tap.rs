@@ -40,6 +40,16 @@ pub fn asks_keyframe(packets: &[Box<dyn rtcp::Packet>]) -> bool {
     packets.iter().any(|p| p.as_any().is::<PictureLossIndication>() || p.as_any().is::<FullIntraRequest>())
 }
 
+/// The media SSRCs a compound asks keyframes of.
+pub fn keyframe_ssrcs(packets: &[Box<dyn rtcp::Packet>]) -> impl Iterator<Item = u32> + '_ {
+    packets.iter().flat_map(|p| {
+        let any = p.as_any();
+        let pli = any.downcast_ref::<PictureLossIndication>().map(|p| p.media_ssrc);
+        let fir = any.downcast_ref::<FullIntraRequest>().into_iter().flat_map(|f| f.fir.iter().map(|e| e.ssrc));
+        pli.into_iter().chain(fir)
+    })
+}
+
 /// The newest sender report's clock mapping: this RTP time was this wall-clock time at the sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClockMap {

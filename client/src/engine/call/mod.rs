@@ -278,7 +278,11 @@ impl Call<'_> {
         if self.tracks.is_none() {
             let video = self.media.video != crate::media::source::VideoSpec::None;
             let audio = self.media.audio != crate::media::audio::AudioSpec::None;
-            self.tracks = Some(send::add_tracks(&self.pc, video, audio).await?);
+            // Through the hub, video goes as simulcast layers: the hub gives each receiver one.
+            self.tracks = Some(send::add_tracks(&self.pc, video, audio, self.sfu).await?);
+            if self.sfu && video {
+                self.report(CallOut::Signal(Signal::Simulcast { width: self.media.width, height: self.media.height }));
+            }
         }
         Ok(())
     }

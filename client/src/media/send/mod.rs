@@ -5,11 +5,13 @@
 //! ones) when the network side is behind, so nothing queues and latency stays flat.
 //!
 //! - [`video`]: the video thread and its adaptation to the estimate.
+//! - [`simulcast`]: the video thread of a call through the hub: three layers.
 //! - [`audio`]: the audio thread.
 //! - [`rtp`]: frames to RTP packets with capture-time timestamps.
 
 mod audio;
 pub mod rtp;
+pub mod simulcast;
 mod video;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
@@ -22,8 +24,9 @@ use rtc::rtp::codec::opus::OpusPayloader;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use termcall_congestion::layers::LAYERS;
+use termcall_shared::media::simulcast::RIDS;
 use termcall_shared::media::congestion::SendLink;
-use termcall_shared::media::glue::local_track;
+use termcall_shared::media::glue::{local_track, simulcast_track};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -34,7 +37,7 @@ use webrtc::rtp_transceiver::RtpSender;
 use super::audio::AudioSource;
 use super::codecs;
 use super::counters::SendCounters;
-use super::rtcp_tap::asks_keyframe;
+use super::rtcp_tap::{asks_keyframe, keyframe_ssrcs};
 use super::source::VideoSource;
 use rtp::Packetizer;
 
@@ -96,6 +99,10 @@ pub struct LocalTrack {
     pub track: Arc<TrackLocalStaticRTP>,
     pub sender: Arc<dyn RtpSender>,
     pub ssrc: u32,
+    /// A simulcast video track's SSRC per layer, from the smallest (`ssrc` is the first).
+    pub layers: Option<[u32; LAYERS]>,
+    /// Its transceiver's MID, which simulcast packets carry.
+    pub mid: Option<String>,
 }
 
 /// Our side of the media: a track for each kind we send, a receive-only transceiver otherwise,
@@ -105,8 +112,9 @@ pub struct LocalTracks {
     pub audio: Option<LocalTrack>,
 }
 
-/// Adds the tracks before the offer (or, for the answerer, after the offer is applied).
-pub async fn add_tracks(pc: &Arc<dyn PeerConnection>, video: bool, audio: bool) -> anyhow::Result<LocalTracks> {
+/// Adds the tracks before the offer (or, for the answerer, after the offer is applied); video
+/// as simulcast layers with `simulcast` (calls through the hub).
+pub async fn add_tracks(pc: &Arc<dyn PeerConnection>, video: bool, audio: bool, simulcast: bool) -> anyhow::Result<LocalTracks> {
     let mut out = LocalTracks { video: None, audio: None };
     for (kind, wanted, codec) in [(RtpCodecKind::Audio, audio, codecs::opus()), (RtpCodecKind::Video, video, codecs::h264())] {
         if !wanted {
@@ -115,9 +123,15 @@ pub async fn add_tracks(pc: &Arc<dyn PeerConnection>, video: bool, audio: bool) 
             continue;
         }
         let ssrc = rand::random::<u32>();
-        let track = Arc::new(TrackLocalStaticRTP::new(local_track("termcall", kind, ssrc, codec)));
+        let layers = (simulcast && kind == RtpCodecKind::Video).then(|| std::array::from_fn(|i| if i == 0 { ssrc } else { rand::random::<u32>() }));
+        let description = match layers {
+            Some(ssrcs) => simulcast_track("termcall", ssrcs, codec),
+            None => local_track("termcall", kind, ssrc, codec),
+        };
+        let track = Arc::new(TrackLocalStaticRTP::new(description));
         let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
-        let t = LocalTrack { track, sender, ssrc };
+        let mid = if layers.is_some() { mid_of(pc, &sender).await } else { None };
+        let t = LocalTrack { track, sender, ssrc, layers, mid };
         if kind == RtpCodecKind::Video { out.video = Some(t) } else { out.audio = Some(t) }
     }
     Ok(out)
@@ -165,21 +179,48 @@ pub struct Shared {
 pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams)>, audio: Option<AudioSource>, shared: Shared) -> Sending {
     let sends_audio = audio.is_some() && tracks.audio.is_some();
     if let (Some(t), Some((source, params))) = (&tracks.video, video) {
-        let pt = payload_type(&t.sender, codecs::H264_PT).await;
-        let packetizer = Packetizer::new(Box::new(H264Payloader::default()), t.ssrc, pt, 90_000, 1, Instant::now());
-        let tx = rtp_pump(t.track.clone(), packetizer, 2);
-        watch_keyframe_requests(t.track.clone(), shared.controls.clone());
-        let job = video::Job {
-            source,
-            params,
-            tx,
-            controls: shared.controls.clone(),
-            counters: shared.counters.clone(),
-            selfview: shared.pictures.clone(),
-            link: shared.link.clone(),
-            audio: sends_audio,
-        };
-        spawn_thread("termcall-video", move || job.run());
+        if let Some(ssrcs) = t.layers {
+            let pt = payload_type(&t.sender, codecs::H264_PT).await;
+            let extensions = simulcast_extensions(t).await;
+            if extensions.is_none() {
+                warn!("the hub did not agree to the MID and RID header extensions: its layers may not be told apart");
+            }
+            let first = Packetizer::new(Box::new(H264Payloader::default()), ssrcs[0], pt, 90_000, 1, Instant::now());
+            let tx: [mpsc::Sender<Encoded>; LAYERS] = std::array::from_fn(|i| {
+                let packetizer = Packetizer::new(Box::new(H264Payloader::default()), ssrcs[i], pt, 90_000, 1, Instant::now())
+                    .with_clock_of(&first)
+                    .with_extensions(extensions.as_ref().map(|(mid_id, mid, rid_id)| vec![(*mid_id, Bytes::copy_from_slice(mid.as_bytes())), (*rid_id, Bytes::from_static(RIDS[i].as_bytes()))]).unwrap_or_default());
+                rtp_pump(t.track.clone(), packetizer, 2)
+            });
+            watch_keyframe_requests(t.track.clone(), shared.controls.clone(), Some(ssrcs));
+            let job = simulcast::Job {
+                source,
+                params,
+                tx,
+                controls: shared.controls.clone(),
+                counters: shared.counters.clone(),
+                selfview: shared.pictures.clone(),
+                link: shared.link.clone(),
+                audio: sends_audio,
+            };
+            spawn_thread("termcall-video", move || job.run());
+        } else {
+            let pt = payload_type(&t.sender, codecs::H264_PT).await;
+            let packetizer = Packetizer::new(Box::new(H264Payloader::default()), t.ssrc, pt, 90_000, 1, Instant::now());
+            let tx = rtp_pump(t.track.clone(), packetizer, 2);
+            watch_keyframe_requests(t.track.clone(), shared.controls.clone(), None);
+            let job = video::Job {
+                source,
+                params,
+                tx,
+                controls: shared.controls.clone(),
+                counters: shared.counters.clone(),
+                selfview: shared.pictures.clone(),
+                link: shared.link.clone(),
+                audio: sends_audio,
+            };
+            spawn_thread("termcall-video", move || job.run());
+            }
     }
     if let (Some(t), Some(source)) = (&tracks.audio, audio) {
         let pt = payload_type(&t.sender, codecs::OPUS_PT).await;
@@ -204,14 +245,44 @@ fn spawn_thread(name: &str, f: impl FnOnce() -> Result<(), String> + Send + 'sta
     }
 }
 
-/// Turns the peer's PLI/FIR into a keyframe at the next frame.
-fn watch_keyframe_requests(track: Arc<TrackLocalStaticRTP>, controls: Arc<Controls>) {
+/// The header extensions a simulcast layer's packets carry, as the hub agreed to them: the
+/// MID's id and value, and the RID's id. None if it did not agree to both.
+async fn simulcast_extensions(t: &LocalTrack) -> Option<(u8, String, u8)> {
+    let params = t.sender.get_parameters().await.ok()?;
+    let id = |uri: &str| params.rtp_parameters.header_extensions.iter().find(|e| e.uri == uri).and_then(|e| u8::try_from(e.id).ok());
+    Some((id(rtc::sdp::extmap::SDES_MID_URI)?, t.mid.clone()?, id(rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI)?))
+}
+
+/// The MID of the transceiver `sender` belongs to.
+async fn mid_of(pc: &Arc<dyn PeerConnection>, sender: &Arc<dyn RtpSender>) -> Option<String> {
+    for t in pc.get_transceivers().await {
+        if t.sender().await.ok().flatten().is_some_and(|s| s.id() == sender.id()) {
+            return t.mid().await.ok().flatten();
+        }
+    }
+    None
+}
+
+/// Turns the peer's PLI/FIR into a keyframe at the next frame: of the layer whose SSRC it
+/// names, with simulcast `layers`.
+fn watch_keyframe_requests(track: Arc<TrackLocalStaticRTP>, controls: Arc<Controls>, layers: Option<[u32; LAYERS]>) {
     tokio::spawn(async move {
         while let Some(ev) = track.poll().await {
             let TrackLocalEvent::OnRtcpPacket(rtcp) = ev else { continue };
-            if asks_keyframe(&rtcp) {
-                debug!("keyframe requested by the peer");
-                controls.keyframe.store(true, Relaxed);
+            match layers {
+                Some(ssrcs) => {
+                    for ssrc in keyframe_ssrcs(&rtcp) {
+                        if let Some(i) = ssrcs.iter().position(|s| *s == ssrc) {
+                            debug!(layer = i, "keyframe requested by the hub");
+                            controls.layer_keyframe[i].store(true, Relaxed);
+                        }
+                    }
+                }
+                None if asks_keyframe(&rtcp) => {
+                    debug!("keyframe requested by the peer");
+                    controls.keyframe.store(true, Relaxed);
+                }
+                None => {}
             }
             if controls.stop.load(Relaxed) {
                 return;

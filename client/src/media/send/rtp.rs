@@ -23,12 +23,26 @@ pub struct Packetizer {
     base: u32,
     epoch: Instant,
     last: Option<u32>,
+    /// Header extensions every packet carries (id, value): a simulcast layer's MID and RID.
+    extensions: Vec<(u8, Bytes)>,
 }
 
 impl Packetizer {
     /// A stream starting at a random sequence number and RTP time, as RFC 3550 asks.
     pub fn new(payloader: Box<dyn Payloader>, ssrc: u32, payload_type: u8, clock_rate: u32, step: u32, epoch: Instant) -> Packetizer {
-        Packetizer { payloader, ssrc, payload_type, clock_rate, step: step.max(1), sequence: rand::random(), base: rand::random(), epoch, last: None }
+        Packetizer { payloader, ssrc, payload_type, clock_rate, step: step.max(1), sequence: rand::random(), base: rand::random(), epoch, last: None, extensions: Vec::new() }
+    }
+
+    /// The same media clock as `other` (simulcast layers of one picture share RTP times).
+    pub fn with_clock_of(mut self, other: &Packetizer) -> Packetizer {
+        (self.base, self.epoch) = (other.base, other.epoch);
+        self
+    }
+
+    /// Every packet carries these header extensions (id, value).
+    pub fn with_extensions(mut self, extensions: Vec<(u8, Bytes)>) -> Packetizer {
+        self.extensions = extensions;
+        self
     }
 
     /// The RTP time of something captured at `captured`: ticks since the stream began, in whole
@@ -63,18 +77,13 @@ impl Packetizer {
             .map(|(i, payload)| {
                 let sequence_number = self.sequence;
                 self.sequence = self.sequence.wrapping_add(1);
-                Packet {
-                    header: Header {
-                        version: 2,
-                        marker: i + 1 == n,
-                        payload_type: self.payload_type,
-                        sequence_number,
-                        timestamp,
-                        ssrc: self.ssrc,
-                        ..Default::default()
-                    },
-                    payload,
+                let mut header = Header { version: 2, marker: i + 1 == n, payload_type: self.payload_type, sequence_number, timestamp, ssrc: self.ssrc, ..Default::default() };
+                for (id, value) in &self.extensions {
+                    if let Err(e) = header.set_extension(*id, value.clone()) {
+                        tracing::debug!("header extension {id} not set: {e}");
+                    }
                 }
+                Packet { header, payload }
             })
             .collect()
     }
