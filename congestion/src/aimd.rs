@@ -146,6 +146,16 @@ impl Aimd {
         self.rate
     }
 
+    /// A probe showed the path carried `rate` without a queue: the rate goes there at once if
+    /// it was lower (as libwebrtc's probe results do), and the search goes on from it.
+    pub fn raise_to(&mut self, now: Instant, rate: f64) {
+        if rate > self.rate {
+            self.rate = rate.clamp(self.min, self.max);
+            self.capacity = None;
+            self.last_change = Some(now);
+        }
+    }
+
     fn increase(&mut self, now: Instant, acked: Option<f64>) {
         let last = self.last_change.replace(now).unwrap_or(now);
         let dt = now.saturating_duration_since(last).min(Duration::from_secs(1)).as_secs_f64();

@@ -121,6 +121,11 @@ impl DelayBasedBwe {
         self.queue.queue_ms().map(|ms| Duration::from_secs_f64(ms / 1000.0))
     }
 
+    /// See [`crate::aimd::Aimd::raise_to`].
+    pub fn raise_to(&mut self, now: Instant, rate: f64) {
+        self.aimd.raise_to(now, rate);
+    }
+
     pub fn set_rtt(&mut self, rtt: Duration) {
         self.aimd.set_rtt(rtt);
     }

@@ -119,6 +119,15 @@ impl SendSideBwe {
         self.delay.set_rtt(rtt);
     }
 
+    /// A probe carried `bps` through the path without congestion: the delay-based rate rises to
+    /// it if it was lower (the loss cap and REMB still apply).
+    pub fn on_probe_result(&mut self, now: Instant, bps: f64) {
+        if bps.is_finite() && bps > 0.0 {
+            self.delay.raise_to(now, bps);
+            self.combine(now);
+        }
+    }
+
     /// Lets a stale REMB expire even without new feedback.
     pub fn on_tick(&mut self, now: Instant) {
         self.combine(now);
@@ -180,6 +189,18 @@ mod tests {
                 PacketResult { departure: t0 + Duration::from_millis(ms), arrival: (!lost).then(|| Duration::from_millis(ms + 30)), size: 1200 }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_probe_result_raises_the_rate_and_never_lowers_it() {
+        let t0 = Instant::now();
+        let mut bwe = SendSideBwe::new(Config::default());
+        bwe.on_probe_result(t0, 1_200_000.0);
+        assert_eq!(bwe.estimate().target_bps, 1_200_000.0);
+        bwe.on_probe_result(t0, 500_000.0);
+        assert_eq!(bwe.estimate().target_bps, 1_200_000.0, "a smaller probe says nothing new");
+        bwe.on_probe_result(t0, 1e12);
+        assert_eq!(bwe.estimate().target_bps, Config::default().max_bps);
     }
 
     #[test]

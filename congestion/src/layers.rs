@@ -8,8 +8,14 @@
 //!   stream; a switch waits for a keyframe of the new layer (the caller asks the sender for one).
 //! - [`allocate`]: a sender's rate, split among its layers from the smallest up, as libwebrtc's
 //!   simulcast allocator does: a layer is sent only when every smaller one has its minimum.
+//! - [`Prober`]: one receiver's probes. A receiver held below the layer it could show by its
+//!   link's estimate gets the next layer of one sender for a moment anyway: if the path carries
+//!   it without congestion, what arrived is the estimator's new floor (a probe result); if not,
+//!   it goes back down and waits longer before the next try.
 //!
 //! Layers are numbered from the smallest (0) up.
+
+use std::time::{Duration, Instant};
 
 /// Layers a sender may send: quarter, half and full size.
 pub const LAYERS: usize = 3;
@@ -146,6 +152,93 @@ impl Forwarder {
     }
 }
 
+/// How long a probe runs before the path is taken to carry it.
+pub const PROBE_TIME: Duration = Duration::from_millis(1500);
+/// The wait after a probe before the next: after one the path carried, and after the first
+/// that it did not (doubling with each further failure, up to the most).
+pub const PROBE_AGAIN: Duration = Duration::from_millis(500);
+pub const PROBE_BACKOFF: Duration = Duration::from_secs(2);
+pub const PROBE_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A probe failed when the estimate fell below this share of what it was when it began.
+const PROBE_FELL: f64 = 0.9;
+
+/// How a probe ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ProbeEnd {
+    /// The path carried it: `bps` arrived over the probe, for the estimator.
+    Carried { bps: f64 },
+    /// The estimate fell (or loss rose): back down.
+    Congested,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    owner: u64,
+    started: Instant,
+    estimate_before: f64,
+    bytes_before: u64,
+}
+
+/// One receiver's probes: one at a time, owned by one sender's forwarding.
+#[derive(Debug, Clone)]
+pub struct Prober {
+    probe: Option<Probe>,
+    not_before: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Default for Prober {
+    fn default() -> Self {
+        Prober { probe: None, not_before: None, backoff: PROBE_BACKOFF }
+    }
+}
+
+impl Prober {
+    /// Whose probe runs, if any.
+    pub fn owner(&self) -> Option<u64> {
+        self.probe.map(|p| p.owner)
+    }
+
+    /// `owner` would probe: starts it if no probe runs and the wait after the last is over.
+    /// `bytes` is what the receiver has received so far (a running total).
+    pub fn start(&mut self, owner: u64, now: Instant, estimate: f64, bytes: u64) -> bool {
+        if self.probe.is_some() || self.not_before.is_some_and(|t| now < t) {
+            return false;
+        }
+        self.probe = Some(Probe { owner, started: now, estimate_before: estimate, bytes_before: bytes });
+        true
+    }
+
+    /// Whether `owner`'s probe has shown anything yet: congestion (the estimate fell, or the
+    /// link is loss-limited), or [`PROBE_TIME`] without it, with the rate that arrived.
+    pub fn check(&mut self, owner: u64, now: Instant, estimate: f64, loss_limited: bool, bytes: u64) -> Option<ProbeEnd> {
+        let p = self.probe.filter(|p| p.owner == owner)?;
+        if loss_limited || estimate < PROBE_FELL * p.estimate_before {
+            self.probe = None;
+            self.not_before = Some(now + self.backoff);
+            self.backoff = (self.backoff * 2).min(PROBE_BACKOFF_MAX);
+            return Some(ProbeEnd::Congested);
+        }
+        let ran = now.saturating_duration_since(p.started);
+        if ran < PROBE_TIME {
+            return None;
+        }
+        self.probe = None;
+        self.not_before = Some(now + PROBE_AGAIN);
+        self.backoff = PROBE_BACKOFF;
+        let bps = bytes.saturating_sub(p.bytes_before) as f64 * 8.0 / ran.as_secs_f64();
+        Some(ProbeEnd::Carried { bps })
+    }
+
+    /// `owner` has nothing to probe any more (it left, or reached the top): its probe ends
+    /// without a verdict.
+    pub fn abandon(&mut self, owner: u64) {
+        if self.owner() == Some(owner) {
+            self.probe = None;
+        }
+    }
+}
+
 /// What a sender's layer may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LayerRates {
@@ -254,6 +347,31 @@ mod tests {
         assert_eq!(f.on_packet(1, 0, 2999, false, 0), Verdict::Forward { seq: 0, ts: 2999 });
         f.set_target(Some(0));
         assert_eq!(f.on_packet(0, 40_000, 10, true, 1_000_000), Verdict::Forward { seq: 1, ts: 2999 + 90_000 });
+    }
+
+    #[test]
+    fn a_probe_carried_gives_its_rate_and_a_congested_one_backs_off() {
+        let t0 = Instant::now();
+        let mut p = Prober::default();
+        assert!(p.start(1, t0, 300_000.0, 0));
+        assert!(!p.start(2, t0, 300_000.0, 0), "one at a time");
+        assert_eq!(p.owner(), Some(1));
+        assert_eq!(p.check(2, t0 + PROBE_TIME, 300_000.0, false, 0), None, "not its probe");
+        assert_eq!(p.check(1, t0 + Duration::from_millis(500), 290_000.0, false, 50_000), None, "too soon to tell");
+        // 150 kB in 1.5 s: 800 kbit/s arrived.
+        assert_eq!(p.check(1, t0 + PROBE_TIME, 300_000.0, false, 150_000), Some(ProbeEnd::Carried { bps: 800_000.0 }));
+        assert!(!p.start(1, t0 + PROBE_TIME, 800_000.0, 0), "a short wait after one");
+        let t1 = t0 + PROBE_TIME + PROBE_AGAIN;
+        assert!(p.start(1, t1, 800_000.0, 0));
+        assert_eq!(p.check(1, t1 + Duration::from_millis(300), 600_000.0, false, 0), Some(ProbeEnd::Congested));
+        assert!(!p.start(1, t1 + Duration::from_secs(1), 600_000.0, 0), "backed off");
+        let t2 = t1 + Duration::from_millis(300) + PROBE_BACKOFF;
+        assert!(p.start(1, t2, 600_000.0, 0));
+        assert_eq!(p.check(1, t2, 600_000.0, true, 0), Some(ProbeEnd::Congested), "loss ends it too");
+        assert!(!p.start(1, t2 + PROBE_BACKOFF, 600_000.0, 0), "the wait doubled");
+        assert!(p.start(1, t2 + PROBE_BACKOFF * 2, 600_000.0, 0));
+        p.abandon(1);
+        assert_eq!(p.owner(), None);
     }
 
     #[test]

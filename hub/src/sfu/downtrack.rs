@@ -14,7 +14,8 @@ use tracing::debug;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 
-use crate::metrics::{Metrics, ReceiverFigures};
+use super::receiver::ReceiverLink;
+use crate::metrics::Metrics;
 
 /// Packets a video receiver may have waiting: about half a second of a 1 Mbit/s stream, or a
 /// large keyframe. Audio: about 300 ms.
@@ -32,17 +33,17 @@ pub struct DownTrack {
     ssrc: u32,
     /// The most the receiver shows of this stream, width << 32 | height (0: not said).
     view: AtomicU64,
-    /// What its receiver got, for `/metrics`.
-    pub figures: Arc<ReceiverFigures>,
+    /// Its receiver's downlink, and what it got (for `/metrics`).
+    pub receiver: Arc<ReceiverLink>,
     /// Set by the forwarding loop when the queue overflowed (and it asked the sender for a
     /// keyframe); cleared once the queue is empty again.
     pub overflowed: AtomicBool,
 }
 
 impl DownTrack {
-    pub fn new(ssrc: u32, capacity: usize, figures: Arc<ReceiverFigures>) -> Self {
+    pub fn new(ssrc: u32, capacity: usize, receiver: Arc<ReceiverLink>) -> Self {
         let capacity = capacity.max(1);
-        DownTrack { queue: Mutex::new(VecDeque::with_capacity(capacity)), capacity, ready: Notify::new(), ssrc, view: AtomicU64::new(0), figures, overflowed: AtomicBool::new(false) }
+        DownTrack { queue: Mutex::new(VecDeque::with_capacity(capacity)), capacity, ready: Notify::new(), ssrc, view: AtomicU64::new(0), receiver, overflowed: AtomicBool::new(false) }
     }
 
     /// Queues `packet` for this receiver under its SSRC; when the queue is full the oldest
@@ -91,7 +92,7 @@ pub async fn drain(down: Arc<DownTrack>, track: Arc<TrackLocalStaticRTP>, metric
             let bytes = packet.payload.len() as u64;
             match track.write_rtp(packet).await {
                 Ok(()) => {
-                    down.figures.bytes.fetch_add(bytes, Relaxed);
+                    down.receiver.figures.bytes.fetch_add(bytes, Relaxed);
                     Metrics::add(&metrics.sfu_rtp_forwarded_total, 1);
                     metrics.sfu_forward_us.observe(arrived.elapsed().as_micros() as u64);
                 }
@@ -111,6 +112,10 @@ pub async fn drain(down: Arc<DownTrack>, track: Arc<TrackLocalStaticRTP>, metric
 mod tests {
     use super::*;
 
+    fn receiver() -> Arc<ReceiverLink> {
+        Arc::new(ReceiverLink::new(Arc::default(), Arc::default()))
+    }
+
     fn packet(seq: u16) -> rtp::Packet {
         let mut p = rtp::Packet::default();
         p.header.sequence_number = seq;
@@ -120,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_loses_its_oldest_packet_and_says_so() {
-        let d = DownTrack::new(42, 3, Arc::default());
+        let d = DownTrack::new(42, 3, receiver());
         let t = Instant::now();
         assert!(!d.push(packet(1), t));
         assert!(!d.push(packet(2), t));
@@ -133,7 +138,7 @@ mod tests {
 
     #[test]
     fn packets_go_out_under_the_receivers_ssrc() {
-        let d = DownTrack::new(42, 3, Arc::default());
+        let d = DownTrack::new(42, 3, receiver());
         d.push(packet(1), Instant::now());
         assert_eq!(d.pop().unwrap().0.header.ssrc, 42);
     }

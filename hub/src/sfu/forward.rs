@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use termcall_congestion::layers::{choose, Forwarder, Verdict, LAYERS};
+use termcall_congestion::layers::{choose, Forwarder, Layer, ProbeEnd, Verdict, LAYERS};
 use termcall_shared::media::rtcp_tap::asks_keyframe;
 use termcall_shared::media::simulcast::h264_keyframe_start;
 use termcall_shared::Signal;
@@ -123,6 +123,8 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
     let mut simulcast = false;
     let mut last_pli: [Option<Instant>; LAYERS] = [None; LAYERS];
     let mut pli_due = [false; LAYERS];
+    // This stream, among each receiver's probes.
+    let me: u64 = rand::random();
     // The receivers there already are taken in with the first packet.
     sinks.mark_changed();
     while let Some(ev) = track.poll().await {
@@ -142,6 +144,10 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
                 let listed = sinks.borrow_and_update().clone();
                 // Receivers still there keep their layer state; new ones start with none.
                 let mut old = std::mem::take(&mut receivers);
+                let kept = |r: &Receiver| listed.iter().any(|s| Arc::ptr_eq(&s.down, &r.sink.down));
+                for gone in old.iter().filter(|r| !kept(r)) {
+                    gone.sink.down.receiver.prober().abandon(me);
+                }
                 receivers = listed
                     .iter()
                     .map(|sink| match old.iter().position(|r| Arc::ptr_eq(&r.sink.down, &sink.down)) {
@@ -152,7 +158,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
                 next_choice = arrived;
             }
             Ok(false) => {}
-            Err(_) => return, // the sender left the room
+            Err(_) => break, // the sender left the room
         }
         let ssrc = packet.header.ssrc;
         let layer = match layers.layer(ssrc) {
@@ -178,7 +184,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
             next_choice = arrived + CHOOSE_EVERY;
             let full = link.full_size.load(Relaxed);
             layers.set_full_size((full >> 32) as u32, full as u32);
-            let wanted = choose_layers(&mut receivers, &layers, arrived, video, &mut pli_due);
+            let wanted = choose_layers(&mut receivers, &layers, arrived, video, me, &mut pli_due);
             if video && simulcast && told != Some(wanted) {
                 told = Some(wanted);
                 debug!(?wanted, "simulcast layers someone receives");
@@ -188,6 +194,8 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
         // Header extensions were negotiated on the sender's leg, not on the receivers'.
         packet.header.extension = false;
         packet.header.extensions.clear();
+        packet.header.extensions_padding = 0;
+        packet.header.extension_profile = 0;
         // Audio has no layers to switch: every packet may start the stream.
         let key = !video || h264_keyframe_start(&packet.payload);
         let now_us = arrived.saturating_duration_since(epoch).as_micros() as u64;
@@ -205,8 +213,8 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
             p.header.timestamp = ts;
             let down = &r.sink.down;
             if video {
-                down.figures.layer_packets[layer].fetch_add(1, Relaxed);
-                down.figures.layer_bytes[layer].fetch_add(p.payload.len() as u64, Relaxed);
+                down.receiver.figures.layer_packets[layer].fetch_add(1, Relaxed);
+                down.receiver.figures.layer_bytes[layer].fetch_add(p.payload.len() as u64, Relaxed);
             }
             if down.push(p, arrived) {
                 Metrics::add(&metrics.sfu_queue_dropped_total, 1);
@@ -242,28 +250,69 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
             }
         }
     }
+    // Probes of this stream end with it.
+    for r in &receivers {
+        r.sink.down.receiver.prober().abandon(me);
+    }
 }
 
-/// Chooses each receiver's layer from what it shows and what arrives; marks the layers whose
-/// keyframe a receiver now waits for. Returns the layers someone receives or should (by what
-/// they show, whether it arrives now or not), so that the sender sends just those.
-fn choose_layers(receivers: &mut [Receiver], layers: &SenderLayers, now: Instant, video: bool, pli_due: &mut [bool; LAYERS]) -> [bool; LAYERS] {
+/// Chooses each receiver's layer from what it shows, what arrives, and its link's share for
+/// this stream; probes a layer up for a receiver held below what it shows by its link (see
+/// [`termcall_congestion::layers::Prober`]); marks the layers whose keyframe a receiver now waits for. Returns the layers
+/// someone receives or should (by what they show, whether it arrives now or not), so that the
+/// sender sends just those. `me` names this stream among a receiver's probes.
+fn choose_layers(receivers: &mut [Receiver], layers: &SenderLayers, now: Instant, video: bool, me: u64, pli_due: &mut [bool; LAYERS]) -> [bool; LAYERS] {
     let known = layers.layers(now);
     let mut wanted = [false; LAYERS];
     for r in receivers.iter_mut() {
         let view = if video { r.sink.down.view() } else { None };
-        let target = choose(&known, view.unwrap_or((u32::MAX, u32::MAX)), u64::MAX, r.layers.current());
+        let suited = layers.suited(view);
+        let target = if video { video_target(r, &known, view, suited, now, me) } else { choose(&known, (u32::MAX, u32::MAX), u64::MAX, r.layers.current()) };
         if r.layers.set_target(target) {
             if let Some(t) = target {
                 pli_due[t] = true;
             }
         }
-        wanted[layers.suited(view)] = true;
+        wanted[suited] = true;
         if let Some(c) = r.layers.current() {
             wanted[c] = true;
         }
     }
     wanted
+}
+
+/// The layer of this stream for one receiver: what its share of the link allows, or one up
+/// while a probe of this stream runs for it.
+fn video_target(r: &Receiver, known: &[Layer; LAYERS], view: Option<(u32, u32)>, suited: usize, now: Instant, me: u64) -> Option<usize> {
+    let rx = &r.sink.down.receiver;
+    let current = r.layers.current();
+    let (estimate, loss_limited) = rx.estimate();
+    let mut prober = rx.prober();
+    if prober.owner() == Some(me) {
+        match prober.check(me, now, estimate, loss_limited, rx.bytes()) {
+            None => return r.layers.pending().or(current), // the probe goes on
+            Some(ProbeEnd::Carried { bps }) => {
+                debug!(bps, "a probe carried: the receiver's estimate rises to it");
+                rx.link.probe_result(bps);
+                // Its layer stays: the estimate now has room for it.
+                return r.layers.pending().or(current);
+            }
+            Some(ProbeEnd::Congested) => debug!("a probe met congestion: back down"),
+        }
+    }
+    let fits = choose(known, view.unwrap_or((u32::MAX, u32::MAX)), rx.share(), current);
+    // Held below what it shows by the link, the next layer up arrives, and the share is at
+    // least half of what it needs (a probe far past the link would only lose packets): try it.
+    let up = fits.map(|f| f + 1).filter(|&u| u <= suited && known[u].bps > 0 && rx.share() * 2 >= known[u].bps);
+    if let Some(up) = up {
+        if current.is_some() && prober.start(me, now, estimate, rx.bytes()) {
+            debug!(layer = up, estimate, "probing a layer up");
+            return Some(up);
+        }
+    } else {
+        prober.abandon(me);
+    }
+    fits
 }
 
 /// Reads a receiver's feedback on one of its tracks: keyframe requests set the sender's flag

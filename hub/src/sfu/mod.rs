@@ -9,6 +9,7 @@
 //! - [`forward`]: the per-packet loop from one participant's track to the others' queues.
 //! - [`downtrack`]: one receiver's queue of one stream, and the task that empties it.
 //! - [`layers`]: a sender's simulcast layers as its forwarding loop sees them.
+//! - [`receiver`]: a participant's downlink: its estimate, probes and figures.
 //! - [`chat`]: stamping and forwarding data-channel chat.
 //!
 //! The [`crate::core`] state machine decides who is in which room; the actor hands its
@@ -18,6 +19,7 @@ pub mod chat;
 pub mod downtrack;
 pub mod forward;
 pub mod layers;
+pub mod receiver;
 pub mod peer;
 pub mod room;
 

@@ -1,12 +1,15 @@
-//! Building one of the hub's peer connections: the codecs termcall clients register, the
-//! default interceptors (NACK responder, reports) plus the RTCP tap that lets the room see
-//! keyframe requests, mDNS off, and host candidates on the hub's own address only.
+//! Building one of the hub's peer connections: the codecs termcall clients register (video
+//! repairs in band), the interceptors (NACK, reports, the RTCP tap that lets the room see
+//! keyframe requests, and send-side congestion control with its pacer, which estimate the
+//! participant's downlink), mDNS off, and host candidates on the hub's own address only.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rtc::ice::mdns::MulticastDnsMode;
 use termcall_shared::media::glue::{self, candidate_signal};
+use termcall_congestion::estimator::Config;
+use termcall_shared::media::congestion::SendLink;
 use termcall_shared::media::{codecs, interceptors};
 use termcall_shared::Signal;
 use tokio::sync::mpsc;
@@ -64,10 +67,21 @@ impl PeerConnectionEventHandler for Forwarder {
     }
 }
 
-/// Builds a peer connection for participant `conn`; its callbacks arrive on `events`.
-pub async fn build(settings: &SfuSettings, conn: ConnId, events: mpsc::UnboundedSender<(ConnId, PeerEvent)>) -> anyhow::Result<Arc<dyn PeerConnection>> {
+/// The hub's estimate of a participant's downlink starts here (it goes down within a second
+/// or two on a slower link; up, the hub probes), and stays within these bounds.
+pub const DOWNLINK_INITIAL_BPS: f64 = 1_500_000.0;
+pub const DOWNLINK_MIN_BPS: f64 = 60_000.0;
+pub const DOWNLINK_MAX_BPS: f64 = 50_000_000.0;
+
+/// Builds a peer connection for participant `conn`; its callbacks arrive on `events`. The link
+/// carries the estimate of the participant's downlink (send-side, from its transport-wide
+/// feedback), which paces what the hub sends it and chooses its layers.
+pub async fn build(settings: &SfuSettings, conn: ConnId, events: mpsc::UnboundedSender<(ConnId, PeerEvent)>) -> anyhow::Result<(Arc<dyn PeerConnection>, Arc<SendLink>)> {
     let mut media = codecs::media_engine(codecs::Repairs::InBand)?;
-    let registry = interceptors::registry(&mut media, interceptors::Congestion::ReceiveOnly)?;
+    let config = Config { initial_bps: DOWNLINK_INITIAL_BPS, min_bps: DOWNLINK_MIN_BPS, max_bps: DOWNLINK_MAX_BPS };
+    let link = Arc::new(SendLink::new(config.initial_bps));
+    link.set_max(DOWNLINK_MAX_BPS);
+    let registry = interceptors::registry(&mut media, interceptors::Congestion::Send(config, link.clone(), interceptors::Feedback::TransportWide))?;
     let mut se = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_include_loopback_candidate(settings.bind_ip.is_loopback())
@@ -88,5 +102,5 @@ pub async fn build(settings: &SfuSettings, conn: ConnId, events: mpsc::Unbounded
         .with_data_channel_send_buffer_limit(CHAT_SEND_BUFFER)
         .build()
         .await?;
-    Ok(Arc::new(pc))
+    Ok((Arc::new(pc), link))
 }

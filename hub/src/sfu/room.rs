@@ -25,6 +25,7 @@ use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnec
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::downtrack::{self, DownTrack};
+use super::receiver::ReceiverLink;
 use super::forward::{self, Sink, Upstream};
 use super::peer::{self, PeerEvent};
 use super::{chat, SfuOut, SfuSettings};
@@ -68,6 +69,8 @@ struct Outlet {
 
 struct Participant {
     name: String,
+    /// Its downlink, shared by the queues of what it receives.
+    receiver: Arc<ReceiverLink>,
     pc: Arc<dyn PeerConnection>,
     dc: Arc<dyn DataChannel>,
     dc_open: bool,
@@ -171,16 +174,16 @@ impl Room {
             anyhow::bail!("the hub's media endpoint is full ({max} connections, --max-media-peers); try again later");
         }
         let built = async {
-            let pc = peer::build(&self.settings, conn, self.peer_events.clone()).await?;
+            let (pc, link) = peer::build(&self.settings, conn, self.peer_events.clone()).await?;
             match prepare(&pc).await {
-                Ok(dc) => anyhow::Ok((pc, dc)),
+                Ok(dc) => anyhow::Ok((pc, link, dc)),
                 Err(e) => {
                     let _ = pc.close().await;
                     Err(e)
                 }
             }
         };
-        let (pc, dc) = match built.await {
+        let (pc, link, dc) = match built.await {
             Ok(made) => made,
             Err(e) => {
                 self.metrics.sfu_peers.fetch_sub(1, Relaxed);
@@ -189,6 +192,7 @@ impl Room {
         };
         self.read_channel(conn, dc.clone());
         let p = Participant {
+            receiver: Arc::new(ReceiverLink::new(link, self.metrics.receivers.of(&name))),
             name: name.clone(),
             pc,
             dc,
@@ -210,19 +214,19 @@ impl Room {
         // Each set of outlets is recorded as soon as it exists, so that `leave` finds it.
         if self.echo {
             let p = &self.participants[&conn];
-            let own = outlets(&p.pc, &p.name, ECHO_USER, &p.upstream, p.views.of(ECHO_USER), &self.metrics).await?;
+            let own = outlets(&p.pc, &p.receiver, ECHO_USER, &p.upstream, p.views.of(ECHO_USER), &self.metrics).await?;
             if let Some(p) = self.participants.get_mut(&conn) {
                 p.outlets.insert(conn, own);
             }
         } else {
             for other_conn in others {
                 let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
-                let theirs = outlets(&p.pc, &p.name, &other.name, &other.upstream, p.views.of(&other.name), &self.metrics).await?;
+                let theirs = outlets(&p.pc, &p.receiver, &other.name, &other.upstream, p.views.of(&other.name), &self.metrics).await?;
                 if let Some(p) = self.participants.get_mut(&conn) {
                     p.outlets.insert(other_conn, theirs);
                 }
                 let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
-                let ours = outlets(&other.pc, &other.name, &name, &p.upstream, other.views.of(&name), &self.metrics).await?;
+                let ours = outlets(&other.pc, &other.receiver, &name, &p.upstream, other.views.of(&name), &self.metrics).await?;
                 if let Some(other) = self.participants.get_mut(&other_conn) {
                     other.outlets.insert(conn, ours);
                 }
@@ -243,6 +247,7 @@ impl Room {
         for (&other_conn, other) in self.participants.iter_mut() {
             // What carried the leaver's media to this one goes; so does the other way.
             if let Some(outlets) = other.outlets.remove(&conn) {
+                other.receiver.video_streams.fetch_sub(1, Relaxed);
                 for o in &outlets {
                     if let Err(e) = other.pc.remove_track(&o.sender).await {
                         debug!("removing a track: {e}");
@@ -364,7 +369,7 @@ async fn prepare(pc: &Arc<dyn PeerConnection>) -> anyhow::Result<Arc<dyn DataCha
 /// Adds to `pc` (`receiver`'s) a track per kind carrying `source`'s media, under the stream id `stream`
 /// (the sender's name, which the receiver shows), and makes them receivers of it; the video
 /// one showing at most `view`, if the receiver said.
-async fn outlets(pc: &Arc<dyn PeerConnection>, receiver: &str, stream: &str, source: &Upstream, view: Option<(u32, u32)>, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
+async fn outlets(pc: &Arc<dyn PeerConnection>, receiver: &Arc<ReceiverLink>, stream: &str, source: &Upstream, view: Option<(u32, u32)>, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
     let mut made = Vec::with_capacity(2);
     for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, codecs::h264())] {
         let ssrc = rand::random::<u32>();
@@ -377,7 +382,7 @@ async fn outlets(pc: &Arc<dyn PeerConnection>, receiver: &str, stream: &str, sou
         let (alive, alive_rx) = watch::channel(());
         tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx.clone()));
         let queue = if kind == RtpCodecKind::Video { downtrack::VIDEO_QUEUE } else { downtrack::AUDIO_QUEUE };
-        let down = Arc::new(DownTrack::new(ssrc, queue, metrics.receivers.of(receiver)));
+        let down = Arc::new(DownTrack::new(ssrc, queue, receiver.clone()));
         tokio::spawn(downtrack::drain(down.clone(), track.clone(), metrics.clone(), alive_rx));
         if kind == RtpCodecKind::Video {
             if let Some((w, h)) = view {
@@ -386,6 +391,7 @@ async fn outlets(pc: &Arc<dyn PeerConnection>, receiver: &str, stream: &str, sou
         }
         made.push((kind, down.clone(), Outlet { track, sender, down, _alive: alive }));
     }
+    receiver.video_streams.fetch_add(1, Relaxed);
     // Receivers of `source` only once both exist: a failure above leaves its forwarding as it was.
     for (kind, down, o) in &made {
         source.add(*kind, Sink { track: o.track.clone(), down: down.clone() });

@@ -52,6 +52,8 @@ pub struct SendLink {
     max_bps: AtomicU64,
     /// Keyframes the sender has sent (so that their bursts are not taken for congestion).
     keyframes: AtomicU64,
+    /// A rate the sender's probe carried without congestion, for the estimator (0: none).
+    probe_bps: AtomicU64,
 }
 
 /// A reading of a [`SendLink`].
@@ -85,6 +87,12 @@ impl SendLink {
     }
 
     /// Sets the sender's ceiling (the estimate never exceeds it).
+    /// The sender probed the path at `bps` (sent more than the estimate, on purpose) and it
+    /// carried it without congestion: the estimate rises to it.
+    pub fn probe_result(&self, bps: f64) {
+        self.probe_bps.store(bps.max(0.0) as u64, Relaxed);
+    }
+
     pub fn set_max(&self, bps: f64) {
         self.max_bps.store(bps.max(1.0) as u64, Relaxed);
     }
@@ -355,6 +363,10 @@ impl Stage for CongestionInterceptor {
         if max != self.max_bps && max > 0 {
             self.max_bps = max;
             self.bwe.set_max(max as f64);
+        }
+        let probe = self.link.probe_bps.swap(0, Relaxed);
+        if probe > 0 {
+            self.bwe.on_probe_result(now, probe as f64);
         }
         self.bwe.on_tick(now);
         self.publish();

@@ -50,18 +50,22 @@ pub struct Job {
     pub audio: bool,
 }
 
-/// The rates of each layer of a `width`x`height` picture whose full layer may use `max_bps`:
-/// by pixel count, to the power 0.75 (a quarter of the pixels needs about a third of the
-/// bits); below a tenth of its maximum a layer is not worth sending (the one-stream adapter
-/// sends full size from about that share too).
-pub fn layer_rates(width: u32, height: u32, max_bps: u32) -> [LayerRates; LAYERS] {
-    let full = f64::from(width * height).max(1.0);
+/// The rates of each layer of a picture whose full layer may use `max_bps`: the half layer a
+/// sixth of it and the quarter a thirty-sixth (about 47 and 283 kbit/s under 1.7 Mbit/s at
+/// 640x480), so that three quarter layers and their audio fit a 300 kbit/s link; below a
+/// tenth of its maximum a layer is not worth sending (the one-stream adapter sends full size
+/// from about that share too).
+pub fn layer_rates(max_bps: u32) -> [LayerRates; LAYERS] {
+    const SHARE: [u64; LAYERS] = [36, 6, 1];
     std::array::from_fn(|i| {
-        let (w, h) = layer_size(width, height, i);
-        let max = (f64::from(max_bps) * (f64::from(w * h) / full).min(1.0).powf(0.75)) as u64;
+        // Not below what a small picture needs to be one (and the full layer's own maximum).
+        let max = (u64::from(max_bps) / SHARE[i]).max(LAYER_FLOOR_BPS.min(u64::from(max_bps)));
         LayerRates { min_bps: max / 10, max_bps: max }
     })
 }
+
+/// The least a layer may use at most, bits/s.
+const LAYER_FLOOR_BPS: u64 = 40_000;
 
 impl Job {
     pub fn run(mut self) -> Result<(), String> {
@@ -72,7 +76,7 @@ impl Job {
         self.link.set_max(f64::from(max_bps) + if self.audio { AUDIO_RESERVE_BPS } else { 0.0 });
         // Only its audio reserve is used from the adapter: the layers take the place of its plan.
         let budget_of = Adapter::new(p.width, p.height, fps, f64::from(max_bps), 0.0);
-        let rates = layer_rates(p.width, p.height, max_bps);
+        let rates = layer_rates(max_bps);
         let mut layers: Vec<LayerEnc> = self
             .tx
             .iter()
@@ -134,11 +138,17 @@ impl Job {
                     slot => {
                         l.applied_bps = 0;
                         self.link.keyframe_sent();
-                        slot.insert(H264Encoder::new(l.size.0, l.size.1, fps as f32, (share / 4 / 1000).max(30), 0)?)
+                        let start_kbps = (share / 4 / 1000).clamp(10, (l.rates.max_bps / 1000) as u32);
+                        slot.insert(H264Encoder::new(l.size.0, l.size.1, fps as f32, start_kbps, 0)?)
                     }
                 };
                 if share != l.applied_bps {
-                    e.set_bitrate(share, l.rates.max_bps as u32)?;
+                    // A rate the encoder will not take loses this layer's frame, not the call's video.
+                    if let Err(e) = e.set_bitrate(share, l.rates.max_bps as u32) {
+                        tracing::warn!(layer = i, "{e}");
+                        l.enc = None;
+                        continue;
+                    }
                     l.applied_bps = share;
                 }
                 let input = if l.size == (frame.width, frame.height) {
@@ -180,11 +190,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn smaller_layers_get_less_than_their_share_of_pixels_would_say() {
-        let r = layer_rates(640, 480, 1_700_000);
+    fn three_quarter_layers_and_their_audio_fit_a_slow_link() {
+        let r = layer_rates(1_700_000);
         assert_eq!(r[2].max_bps, 1_700_000);
-        assert!((590_000..=610_000).contains(&r[1].max_bps), "{r:?}");
-        assert!((205_000..=215_000).contains(&r[0].max_bps), "{r:?}");
+        assert_eq!(r[1].max_bps, 283_333);
+        assert_eq!(r[0].max_bps, 47_222);
+        assert!(3 * (r[0].max_bps + 40_000) < 300_000);
         assert_eq!(r[0].min_bps, r[0].max_bps / 10);
+        assert_eq!(layer_rates(600_000)[0].max_bps, 40_000, "a small picture's smallest layer still gets enough");
+        assert_eq!(layer_rates(30_000)[0].max_bps, 30_000, "but never more than the whole");
     }
 }
