@@ -49,6 +49,42 @@ pub fn choose(layers: &[Layer; LAYERS], view: (u32, u32), budget_bps: u64, curre
     Some((smallest..=wanted).rev().filter(arriving).find(|&i| fits(i)).unwrap_or(smallest))
 }
 
+/// What one stream a receiver gets needs: its layers' rates (0: not arriving), the most it
+/// is worth (the layer that covers what the receiver shows), and the layer it has now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamNeed {
+    pub rates: [u64; LAYERS],
+    pub suited: usize,
+    pub current: Option<usize>,
+}
+
+/// Shares a receiver's video budget among the streams it gets, as a stream allocator does:
+/// every stream its smallest arriving layer first (a picture for everyone), then, round after
+/// round, each stream in turn one layer up (to the next that arrives, never past the one it
+/// is worth) while the total fits. A layer above a stream's current one must fit with
+/// [`UP_HEADROOM`]. `None` for a stream with nothing arriving.
+pub fn allot(budget_bps: u64, streams: &[StreamNeed]) -> Vec<Option<usize>> {
+    let mut at: Vec<Option<usize>> = streams.iter().map(|s| (0..LAYERS).find(|&l| s.rates[l] > 0)).collect();
+    let cost = |s: &StreamNeed, l: usize| s.rates[l] as f64 * if s.current.is_some_and(|c| l > c) { UP_HEADROOM } else { 1.0 };
+    let mut total: f64 = streams.iter().zip(&at).map(|(s, l)| l.map_or(0.0, |l| cost(s, l))).sum();
+    loop {
+        let mut raised = false;
+        for (s, l) in streams.iter().zip(at.iter_mut()) {
+            let Some(now) = *l else { continue };
+            let Some(next) = (now + 1..=s.suited.min(LAYERS - 1)).find(|&n| s.rates[n] > 0) else { continue };
+            let more = cost(s, next) - cost(s, now);
+            if total + more <= budget_bps as f64 {
+                total += more;
+                *l = Some(next);
+                raised = true;
+            }
+        }
+        if !raised {
+            return at;
+        }
+    }
+}
+
 /// What becomes of one packet for one receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -314,6 +350,24 @@ mod tests {
         assert_eq!(choose(&layers([0, 250_000, 0]), (80, 48), 1_000_000, None), Some(1));
         assert_eq!(choose(&layers([80_000, 0, 700_000]), (320, 240), 1_000_000, None), Some(2), "the half is off: the full covers it");
         assert_eq!(choose(&layers([80_000, 0, 700_000]), (320, 240), 500_000, None), Some(0));
+    }
+
+    #[test]
+    fn a_budget_goes_to_every_stream_a_layer_at_a_time() {
+        let need = |rates: [u64; 3], suited: usize| StreamNeed { rates, suited, current: Some(0) };
+        let full = need([30_000, 280_000, 1_700_000], 2);
+        // Room for one full layer beside two half ones: taken in turns, so the first gets it.
+        assert_eq!(allot(3_000_000, &[full, full, full]), vec![Some(2), Some(1), Some(1)]);
+        assert_eq!(allot(10_000_000, &[full, full, full]), vec![Some(2); 3]);
+        assert_eq!(allot(400_000, &[full, full, full]), vec![Some(0); 3], "no room for a half layer with headroom");
+        assert_eq!(allot(10_000, &[full, full]), vec![Some(0); 2], "a picture for everyone, whatever the budget");
+        // A stream worth only its quarter layer (a small tile) stays there; a missing layer is passed over.
+        assert_eq!(allot(10_000_000, &[need([30_000, 280_000, 1_700_000], 0), need([30_000, 0, 1_700_000], 2)]), vec![Some(0), Some(2)]);
+        assert_eq!(allot(10_000_000, &[need([0, 0, 0], 2)]), vec![None]);
+        // Staying needs no headroom.
+        let at_full = StreamNeed { current: Some(2), ..full };
+        assert_eq!(allot(1_700_000, &[at_full]), vec![Some(2)]);
+        assert_eq!(allot(1_700_000, &[full]), vec![Some(1)], "going up does");
     }
 
     #[test]

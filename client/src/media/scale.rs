@@ -5,11 +5,15 @@ use image::{ImageBuffer, Rgb};
 
 use super::frame::Frame;
 
-/// Scales `src` to `out`'s size (a plain copy when the sizes match).
+/// Scales `src` to `out`'s size (a plain copy when the sizes match; an average of the source
+/// pixels under each output pixel when it shrinks, see [`downscale_into`]).
 pub fn scale_into(src: &Frame, out: &mut Frame) {
     if (src.width, src.height) == (out.width, out.height) {
         out.rgb.copy_from_slice(&src.rgb);
         return;
+    }
+    if out.width <= src.width && out.height <= src.height && out.width > 0 && out.height > 0 {
+        return downscale_into(src, out);
     }
     // A view of the source, not a copy: this runs once a frame.
     let Some(img) = ImageBuffer::<Rgb<u8>, &[u8]>::from_raw(src.width, src.height, &src.rgb[..]) else { return };

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use termcall_congestion::layers::{choose, Forwarder, Layer, ProbeEnd, Verdict, LAYERS};
+use termcall_congestion::layers::{choose, Forwarder, Layer, ProbeEnd, StreamNeed, Verdict, LAYERS};
 use termcall_shared::media::rtcp_tap::asks_keyframe;
 use termcall_shared::media::simulcast::h264_keyframe_start;
 use termcall_shared::Signal;
@@ -146,7 +146,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
                 let mut old = std::mem::take(&mut receivers);
                 let kept = |r: &Receiver| listed.iter().any(|s| Arc::ptr_eq(&s.down, &r.sink.down));
                 for gone in old.iter().filter(|r| !kept(r)) {
-                    gone.sink.down.receiver.prober().abandon(me);
+                    gone.sink.down.receiver.shares().forget(me);
                 }
                 receivers = listed
                     .iter()
@@ -252,7 +252,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
     }
     // Probes of this stream end with it.
     for r in &receivers {
-        r.sink.down.receiver.prober().abandon(me);
+        r.sink.down.receiver.shares().forget(me);
     }
 }
 
@@ -263,33 +263,39 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
 /// sender sends just those. `me` names this stream among a receiver's probes.
 fn choose_layers(receivers: &mut [Receiver], layers: &SenderLayers, now: Instant, video: bool, me: u64, pli_due: &mut [bool; LAYERS]) -> [bool; LAYERS] {
     let known = layers.layers(now);
-    let mut wanted = [false; LAYERS];
+    // Every layer up to the largest someone shows, and the smallest always: a receiver whose
+    // link falls, or rises, has somewhere to go at once.
+    let mut wanted = [true, false, false];
     for r in receivers.iter_mut() {
         let view = if video { r.sink.down.view() } else { None };
         let suited = layers.suited(view);
-        let target = if video { video_target(r, &known, view, suited, now, me) } else { choose(&known, (u32::MAX, u32::MAX), u64::MAX, r.layers.current()) };
+        let target = if video { video_target(r, &known, suited, now, me) } else { choose(&known, (u32::MAX, u32::MAX), u64::MAX, r.layers.current()) };
         if r.layers.set_target(target) {
+            debug!(?target, current = ?r.layers.current(), estimate = r.sink.down.receiver.estimate().0, budget = r.sink.down.receiver.video_budget(), "a receiver's layer changes");
             if let Some(t) = target {
                 pli_due[t] = true;
             }
         }
-        wanted[suited] = true;
-        if let Some(c) = r.layers.current() {
-            wanted[c] = true;
+        for l in [Some(suited), r.layers.current(), r.layers.pending()].into_iter().flatten() {
+            wanted[..=l].fill(true);
         }
     }
     wanted
 }
 
-/// The layer of this stream for one receiver: what its share of the link allows, or one up
-/// while a probe of this stream runs for it.
-fn video_target(r: &Receiver, known: &[Layer; LAYERS], view: Option<(u32, u32)>, suited: usize, now: Instant, me: u64) -> Option<usize> {
+/// The layer of this stream for one receiver: what its part of the link's budget gives it
+/// beside its other streams ([`super::receiver::Shares::layer`]), or one up while a probe of this stream runs
+/// for it.
+fn video_target(r: &Receiver, known: &[Layer; LAYERS], suited: usize, now: Instant, me: u64) -> Option<usize> {
     let rx = &r.sink.down.receiver;
     let current = r.layers.current();
     let (estimate, loss_limited) = rx.estimate();
-    let mut prober = rx.prober();
-    if prober.owner() == Some(me) {
-        match prober.check(me, now, estimate, loss_limited, rx.bytes()) {
+    let budget = rx.video_budget();
+    let mut shares = rx.shares();
+    let need = StreamNeed { rates: known.map(|l| l.bps), suited, current };
+    let given = shares.layer(me, need, budget);
+    if shares.prober.owner() == Some(me) {
+        match shares.prober.check(me, now, estimate, loss_limited, rx.bytes()) {
             None => return r.layers.pending().or(current), // the probe goes on
             Some(ProbeEnd::Carried { bps }) => {
                 debug!(bps, "a probe carried: the receiver's estimate rises to it");
@@ -300,20 +306,20 @@ fn video_target(r: &Receiver, known: &[Layer; LAYERS], view: Option<(u32, u32)>,
             Some(ProbeEnd::Congested) => debug!("a probe met congestion: back down"),
         }
     }
-    let fits = choose(known, view.unwrap_or((u32::MAX, u32::MAX)), rx.share(), current);
-    // Held below what it shows by the link, the next layer up arrives, and the share is at
-    // least half of what it needs (a probe far past the link would only lose packets): try it.
-    let up = fits.map(|f| f + 1).filter(|&u| u <= suited && known[u].bps > 0 && rx.share() * 2 >= known[u].bps);
-    if let Some(up) = up {
-        if current.is_some() && prober.start(me, now, estimate, rx.bytes()) {
+    // Held below what it shows by the link, the next layer up arrives, and the budget is not
+    // far from what it needs (a probe far past the link would only lose packets): try it.
+    let up = given.map(|g| g + 1).filter(|&u| u <= suited && known[u].bps > 0 && budget.saturating_mul(PROBE_REACH) >= known[u].bps);
+    if let (Some(up), Some(_)) = (up, current) {
+        if given == current && shares.prober.start(me, now, estimate, rx.bytes()) {
             debug!(layer = up, estimate, "probing a layer up");
             return Some(up);
         }
-    } else {
-        prober.abandon(me);
     }
-    fits
+    given
 }
+
+/// A probe is tried only when the budget is at least this fraction of the next layer's rate.
+const PROBE_REACH: u64 = 4;
 
 /// Reads a receiver's feedback on one of its tracks: keyframe requests set the sender's flag
 /// (counted as throttled when one was asked for already). Runs until `alive`'s sender drops.

@@ -1,32 +1,61 @@
 //! What one participant's receiving side shares among the queues of the streams it receives:
 //! the estimate of its downlink (the hub's send-side estimator on its connection, from its
-//! transport-wide feedback), its probes, how many video streams it receives, and its figures.
+//! transport-wide feedback), how that is shared among its video streams ([`allot`]), its
+//! probes, and its figures.
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use termcall_congestion::layers::Prober;
+use termcall_congestion::layers::{allot, Prober, StreamNeed};
 use termcall_congestion::Limit;
 use termcall_shared::media::congestion::SendLink;
 
 use crate::metrics::ReceiverFigures;
 
-/// What an audio stream is taken to need, bits/s: the video budget is what is left.
-pub const AUDIO_BPS: f64 = 40_000.0;
+/// What an audio stream is taken to need, bits/s (32 kbit/s of Opus and its packets' headers):
+/// the video budget is what is left.
+pub const AUDIO_BPS: f64 = 56_000.0;
 
 /// One participant's downlink.
 pub struct ReceiverLink {
     pub link: Arc<SendLink>,
     /// Locked by a forwarding loop when it chooses layers (a few times a second), never per packet.
-    pub prober: Mutex<Prober>,
+    shares: Mutex<Shares>,
     /// Video streams it receives now.
     pub video_streams: AtomicUsize,
     pub figures: Arc<ReceiverFigures>,
 }
 
+/// The video streams of one receiver as their forwarding loops last reported them, by the
+/// loop's id, and its probes.
+#[derive(Default)]
+pub struct Shares {
+    pub prober: Prober,
+    streams: Vec<(u64, StreamNeed)>,
+}
+
+impl Shares {
+    /// Records what stream `me` needs now, and returns the layer the budget gives it.
+    pub fn layer(&mut self, me: u64, need: StreamNeed, budget: u64) -> Option<usize> {
+        match self.streams.iter_mut().find(|(id, _)| *id == me) {
+            Some((_, n)) => *n = need,
+            None => self.streams.push((me, need)),
+        }
+        let needs: Vec<StreamNeed> = self.streams.iter().map(|(_, n)| *n).collect();
+        let at = self.streams.iter().position(|(id, _)| *id == me)?;
+        allot(budget, &needs)[at]
+    }
+
+    /// Stream `me` is gone (its sender left, or this receiver stopped getting it).
+    pub fn forget(&mut self, me: u64) {
+        self.streams.retain(|(id, _)| *id != me);
+        self.prober.abandon(me);
+    }
+}
+
 impl ReceiverLink {
     pub fn new(link: Arc<SendLink>, figures: Arc<ReceiverFigures>) -> Self {
-        ReceiverLink { link, prober: Mutex::new(Prober::default()), video_streams: AtomicUsize::new(0), figures }
+        ReceiverLink { link, shares: Mutex::new(Shares::default()), video_streams: AtomicUsize::new(0), figures }
     }
 
     /// The estimate, bits/s, and whether loss is what holds it.
@@ -35,11 +64,10 @@ impl ReceiverLink {
         (s.target_bps, s.limit == Limit::Loss)
     }
 
-    /// One video stream's share of the downlink, bits/s: the estimate less the audio, split
-    /// evenly among the video streams.
-    pub fn share(&self) -> u64 {
+    /// What video may use of the downlink, bits/s: the estimate less the audio.
+    pub fn video_budget(&self) -> u64 {
         let streams = self.video_streams.load(Relaxed).max(1) as f64;
-        ((self.estimate().0 - AUDIO_BPS * streams).max(0.0) / streams) as u64
+        (self.estimate().0 - AUDIO_BPS * streams).max(0.0) as u64
     }
 
     /// Everything received so far, bytes.
@@ -47,8 +75,8 @@ impl ReceiverLink {
         self.figures.bytes.load(Relaxed)
     }
 
-    pub fn prober(&self) -> std::sync::MutexGuard<'_, Prober> {
-        self.prober.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn shares(&self) -> std::sync::MutexGuard<'_, Shares> {
+        self.shares.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -57,14 +85,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_video_stream_gets_an_even_share_of_what_audio_leaves() {
+    fn video_gets_what_audio_leaves() {
         let r = ReceiverLink::new(Arc::new(SendLink::new(600_000.0)), Arc::default());
         r.video_streams.store(3, Relaxed);
-        assert_eq!(r.share(), 160_000);
+        assert_eq!(r.video_budget(), 432_000);
         r.video_streams.store(0, Relaxed);
-        assert_eq!(r.share(), 560_000, "none yet: as if one");
+        assert_eq!(r.video_budget(), 544_000, "none yet: as if one");
         let starved = ReceiverLink::new(Arc::new(SendLink::new(60_000.0)), Arc::default());
         starved.video_streams.store(3, Relaxed);
-        assert_eq!(starved.share(), 0);
+        assert_eq!(starved.video_budget(), 0);
+    }
+
+    #[test]
+    fn streams_share_one_budget_and_a_gone_one_leaves_its_part() {
+        let mut s = Shares::default();
+        let full = StreamNeed { rates: [30_000, 280_000, 1_700_000], suited: 2, current: Some(0) };
+        assert_eq!(s.layer(1, full, 2_500_000), Some(2), "alone: the full layer");
+        assert_eq!(s.layer(2, full, 2_500_000), Some(1), "two: one full, one half");
+        s.forget(1);
+        assert_eq!(s.layer(2, full, 2_500_000), Some(2));
     }
 }

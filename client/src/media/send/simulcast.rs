@@ -51,12 +51,12 @@ pub struct Job {
 }
 
 /// The rates of each layer of a picture whose full layer may use `max_bps`: the half layer a
-/// sixth of it and the quarter a thirty-sixth (about 47 and 283 kbit/s under 1.7 Mbit/s at
-/// 640x480), so that three quarter layers and their audio fit a 300 kbit/s link; below a
-/// tenth of its maximum a layer is not worth sending (the one-stream adapter sends full size
-/// from about that share too).
+/// sixth of it and the quarter an eightieth (about 283 and 21 kbit/s under 1.7 Mbit/s at
+/// 640x480), so that three quarter layers and their audio (about 55 kbit/s each on the wire)
+/// fit a 300 kbit/s link; below a tenth of its maximum a layer is not worth sending (the
+/// one-stream adapter sends full size from about that share too).
 pub fn layer_rates(max_bps: u32) -> [LayerRates; LAYERS] {
-    const SHARE: [u64; LAYERS] = [36, 6, 1];
+    const SHARE: [u64; LAYERS] = [80, 6, 1];
     std::array::from_fn(|i| {
         // Not below what a small picture needs to be one (and the full layer's own maximum).
         let max = (u64::from(max_bps) / SHARE[i]).max(LAYER_FLOOR_BPS.min(u64::from(max_bps)));
@@ -65,7 +65,7 @@ pub fn layer_rates(max_bps: u32) -> [LayerRates; LAYERS] {
 }
 
 /// The least a layer may use at most, bits/s.
-const LAYER_FLOOR_BPS: u64 = 40_000;
+const LAYER_FLOOR_BPS: u64 = 20_000;
 
 impl Job {
     pub fn run(mut self) -> Result<(), String> {
@@ -194,10 +194,10 @@ mod tests {
         let r = layer_rates(1_700_000);
         assert_eq!(r[2].max_bps, 1_700_000);
         assert_eq!(r[1].max_bps, 283_333);
-        assert_eq!(r[0].max_bps, 47_222);
-        assert!(3 * (r[0].max_bps + 40_000) < 300_000);
+        assert_eq!(r[0].max_bps, 21_250);
+        assert!(3 * (r[0].max_bps + 55_000) < 300_000);
         assert_eq!(r[0].min_bps, r[0].max_bps / 10);
-        assert_eq!(layer_rates(600_000)[0].max_bps, 40_000, "a small picture's smallest layer still gets enough");
-        assert_eq!(layer_rates(30_000)[0].max_bps, 30_000, "but never more than the whole");
+        assert_eq!(layer_rates(600_000)[0].max_bps, 20_000, "a small picture's smallest layer still gets enough");
+        assert_eq!(layer_rates(15_000)[0].max_bps, 15_000, "but never more than the whole");
     }
 }
