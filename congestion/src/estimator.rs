@@ -119,11 +119,12 @@ impl SendSideBwe {
         self.delay.set_rtt(rtt);
     }
 
-    /// A probe carried `bps` through the path without congestion: the delay-based rate rises to
-    /// it if it was lower (the loss cap and REMB still apply).
+    /// A probe carried `bps` through the path without congestion: the delay-based rate, and a
+    /// loss cap from an earlier loss, rise to it if they were lower (REMB still applies).
     pub fn on_probe_result(&mut self, now: Instant, bps: f64) {
         if bps.is_finite() && bps > 0.0 {
             self.delay.raise_to(now, bps);
+            self.loss.raise_to(bps);
             self.combine(now);
         }
     }

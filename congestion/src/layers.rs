@@ -189,14 +189,19 @@ impl Forwarder {
 }
 
 /// How long a probe runs before the path is taken to carry it.
-pub const PROBE_TIME: Duration = Duration::from_millis(1500);
+pub const PROBE_TIME: Duration = Duration::from_millis(1000);
 /// The wait after a probe before the next: after one the path carried, and after the first
 /// that it did not (doubling with each further failure, up to the most).
-pub const PROBE_AGAIN: Duration = Duration::from_millis(500);
-pub const PROBE_BACKOFF: Duration = Duration::from_secs(2);
-pub const PROBE_BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// A probe failed when the estimate fell below this share of what it was when it began.
+pub const PROBE_AGAIN: Duration = Duration::from_millis(250);
+pub const PROBE_BACKOFF: Duration = Duration::from_secs(1);
+pub const PROBE_BACKOFF_MAX: Duration = Duration::from_secs(4);
+/// A probe the path carried tells the estimator this much more than arrived: one layer up at
+/// a time is a small probe, and the next one would wait on the estimate's slow climb.
+pub const PROBE_GAIN: f64 = 1.2;
+/// A probe failed when the estimate fell below this share of what it was when it began, or
+/// when loss rose by this much.
 const PROBE_FELL: f64 = 0.9;
+const PROBE_LOSS: f64 = 0.05;
 
 /// How a probe ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -212,6 +217,7 @@ struct Probe {
     owner: u64,
     started: Instant,
     estimate_before: f64,
+    loss_before: f64,
     bytes_before: u64,
 }
 
@@ -236,20 +242,21 @@ impl Prober {
     }
 
     /// `owner` would probe: starts it if no probe runs and the wait after the last is over.
-    /// `bytes` is what the receiver has received so far (a running total).
-    pub fn start(&mut self, owner: u64, now: Instant, estimate: f64, bytes: u64) -> bool {
+    /// `loss` is the link's loss now (a fraction), `bytes` what the receiver has received so
+    /// far (a running total).
+    pub fn start(&mut self, owner: u64, now: Instant, estimate: f64, loss: f64, bytes: u64) -> bool {
         if self.probe.is_some() || self.not_before.is_some_and(|t| now < t) {
             return false;
         }
-        self.probe = Some(Probe { owner, started: now, estimate_before: estimate, bytes_before: bytes });
+        self.probe = Some(Probe { owner, started: now, estimate_before: estimate, loss_before: loss, bytes_before: bytes });
         true
     }
 
-    /// Whether `owner`'s probe has shown anything yet: congestion (the estimate fell, or the
-    /// link is loss-limited), or [`PROBE_TIME`] without it, with the rate that arrived.
-    pub fn check(&mut self, owner: u64, now: Instant, estimate: f64, loss_limited: bool, bytes: u64) -> Option<ProbeEnd> {
+    /// Whether `owner`'s probe has shown anything yet: congestion (the estimate fell, or loss
+    /// rose), or [`PROBE_TIME`] without it, with the rate that arrived.
+    pub fn check(&mut self, owner: u64, now: Instant, estimate: f64, loss: f64, bytes: u64) -> Option<ProbeEnd> {
         let p = self.probe.filter(|p| p.owner == owner)?;
-        if loss_limited || estimate < PROBE_FELL * p.estimate_before {
+        if loss > p.loss_before + PROBE_LOSS || estimate < PROBE_FELL * p.estimate_before {
             self.probe = None;
             self.not_before = Some(now + self.backoff);
             self.backoff = (self.backoff * 2).min(PROBE_BACKOFF_MAX);
@@ -407,23 +414,23 @@ mod tests {
     fn a_probe_carried_gives_its_rate_and_a_congested_one_backs_off() {
         let t0 = Instant::now();
         let mut p = Prober::default();
-        assert!(p.start(1, t0, 300_000.0, 0));
-        assert!(!p.start(2, t0, 300_000.0, 0), "one at a time");
+        assert!(p.start(1, t0, 300_000.0, 0.02, 0));
+        assert!(!p.start(2, t0, 300_000.0, 0.0, 0), "one at a time");
         assert_eq!(p.owner(), Some(1));
-        assert_eq!(p.check(2, t0 + PROBE_TIME, 300_000.0, false, 0), None, "not its probe");
-        assert_eq!(p.check(1, t0 + Duration::from_millis(500), 290_000.0, false, 50_000), None, "too soon to tell");
-        // 150 kB in 1.5 s: 800 kbit/s arrived.
-        assert_eq!(p.check(1, t0 + PROBE_TIME, 300_000.0, false, 150_000), Some(ProbeEnd::Carried { bps: 800_000.0 }));
-        assert!(!p.start(1, t0 + PROBE_TIME, 800_000.0, 0), "a short wait after one");
+        assert_eq!(p.check(2, t0 + PROBE_TIME, 300_000.0, 0.0, 0), None, "not its probe");
+        assert_eq!(p.check(1, t0 + Duration::from_millis(500), 290_000.0, 0.05, 50_000), None, "too soon to tell; a little loss as before");
+        // 100 kB in 1 s: 800 kbit/s arrived.
+        assert_eq!(p.check(1, t0 + PROBE_TIME, 300_000.0, 0.0, 100_000), Some(ProbeEnd::Carried { bps: 800_000.0 }));
+        assert!(!p.start(1, t0 + PROBE_TIME, 800_000.0, 0.0, 0), "a short wait after one");
         let t1 = t0 + PROBE_TIME + PROBE_AGAIN;
-        assert!(p.start(1, t1, 800_000.0, 0));
-        assert_eq!(p.check(1, t1 + Duration::from_millis(300), 600_000.0, false, 0), Some(ProbeEnd::Congested));
-        assert!(!p.start(1, t1 + Duration::from_secs(1), 600_000.0, 0), "backed off");
+        assert!(p.start(1, t1, 800_000.0, 0.0, 0));
+        assert_eq!(p.check(1, t1 + Duration::from_millis(300), 600_000.0, 0.0, 0), Some(ProbeEnd::Congested));
+        assert!(!p.start(1, t1 + Duration::from_millis(900), 600_000.0, 0.0, 0), "backed off");
         let t2 = t1 + Duration::from_millis(300) + PROBE_BACKOFF;
-        assert!(p.start(1, t2, 600_000.0, 0));
-        assert_eq!(p.check(1, t2, 600_000.0, true, 0), Some(ProbeEnd::Congested), "loss ends it too");
-        assert!(!p.start(1, t2 + PROBE_BACKOFF, 600_000.0, 0), "the wait doubled");
-        assert!(p.start(1, t2 + PROBE_BACKOFF * 2, 600_000.0, 0));
+        assert!(p.start(1, t2, 600_000.0, 0.0, 0));
+        assert_eq!(p.check(1, t2, 600_000.0, 0.2, 0), Some(ProbeEnd::Congested), "loss ends it too");
+        assert!(!p.start(1, t2 + PROBE_BACKOFF, 600_000.0, 0.0, 0), "the wait doubled");
+        assert!(p.start(1, t2 + PROBE_BACKOFF * 2, 600_000.0, 0.0, 0));
         p.abandon(1);
         assert_eq!(p.owner(), None);
     }

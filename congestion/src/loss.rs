@@ -64,6 +64,13 @@ impl LossCap {
     }
 
     /// The cap, if loss set one.
+    /// A probe carried `bps` without loss: a cap under it is out of date.
+    pub fn raise_to(&mut self, bps: f64) {
+        if self.cap.is_some_and(|c| c < bps) {
+            self.cap = Some(bps);
+        }
+    }
+
     pub fn cap(&self) -> Option<f64> {
         self.cap
     }

@@ -97,6 +97,13 @@ pub struct VideoStats {
     /// Capture-to-decode delay, the mean over the pictures of the last second (the sender's
     /// encode time included), when the sender's clock mapping is known.
     pub latency_ms: Option<f64>,
+    /// Frames the decoder could not decode since the call connected (broken by a loss).
+    #[serde(default)]
+    pub decode_errors: u64,
+    /// Frames not decoded since the call connected because a loss before them was not
+    /// repaired: the picture holds until the keyframe asked for comes.
+    #[serde(default)]
+    pub frames_held: u64,
 }
 
 /// Received audio, over the last second.

@@ -38,6 +38,8 @@ impl RecvRates {
             height: recv.height.load(Relaxed),
             kbps: round1(rate(recv.video_bytes.load(Relaxed), &mut self.video_bytes) * 8.0 / 1000.0),
             latency_ms: (latency_us > 0).then(|| round1(latency_us as f64 / 1000.0)),
+            decode_errors: recv.decode_errors.load(Relaxed),
+            frames_held: recv.frames_held.load(Relaxed),
         };
         let audio = AudioStats {
             packets: recv.audio_packets.load(Relaxed),
@@ -55,6 +57,8 @@ pub fn totals(parts: &[ParticipantStats]) -> (VideoStats, AudioStats) {
     let mut a = AudioStats { level_dbov: -127.0, ..Default::default() };
     for p in parts {
         v.frames_decoded += p.video.frames_decoded;
+        v.decode_errors += p.video.decode_errors;
+        v.frames_held += p.video.frames_held;
         v.fps = round1(v.fps + p.video.fps);
         v.kbps = round1(v.kbps + p.video.kbps);
         if p.video.width * p.video.height > v.width * v.height {

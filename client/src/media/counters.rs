@@ -9,6 +9,8 @@ pub struct RecvCounters {
     pub video_bytes: AtomicU64,
     pub frames_decoded: AtomicU64,
     pub decode_errors: AtomicU64,
+    /// Frames not decoded because they came after a loss, before the keyframe that resyncs.
+    pub frames_held: AtomicU64,
     pub width: AtomicU32,
     pub height: AtomicU32,
     /// Capture-to-decode latency of the newest frame, in microseconds (0 = unknown).

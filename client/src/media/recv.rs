@@ -11,6 +11,7 @@ use bytes::Bytes;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::watch;
+use termcall_shared::media::simulcast::annexb_keyframe;
 use tracing::debug;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
@@ -74,7 +75,7 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
     // that does not decode). Asking at once would make it send a second one behind the first.
     let need_keyframe = Arc::new(AtomicBool::new(false));
     let clock: Arc<Mutex<Option<ClockMap>>> = Arc::default();
-    let (tx, rx) = sync_channel::<(Bytes, u32)>(DECODE_QUEUE);
+    let (tx, rx) = sync_channel::<(Bytes, u32, bool)>(DECODE_QUEUE);
     {
         let (c, k, m) = (counters.clone(), need_keyframe.clone(), clock.clone());
         let spawned = std::thread::Builder::new().name("termcall-decode".into()).spawn(move || decode_loop(rx, &c, &k, &m, screen.slot()));
@@ -85,6 +86,7 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
     }
     let mut assembler = Assembler::default();
     let mut last_pli: Option<Instant> = None;
+    let mut dropped = false;
     while let Some(ev) = track.poll().await {
         let p = match ev {
             TrackRemoteEvent::OnRtpPacket(p) => p,
@@ -100,12 +102,18 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
         let now = Instant::now();
         assembler.push(p, now);
         while let Some(au) = assembler.pop(now) {
-            if au.after_loss {
+            // A frame after a loss (or after one the decoder had no room for) refers to what
+            // never came: the decoder waits for a keyframe.
+            let broken = au.after_loss || std::mem::take(&mut dropped);
+            if broken {
                 need_keyframe.store(true, Relaxed);
             }
-            match tx.try_send((au.data, au.rtp_ts)) {
+            match tx.try_send((au.data, au.rtp_ts, broken)) {
                 Ok(()) => {}
-                Err(TrySendError::Full(_)) => need_keyframe.store(true, Relaxed),
+                Err(TrySendError::Full(_)) => {
+                    need_keyframe.store(true, Relaxed);
+                    dropped = true;
+                }
                 Err(TrySendError::Disconnected(_)) => return,
             }
         }
@@ -121,13 +129,26 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
     }
 }
 
-fn decode_loop(rx: Receiver<(Bytes, u32)>, counters: &RecvCounters, need_keyframe: &AtomicBool, clock: &Mutex<Option<ClockMap>>, frames: &FrameSlot) {
+/// Decodes access units as they come. After a loss or a frame that did not decode, the frames
+/// until the next keyframe would decode into a broken picture (or not at all): they are
+/// skipped, and the last good picture stays on screen until the keyframe asked for comes.
+fn decode_loop(rx: Receiver<(Bytes, u32, bool)>, counters: &RecvCounters, need_keyframe: &AtomicBool, clock: &Mutex<Option<ClockMap>>, frames: &FrameSlot) {
     let mut dec = match H264Decoder::new() {
         Ok(d) => d,
         Err(e) => return tracing::warn!("{e}"),
     };
     let mut spare = Frame::new(0, 0);
-    while let Ok((au, rtp_ts)) = rx.recv() {
+    let mut broken = false;
+    while let Ok((au, rtp_ts, after_loss)) = rx.recv() {
+        broken |= after_loss;
+        if broken {
+            if !annexb_keyframe(&au) {
+                counters.frames_held.fetch_add(1, Relaxed);
+                need_keyframe.store(true, Relaxed);
+                continue;
+            }
+            broken = false;
+        }
         match dec.decode(&au, &mut spare) {
             Ok(Decoded::Picture) => {
                 // Capture-to-decode: the sender's wall clock for this RTP time, from its last report.
@@ -150,6 +171,7 @@ fn decode_loop(rx: Receiver<(Bytes, u32)>, counters: &RecvCounters, need_keyfram
                 debug!("dropping a frame: {e}");
                 counters.decode_errors.fetch_add(1, Relaxed);
                 need_keyframe.store(true, Relaxed);
+                broken = true;
             }
         }
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use termcall_congestion::layers::{choose, Forwarder, Layer, ProbeEnd, StreamNeed, Verdict, LAYERS};
+use termcall_congestion::layers::{choose, Forwarder, Layer, ProbeEnd, StreamNeed, Verdict, LAYERS, PROBE_GAIN};
 use termcall_shared::media::rtcp_tap::asks_keyframe;
 use termcall_shared::media::simulcast::h264_keyframe_start;
 use termcall_shared::Signal;
@@ -212,6 +212,10 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
             p.header.sequence_number = seq;
             p.header.timestamp = ts;
             let down = &r.sink.down;
+            if video && key {
+                // A keyframe's burst is no sign of congestion to the receiver's estimator.
+                down.receiver.link.keyframe_sent();
+            }
             if video {
                 down.receiver.figures.layer_packets[layer].fetch_add(1, Relaxed);
                 down.receiver.figures.layer_bytes[layer].fetch_add(p.payload.len() as u64, Relaxed);
@@ -289,17 +293,17 @@ fn choose_layers(receivers: &mut [Receiver], layers: &SenderLayers, now: Instant
 fn video_target(r: &Receiver, known: &[Layer; LAYERS], suited: usize, now: Instant, me: u64) -> Option<usize> {
     let rx = &r.sink.down.receiver;
     let current = r.layers.current();
-    let (estimate, loss_limited) = rx.estimate();
+    let (estimate, loss) = rx.estimate();
     let budget = rx.video_budget();
     let mut shares = rx.shares();
     let need = StreamNeed { rates: known.map(|l| l.bps), suited, current };
     let given = shares.layer(me, need, budget);
     if shares.prober.owner() == Some(me) {
-        match shares.prober.check(me, now, estimate, loss_limited, rx.bytes()) {
+        match shares.prober.check(me, now, estimate, loss, rx.bytes()) {
             None => return r.layers.pending().or(current), // the probe goes on
             Some(ProbeEnd::Carried { bps }) => {
                 debug!(bps, "a probe carried: the receiver's estimate rises to it");
-                rx.link.probe_result(bps);
+                rx.link.probe_result(bps * PROBE_GAIN);
                 // Its layer stays: the estimate now has room for it.
                 return r.layers.pending().or(current);
             }
@@ -310,7 +314,7 @@ fn video_target(r: &Receiver, known: &[Layer; LAYERS], suited: usize, now: Insta
     // far from what it needs (a probe far past the link would only lose packets): try it.
     let up = given.map(|g| g + 1).filter(|&u| u <= suited && known[u].bps > 0 && budget.saturating_mul(PROBE_REACH) >= known[u].bps);
     if let (Some(up), Some(_)) = (up, current) {
-        if given == current && shares.prober.start(me, now, estimate, rx.bytes()) {
+        if given == current && shares.prober.start(me, now, estimate, loss, rx.bytes()) {
             debug!(layer = up, estimate, "probing a layer up");
             return Some(up);
         }

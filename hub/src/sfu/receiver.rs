@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use termcall_congestion::layers::{allot, Prober, StreamNeed};
-use termcall_congestion::Limit;
 use termcall_shared::media::congestion::SendLink;
 
 use crate::metrics::ReceiverFigures;
@@ -58,10 +57,10 @@ impl ReceiverLink {
         ReceiverLink { link, shares: Mutex::new(Shares::default()), video_streams: AtomicUsize::new(0), figures }
     }
 
-    /// The estimate, bits/s, and whether loss is what holds it.
-    pub fn estimate(&self) -> (f64, bool) {
+    /// The estimate, bits/s, and the loss the receiver reports (a fraction).
+    pub fn estimate(&self) -> (f64, f64) {
         let s = self.link.state();
-        (s.target_bps, s.limit == Limit::Loss)
+        (s.target_bps, s.loss)
     }
 
     /// What video may use of the downlink, bits/s: the estimate less the audio.

@@ -46,6 +46,12 @@ pub fn h264_keyframe_start(payload: &[u8]) -> bool {
     }
 }
 
+/// Whether an H.264 access unit in Annex B form (start codes, as the depacketizer makes it)
+/// holds an IDR slice: a decoder can start there.
+pub fn annexb_keyframe(au: &[u8]) -> bool {
+    au.windows(4).any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +72,14 @@ mod tests {
         assert!(!h264_keyframe_start(&[0x7c, 0x81, 1]), "the start of a P slice");
         assert!(!h264_keyframe_start(&[]));
         assert!(!h264_keyframe_start(&[0x7c]));
+    }
+
+    #[test]
+    fn an_access_unit_with_an_idr_slice_is_a_keyframe() {
+        assert!(annexb_keyframe(&[0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 1, 0x65, 9]));
+        assert!(!annexb_keyframe(&[0, 0, 0, 1, 0x41, 9, 9]));
+        assert!(!annexb_keyframe(&[0x65]), "no start code");
+        assert!(!annexb_keyframe(&[]));
     }
 
     #[test]
