@@ -190,11 +190,19 @@ impl Forwarder {
 
 /// How long a probe runs before the path is taken to carry it.
 pub const PROBE_TIME: Duration = Duration::from_millis(1000);
-/// The wait after a probe before the next: after one the path carried, and after the first
-/// that it did not (doubling with each further failure, up to the most).
+/// The wait after a probe the path carried before the next, and after one it did not.
 pub const PROBE_AGAIN: Duration = Duration::from_millis(250);
 pub const PROBE_BACKOFF: Duration = Duration::from_secs(1);
-pub const PROBE_BACKOFF_MAX: Duration = Duration::from_secs(4);
+/// After a probe the path did not carry, the next waits until the estimate has risen this
+/// much over what it was then (the link may have come back), or this long at most: a link
+/// that stays slow is not probed again and again.
+pub const PROBE_RISE: f64 = 1.1;
+pub const PROBE_RETRY: Duration = Duration::from_secs(7);
+/// A probe waits until the estimate has not fallen for this long: a link at its limit (where
+/// the estimate falls every few seconds) is not probed, a link that came back is.
+pub const PROBE_QUIET: Duration = Duration::from_secs(3);
+/// A fall, for [`PROBE_QUIET`]: the estimate under this share of the one seen before it.
+const FALL: f64 = 0.95;
 /// A probe the path carried tells the estimator this much more than arrived: one layer up at
 /// a time is a small probe, and the next one would wait on the estimate's slow climb.
 pub const PROBE_GAIN: f64 = 1.2;
@@ -222,17 +230,15 @@ struct Probe {
 }
 
 /// One receiver's probes: one at a time, owned by one sender's forwarding.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Prober {
     probe: Option<Probe>,
     not_before: Option<Instant>,
-    backoff: Duration,
-}
-
-impl Default for Prober {
-    fn default() -> Self {
-        Prober { probe: None, not_before: None, backoff: PROBE_BACKOFF }
-    }
+    /// The estimate when the last probe failed, and when.
+    failed: Option<(f64, Instant)>,
+    /// The estimate last seen, and when it last fell.
+    seen: Option<f64>,
+    fell: Option<Instant>,
 }
 
 impl Prober {
@@ -241,12 +247,29 @@ impl Prober {
         self.probe.map(|p| p.owner)
     }
 
-    /// `owner` would probe: starts it if no probe runs and the wait after the last is over.
-    /// `loss` is the link's loss now (a fraction), `bytes` what the receiver has received so
-    /// far (a running total).
+    /// The estimate now (called as often as layers are chosen).
+    pub fn observe(&mut self, now: Instant, estimate: f64) {
+        if self.seen.is_some_and(|s| estimate < FALL * s) {
+            self.fell = Some(now);
+        }
+        self.seen = Some(estimate);
+    }
+
+    /// `owner` would probe: starts it if no probe runs, the wait after the last is over, the
+    /// estimate has not fallen for [`PROBE_QUIET`], and after a failed probe it has risen or
+    /// long enough has passed. `loss` is the link's loss now (a fraction), `bytes` what the
+    /// receiver has received so far.
     pub fn start(&mut self, owner: u64, now: Instant, estimate: f64, loss: f64, bytes: u64) -> bool {
         if self.probe.is_some() || self.not_before.is_some_and(|t| now < t) {
             return false;
+        }
+        if self.fell.is_some_and(|t| now.saturating_duration_since(t) < PROBE_QUIET) {
+            return false;
+        }
+        if let Some((at_estimate, at)) = self.failed {
+            if estimate < PROBE_RISE * at_estimate && now.saturating_duration_since(at) < PROBE_RETRY {
+                return false;
+            }
         }
         self.probe = Some(Probe { owner, started: now, estimate_before: estimate, loss_before: loss, bytes_before: bytes });
         true
@@ -258,8 +281,8 @@ impl Prober {
         let p = self.probe.filter(|p| p.owner == owner)?;
         if loss > p.loss_before + PROBE_LOSS || estimate < PROBE_FELL * p.estimate_before {
             self.probe = None;
-            self.not_before = Some(now + self.backoff);
-            self.backoff = (self.backoff * 2).min(PROBE_BACKOFF_MAX);
+            self.not_before = Some(now + PROBE_BACKOFF);
+            self.failed = Some((p.estimate_before, now));
             return Some(ProbeEnd::Congested);
         }
         let ran = now.saturating_duration_since(p.started);
@@ -268,7 +291,7 @@ impl Prober {
         }
         self.probe = None;
         self.not_before = Some(now + PROBE_AGAIN);
-        self.backoff = PROBE_BACKOFF;
+        self.failed = None;
         let bps = bytes.saturating_sub(p.bytes_before) as f64 * 8.0 / ran.as_secs_f64();
         Some(ProbeEnd::Carried { bps })
     }
@@ -411,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn a_probe_carried_gives_its_rate_and_a_congested_one_backs_off() {
+    fn a_probe_carried_gives_its_rate_and_a_congested_one_waits_for_the_link_to_rise() {
         let t0 = Instant::now();
         let mut p = Prober::default();
         assert!(p.start(1, t0, 300_000.0, 0.02, 0));
@@ -424,15 +447,22 @@ mod tests {
         assert!(!p.start(1, t0 + PROBE_TIME, 800_000.0, 0.0, 0), "a short wait after one");
         let t1 = t0 + PROBE_TIME + PROBE_AGAIN;
         assert!(p.start(1, t1, 800_000.0, 0.0, 0));
-        assert_eq!(p.check(1, t1 + Duration::from_millis(300), 600_000.0, 0.0, 0), Some(ProbeEnd::Congested));
-        assert!(!p.start(1, t1 + Duration::from_millis(900), 600_000.0, 0.0, 0), "backed off");
-        let t2 = t1 + Duration::from_millis(300) + PROBE_BACKOFF;
-        assert!(p.start(1, t2, 600_000.0, 0.0, 0));
-        assert_eq!(p.check(1, t2, 600_000.0, 0.2, 0), Some(ProbeEnd::Congested), "loss ends it too");
-        assert!(!p.start(1, t2 + PROBE_BACKOFF, 600_000.0, 0.0, 0), "the wait doubled");
-        assert!(p.start(1, t2 + PROBE_BACKOFF * 2, 600_000.0, 0.0, 0));
+        let failed = t1 + Duration::from_millis(300);
+        assert_eq!(p.check(1, failed, 600_000.0, 0.0, 0), Some(ProbeEnd::Congested), "the estimate fell");
+        assert!(!p.start(1, failed + PROBE_BACKOFF, 800_000.0, 0.0, 0), "the link has not risen since");
+        assert!(p.start(1, failed + PROBE_BACKOFF, 900_000.0, 0.0, 0), "it rose 10%: try again");
+        assert_eq!(p.check(1, failed + PROBE_BACKOFF, 900_000.0, 0.2, 0), Some(ProbeEnd::Congested), "loss ends it too");
+        let again = failed + PROBE_BACKOFF;
+        assert!(!p.start(1, again + Duration::from_secs(5), 900_000.0, 0.0, 0));
+        assert!(p.start(1, again + PROBE_RETRY, 900_000.0, 0.0, 0), "a slow link is probed again after a while");
         p.abandon(1);
         assert_eq!(p.owner(), None);
+        // An estimate that keeps falling (a link at its limit) is not probed.
+        let t3 = again + PROBE_RETRY * 2;
+        p.observe(t3, 1_000_000.0);
+        p.observe(t3, 900_000.0);
+        assert!(!p.start(1, t3 + Duration::from_secs(2), 900_000.0, 0.0, 0));
+        assert!(p.start(1, t3 + PROBE_QUIET, 900_000.0, 0.0, 0));
     }
 
     #[test]

@@ -298,6 +298,7 @@ fn video_target(r: &Receiver, known: &[Layer; LAYERS], suited: usize, now: Insta
     let mut shares = rx.shares();
     let need = StreamNeed { rates: known.map(|l| l.bps), suited, current };
     let given = shares.layer(me, need, budget);
+    shares.prober.observe(now, estimate);
     if shares.prober.owner() == Some(me) {
         match shares.prober.check(me, now, estimate, loss, rx.bytes()) {
             None => return r.layers.pending().or(current), // the probe goes on
