@@ -18,7 +18,8 @@
 //! small enough for a shallow bottleneck queue.
 //!
 //! Simulcast: [`layers`] picks each receiver's layer, keeps its stream continuous across
-//! switches, and splits a sender's rate among its layers.
+//! switches, and splits a sender's rate among its layers; [`probe`] tries a receiver's link
+//! one layer up.
 //!
 //! Receive side: [`remb`] estimates what a sender without transport-wide numbers can send us,
 //! from abs-send-time, for REMB.
@@ -35,6 +36,7 @@ pub mod fuzzing;
 pub mod layers;
 pub mod loss;
 pub mod pacer;
+pub mod probe;
 pub mod queue;
 pub mod remb;
 pub mod throughput;

@@ -97,7 +97,19 @@ fn a_turn_flood_from_one_socket_grows_nothing_and_a_relayed_call_still_connects(
     }
     alice.expect_roster("bob", SOON, |u| !u.is_empty());
     alice.send(json!({"cmd":"call","to":"bob"}));
-    let connected = alice.expect_call("connected", Duration::from_secs(10));
+    let Some(connected) = alice.wait(Duration::from_secs(10), &|e| e["event"] == "call" && e["state"] == "connected") else {
+        stop.store(true, Ordering::Relaxed);
+        let figure = |m| hub.metric(m).unwrap_or(0.0);
+        panic!(
+            "the relayed call did not connect within 10 s of the flood's {} requests; the hub dropped {}, challenged {}, made {} allocations.\nalice's log:\n{}\nbob's:\n{}",
+            sent.load(Ordering::Relaxed),
+            figure("termcall_turn_unauthenticated_dropped_total"),
+            figure("termcall_turn_challenged_total"),
+            figure("termcall_turn_allocations_total"),
+            alice.log_tail(20),
+            bob.log_tail(20)
+        );
+    };
     bob.expect_call("connected", SOON);
     let connected_after = started.elapsed();
     assert_eq!(connected["path"], "relay", "{connected}");

@@ -10,6 +10,7 @@
 //! - [`downtrack`]: one receiver's queue of one stream, and the task that empties it.
 //! - [`layers`]: a sender's simulcast layers as its forwarding loop sees them.
 //! - [`receiver`]: a participant's downlink: its estimate, probes and figures.
+//! - [`select`]: which layer of a sender each receiver gets.
 //! - [`chat`]: stamping and forwarding data-channel chat.
 //!
 //! The [`crate::core`] state machine decides who is in which room; the actor hands its
@@ -20,6 +21,7 @@ pub mod downtrack;
 pub mod forward;
 pub mod layers;
 pub mod receiver;
+pub mod select;
 pub mod peer;
 pub mod room;
 

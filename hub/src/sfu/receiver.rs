@@ -6,7 +6,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use termcall_congestion::layers::{allot, Prober, StreamNeed};
+use termcall_congestion::layers::{allot, StreamNeed};
+use termcall_congestion::probe::Prober;
 use termcall_shared::media::congestion::SendLink;
 
 use crate::metrics::ReceiverFigures;

@@ -1,8 +1,10 @@
 //! One call through the hub, in a task of its own: a peer connection per participant, the
 //! tracks that carry each participant's media to each other one, the forwarding loops
-//! between them, and chat. [`negotiation`] follows joins and leaves with offers.
+//! between them, and chat. [`negotiation`] follows joins and leaves with offers; [`outlets`]
+//! makes the tracks that carry one participant's media to another.
 
 mod negotiation;
+mod outlets;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
@@ -12,21 +14,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use termcall_shared::media::codecs;
-use termcall_shared::media::glue::local_track;
 use termcall_shared::names::ECHO_USER;
 use termcall_shared::{CallId, Signal};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState};
-use webrtc::rtp_transceiver::RtpSender;
 
-use super::downtrack::{self, DownTrack};
 use super::receiver::ReceiverLink;
-use super::forward::{self, Sink, Upstream};
+use outlets::{outlets, Outlet, Views};
+use super::forward::{self, Upstream};
 use super::peer::{self, PeerEvent};
 use super::{chat, SfuOut, SfuSettings};
 use crate::core::ConnId;
@@ -57,16 +54,6 @@ enum DcEvent {
     Closed,
 }
 
-/// One track on a receiver's peer connection carrying one kind of a sender's media.
-struct Outlet {
-    track: Arc<TrackLocalStaticRTP>,
-    sender: Arc<dyn RtpSender>,
-    /// Its queue, which also holds what the receiver shows of it.
-    down: Arc<DownTrack>,
-    /// Dropping it stops the tasks reading this track's feedback and writing its queue.
-    _alive: watch::Sender<()>,
-}
-
 struct Participant {
     name: String,
     /// Its downlink, shared by the queues of what it receives.
@@ -89,22 +76,6 @@ struct Participant {
     chat: Bucket,
     /// What it shows of the others' video.
     views: Views,
-}
-
-/// What a participant says it shows of the others' video (`view` signals).
-#[derive(Default)]
-pub(super) struct Views {
-    all: Option<(u32, u32)>,
-    /// By sender name; a few dozen at most (one per participant), replaced, never grown past
-    /// the room's size.
-    each: HashMap<String, (u32, u32)>,
-}
-
-impl Views {
-    /// What it shows of `sender`.
-    pub(super) fn of(&self, sender: &str) -> Option<(u32, u32)> {
-        self.each.get(sender).copied().or(self.all)
-    }
 }
 
 struct Room {
@@ -364,38 +335,4 @@ async fn prepare(pc: &Arc<dyn PeerConnection>) -> anyhow::Result<Arc<dyn DataCha
         pc.add_transceiver_from_kind(kind, Some(init)).await?;
     }
     Ok(pc.create_data_channel("chat", None).await?)
-}
-
-/// Adds to `pc` (`receiver`'s) a track per kind carrying `source`'s media, under the stream id `stream`
-/// (the sender's name, which the receiver shows), and makes them receivers of it; the video
-/// one showing at most `view`, if the receiver said.
-async fn outlets(pc: &Arc<dyn PeerConnection>, receiver: &Arc<ReceiverLink>, stream: &str, source: &Upstream, view: Option<(u32, u32)>, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
-    let mut made = Vec::with_capacity(2);
-    for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, codecs::h264())] {
-        let ssrc = rand::random::<u32>();
-        let track = Arc::new(TrackLocalStaticRTP::new(local_track(stream, kind, ssrc, codec)));
-        // A transceiver of its own (not one of the participant's upstream ones, which
-        // add_track would reuse): a new m-line per stream, so the receiver sees a new track.
-        let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
-        let transceiver = pc.add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init)).await?;
-        let sender = transceiver.sender().await?.ok_or_else(|| anyhow::anyhow!("a send transceiver without a sender"))?;
-        let (alive, alive_rx) = watch::channel(());
-        tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx.clone()));
-        let queue = if kind == RtpCodecKind::Video { downtrack::VIDEO_QUEUE } else { downtrack::AUDIO_QUEUE };
-        let down = Arc::new(DownTrack::new(ssrc, queue, receiver.clone()));
-        tokio::spawn(downtrack::drain(down.clone(), track.clone(), metrics.clone(), alive_rx));
-        if kind == RtpCodecKind::Video {
-            if let Some((w, h)) = view {
-                down.set_view(w, h);
-            }
-        }
-        made.push((kind, down.clone(), Outlet { track, sender, down, _alive: alive }));
-    }
-    receiver.video_streams.fetch_add(1, Relaxed);
-    // Receivers of `source` only once both exist: a failure above leaves its forwarding as it was.
-    for (kind, down, o) in &made {
-        source.add(*kind, Sink { track: o.track.clone(), down: down.clone() });
-    }
-    let [(_, _, audio), (_, _, video)]: [_; 2] = made.try_into().map_err(|_| anyhow::anyhow!("not two outlets"))?;
-    Ok([audio, video])
 }

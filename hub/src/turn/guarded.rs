@@ -10,7 +10,10 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
 
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -83,13 +86,46 @@ pub struct GuardedSocket<G> {
     /// Packets received and not yet judged. Locked only by the socket's one reader (the server
     /// reads each socket from one task), so never contended.
     batch: Mutex<Batch>,
-    pub guard: G,
+    /// With a reader thread of its own ([`GuardedSocket::with_reader_thread`]): what it let through.
+    passed: Option<tokio::sync::Mutex<mpsc::Receiver<(Bytes, SocketAddr)>>>,
+    pub guard: Arc<G>,
 }
+
+/// Packets a reader thread lets through that the server has not taken yet; past this they are
+/// dropped (the server is behind, as a full socket queue would drop them).
+const PASSED_QUEUE: usize = 4096;
 
 impl<G: Guard> GuardedSocket<G> {
     /// A socket read `batch` packets at a time at most (one slot of [`SLOT`] bytes each).
     pub fn new(socket: UdpSocket, guard: G, batch: usize) -> Self {
-        GuardedSocket { socket, batch: Mutex::new(Batch::new(batch)), guard }
+        GuardedSocket { socket, batch: Mutex::new(Batch::new(batch)), passed: None, guard: Arc::new(guard) }
+    }
+
+    /// A socket read and judged by a thread of its own, a batch at a time: a port that may be
+    /// flooded (the TURN port) is drained at the rate the kernel delivers, whatever else the
+    /// runtime's workers are doing, so that the flood does not fill the socket's queue and
+    /// drop legitimate packets with it. The server gets what passes through a channel.
+    #[cfg(target_os = "linux")]
+    pub fn with_reader_thread(socket: UdpSocket, guard: G) -> io::Result<Self> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        // SAFETY: dup returns a new descriptor (or -1) that nothing else owns.
+        let fd = unsafe { libc::dup(socket.as_raw_fd()) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a valid descriptor we own, just made.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let guard = Arc::new(guard);
+        let (tx, rx) = mpsc::channel(PASSED_QUEUE);
+        let g = guard.clone();
+        std::thread::Builder::new().name("termcall-turn-rx".into()).spawn(move || reader::run(fd, &*g, tx))?;
+        Ok(GuardedSocket { socket, batch: Mutex::new(Batch::new(1)), passed: Some(tokio::sync::Mutex::new(rx)), guard })
+    }
+
+    /// Elsewhere, read by the server's task like any other.
+    #[cfg(not(target_os = "linux"))]
+    pub fn with_reader_thread(socket: UdpSocket, guard: G) -> io::Result<Self> {
+        Ok(Self::new(socket, guard, MAX_BATCH))
     }
 
     /// The next packet of the batch that the guard lets through, copied into `buf`; answers
@@ -162,8 +198,7 @@ impl Batch {
 
     /// Fills the batch from `socket` without waiting: `WouldBlock` when nothing is there.
     #[cfg(target_os = "linux")]
-    fn receive(&mut self, socket: &UdpSocket) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
+    fn receive(&mut self, socket: &impl std::os::fd::AsRawFd) -> io::Result<()> {
         let k = &mut self.kernel;
         // SAFETY: every header points into `k.names` and `k.iovs`, whose entries point into
         // `self.data` (see `Headers::new`); all are heap blocks owned by this batch, alive and
@@ -254,6 +289,90 @@ fn socket_addr(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// The reader thread of [`GuardedSocket::with_reader_thread`].
+#[cfg(target_os = "linux")]
+mod reader {
+    use std::net::SocketAddr;
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    use bytes::{Bytes, BytesMut};
+    use tokio::sync::mpsc;
+
+    use super::{socket_addr_to_c, Batch, Guard, Inbound, MAX_BATCH};
+
+    /// How long one wait for packets lasts before the thread looks whether to stop.
+    const POLL_MS: libc::c_int = 200;
+
+    /// Reads `fd` a batch at a time, judges each packet, answers what the guard answers and
+    /// sends on what passes, until the server's side of the channel is gone.
+    pub fn run<G: Guard>(fd: OwnedFd, guard: &G, tx: mpsc::Sender<(Bytes, SocketAddr)>) {
+        let mut batch = Batch::new(MAX_BATCH);
+        // Passed packets are cut from one growing buffer: an allocation per 64 KiB, not per packet.
+        let mut store = BytesMut::with_capacity(64 * 1024);
+        while !tx.is_closed() {
+            let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd for the duration of the call.
+            if unsafe { libc::poll(&mut pfd, 1, POLL_MS) } <= 0 {
+                continue;
+            }
+            if batch.receive(&fd).is_err() {
+                continue; // WouldBlock (another reader took it) or an ICMP error: read again
+            }
+            while let Some((packet, from)) = batch.next() {
+                let pass = |bytes: &[u8], store: &mut BytesMut| {
+                    if store.capacity() - store.len() < bytes.len() {
+                        *store = BytesMut::with_capacity(64 * 1024);
+                    }
+                    store.extend_from_slice(bytes);
+                    // A full channel loses the packet, as a full socket queue would.
+                    let _ = tx.try_send((store.split().freeze(), from));
+                };
+                match guard.inbound(packet, from) {
+                    Inbound::Pass => pass(packet, &mut store),
+                    Inbound::Drop => {}
+                    Inbound::Reply(answer) => send_to(&fd, &answer, from),
+                    Inbound::Rewrite(rewritten) => pass(&rewritten, &mut store),
+                }
+            }
+        }
+    }
+
+    /// Sends `bytes` to `to` without waiting; a full send buffer loses it, as the network might.
+    fn send_to(fd: &OwnedFd, bytes: &[u8], to: SocketAddr) {
+        let (name, len) = socket_addr_to_c(to);
+        // SAFETY: `bytes` and `name` are valid for the lengths given for the call.
+        unsafe { libc::sendto(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_DONTWAIT, (&name as *const libc::sockaddr_storage).cast(), len) };
+    }
+}
+
+/// A socket address as the kernel takes it.
+#[cfg(target_os = "linux")]
+fn socket_addr_to_c(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut name: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: storage is larger than and aligned for sockaddr_in.
+            let sin: &mut libc::sockaddr_in = unsafe { &mut *(&mut name as *mut libc::sockaddr_storage).cast() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6: &mut libc::sockaddr_in6 = unsafe { &mut *(&mut name as *mut libc::sockaddr_storage).cast() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (name, len as libc::socklen_t)
+}
+
 #[async_trait::async_trait]
 impl<G: Guard> Conn for GuardedSocket<G> {
     async fn connect(&self, _addr: SocketAddr) -> webrtc_util::Result<()> {
@@ -265,6 +384,14 @@ impl<G: Guard> Conn for GuardedSocket<G> {
     }
 
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        if let Some(passed) = &self.passed {
+            let Some((packet, from)) = passed.lock().await.recv().await else {
+                return Err(webrtc_util::Error::Other("the TURN port's reader stopped".into()));
+            };
+            let n = packet.len().min(buf.len());
+            buf[..n].copy_from_slice(&packet[..n]);
+            return Ok((n, from));
+        }
         loop {
             if let Some(got) = self.next_passed(buf) {
                 return Ok(got);

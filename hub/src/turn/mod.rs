@@ -123,7 +123,10 @@ impl Turn {
             public_ip: s.public_ip,
             ports: s.relay_ports.clone(),
         };
-        let listener = Arc::new(GuardedListener::new(socket, Gate::new(creds.clone(), metrics), guarded::MAX_BATCH));
+        let listener = Arc::new(
+            GuardedListener::with_reader_thread(socket, Gate::new(creds.clone(), metrics))
+                .map_err(|e| anyhow::anyhow!("cannot start the TURN port's reader: {e}"))?,
+        );
         let server = Server::new(ServerConfig {
             // One socket: the server handles its requests one at a time, which `Shared::requester` relies on.
             conn_configs: vec![ConnConfig { conn: listener.clone(), relay_addr_generator: Box::new(relays) }],

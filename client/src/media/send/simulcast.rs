@@ -198,6 +198,6 @@ mod tests {
         assert!(3 * (r[0].max_bps + 55_000) < 300_000);
         assert_eq!(r[0].min_bps, r[0].max_bps / 10);
         assert_eq!(layer_rates(600_000)[0].max_bps, 20_000, "a small picture's smallest layer still gets enough");
-        assert_eq!(layer_rates(15_000)[0].max_bps, 15_000, "but never more than the whole");
+        assert_eq!(layer_rates(10_000)[0].max_bps, 10_000, "but never more than the whole");
     }
 }
