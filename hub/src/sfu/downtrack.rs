@@ -22,6 +22,14 @@ use crate::metrics::Metrics;
 pub const VIDEO_QUEUE: usize = 64;
 pub const AUDIO_QUEUE: usize = 16;
 
+/// One receiver of a stream: its queue, which a task empties into a track on the receiver's
+/// peer connection ([`drain`]); the track identifies the receiver.
+#[derive(Clone)]
+pub struct Sink {
+    pub track: Arc<TrackLocalStaticRTP>,
+    pub down: Arc<DownTrack>,
+}
+
 /// A receiver's queue for one stream.
 pub struct DownTrack {
     /// Packets and when they reached the hub. Locked by the forwarding loop to push and by the

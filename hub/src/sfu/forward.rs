@@ -1,7 +1,7 @@
 //! The hot path: one participant's track, packet by packet, to every receiver of it.
 //! The receivers change rarely (joins, leaves) and are read without a lock: the loop keeps its
 //! own list and swaps it when the watch says it changed. Each receiver has its own queue
-//! ([`DownTrack`]): the loop pushes and never waits on a receiver. Of a simulcast sender, each
+//! ([`super::downtrack::DownTrack`]): the loop pushes and never waits on a receiver. Of a simulcast sender, each
 //! receiver gets one layer, the smallest that covers what it shows ([`SenderLayers`] and
 //! [`termcall_congestion::layers`]), and the sender is told which layers anyone gets.
 //! Keyframe requests from receivers (and from queues that overflowed, and from layer switches)
@@ -23,21 +23,13 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::downtrack::DownTrack;
+use super::downtrack::Sink;
 use super::layers::SenderLayers;
 use super::select::{choose_layers, Receiver};
 use crate::metrics::Metrics;
 
 /// At most one keyframe request per stream this often, however many receivers ask.
 pub const PLI_INTERVAL: Duration = Duration::from_millis(500);
-
-/// One receiver of a stream: its queue, which a task empties into a track on the receiver's
-/// peer connection ([`super::downtrack::drain`]); the track identifies the receiver.
-#[derive(Clone)]
-pub struct Sink {
-    pub track: Arc<TrackLocalStaticRTP>,
-    pub down: Arc<DownTrack>,
-}
 
 /// The receivers of one stream; the room edits it, the forwarding loop reads it.
 pub type Sinks = watch::Sender<Arc<[Sink]>>;

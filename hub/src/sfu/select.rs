@@ -9,7 +9,7 @@ use termcall_congestion::layers::{choose, Forwarder, Layer, StreamNeed, LAYERS};
 use termcall_congestion::probe::{ProbeEnd, PROBE_GAIN};
 use tracing::debug;
 
-use super::forward::Sink;
+use super::downtrack::Sink;
 use super::layers::SenderLayers;
 
 /// One receiver of the stream, with its view of the sender's layers.

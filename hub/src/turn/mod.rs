@@ -14,6 +14,7 @@
 //! - [`quota`]: allocations and bandwidth per user.
 
 pub mod auth;
+pub mod batch;
 pub mod credentials;
 pub mod guarded;
 pub mod listener;
@@ -102,7 +103,7 @@ impl Turn {
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind the TURN port {} (--turn-port): {e}", s.listen))?;
         let bound = socket.local_addr()?;
-        let queue = guarded::enlarge_receive_queue(&socket, LISTENER_QUEUE);
+        let queue = batch::enlarge_receive_queue(&socket, LISTENER_QUEUE);
         tracing::debug!(bytes = queue, "TURN port receive queue");
         let mut service_ports = s.service_ports.clone();
         service_ports.push(bound.port());

@@ -17,8 +17,8 @@ use webrtc::peer_connection::PeerConnection;
 use webrtc::rtp_transceiver::RtpSender;
 
 use crate::metrics::Metrics;
-use crate::sfu::downtrack::{self, DownTrack};
-use crate::sfu::forward::{self, Sink, Upstream};
+use crate::sfu::downtrack::{self, DownTrack, Sink};
+use crate::sfu::forward::{self, Upstream};
 use crate::sfu::receiver::ReceiverLink;
 
 /// One track on a receiver's peer connection carrying one kind of a sender's media.
