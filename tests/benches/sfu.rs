@@ -17,7 +17,8 @@
 //!
 //! The clients share the two cores with the hub (each encodes once and decodes N-1 streams),
 //! so the machine is busy and the figures include that contention.
-//! `PARTIES=4,8` (default) picks the call sizes.
+//! `PARTIES=4,8` (default) picks the call sizes; `CLIP=320x240` sends a noisy clip of that size
+//! instead of testsrc 640x480.
 //!
 //! `cargo build --release --bins && cargo bench -p termcall-tests --bench sfu`
 
@@ -33,7 +34,8 @@ const WINDOW: Duration = Duration::from_secs(10);
 fn main() {
     let sizes: Vec<usize> = std::env::var("PARTIES").unwrap_or_else(|_| "4,8".into()).split(',').filter_map(|v| v.trim().parse().ok()).collect();
     // The hub logs at warn: a debug log of every negotiation would be measured too.
-    std::env::set_var("TEST_HUB_LOG", "warn");
+    // (Its address for /metrics is said at info.)
+    std::env::set_var("TEST_HUB_LOG", "warn,termcall_hub=info");
     println!("group call through the hub on loopback (release, testsrc 640x480@15 as three simulcast layers + Opus each, {} s window):", WINDOW.as_secs());
     for n in sizes {
         for (label, view) in [("full size", None), ("120x40 TUI tiles", Some(TUI_TILE))] {
@@ -73,13 +75,25 @@ fn video_bytes(hub: &Hub, receiver: &str) -> f64 {
 }
 
 fn group_call(n: usize, view: Option<(u32, u32)>) -> Figures {
+    // `CLIP=WxH`: every client sends a noisy clip of that size (testsrc's bars cost next to
+    // nothing at any size, so they say little about what a layer saves).
+    let (size, clip) = match std::env::var("CLIP") {
+        Ok(wh) => {
+            let (w, h) = wh.split_once('x').and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?))).expect("CLIP=WxH");
+            (wh.clone(), Some(termcall_tests::media::noisy_clip(w, h, 150).display().to_string()))
+        }
+        Err(_) => ("640x480".to_owned(), None),
+    };
     let hub = Hub::start_with(&["--max-group", "8"]);
     let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
     let mut clients: Vec<Client> = names
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let mut args = vec!["--video-size", "640x480", "--fps", "15"];
+            let mut args = vec!["--video-size", size.as_str(), "--fps", "15"];
+            if let Some(clip) = &clip {
+                args.extend(["--video", clip.as_str()]);
+            }
             if i > 0 {
                 args.push("--auto-accept");
             }
