@@ -179,8 +179,8 @@ pub struct Shared {
 pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams)>, audio: Option<AudioSource>, shared: Shared) -> Sending {
     let sends_audio = audio.is_some() && tracks.audio.is_some();
     if let (Some(t), Some((source, params))) = (&tracks.video, video) {
+        let pt = payload_type(&t.sender, codecs::H264_PT).await;
         if let Some(ssrcs) = t.layers {
-            let pt = payload_type(&t.sender, codecs::H264_PT).await;
             let extensions = simulcast_extensions(t).await;
             if extensions.is_none() {
                 warn!("the hub did not agree to the MID and RID header extensions: its layers may not be told apart");
@@ -205,7 +205,6 @@ pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams
             };
             spawn_thread("termcall-video", move || job.run());
         } else {
-            let pt = payload_type(&t.sender, codecs::H264_PT).await;
             let packetizer = Packetizer::new(Box::new(H264Payloader::default()), t.ssrc, pt, 90_000, 1, Instant::now());
             let tx = rtp_pump(t.track.clone(), packetizer, 2);
             watch_keyframe_requests(t.track.clone(), shared.controls.clone(), None);
@@ -220,7 +219,7 @@ pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams
                 audio: sends_audio,
             };
             spawn_thread("termcall-video", move || job.run());
-            }
+        }
     }
     if let (Some(t), Some(source)) = (&tracks.audio, audio) {
         let pt = payload_type(&t.sender, codecs::OPUS_PT).await;
