@@ -49,9 +49,10 @@ pub struct Cli {
     pub ice_bind: Vec<String>,
 
     /// When media may go through the hub's TURN relay: auto (directly when the peers reach
-    /// each other, else relayed), always (only relayed, which hides your address from the
-    /// peer), never (directly or not at all).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    /// each other, else relayed; when UDP to the hub is blocked, relayed over its WebSocket),
+    /// always (only relayed, which hides your address from the peer), never (directly or not
+    /// at all), tcp (only relayed, over the hub's WebSocket, as auto does when UDP is blocked).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never", "tcp"])]
     pub relay: String,
 
     /// Video to send: testsrc (a test pattern), none, a .y4m file (looped), a .png/.jpg image,

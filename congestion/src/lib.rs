@@ -21,6 +21,9 @@
 //! switches, and splits a sender's rate among its layers; [`probe`] tries a receiver's link
 //! one layer up.
 //!
+//! Streams: [`stream_queue`] holds what waits for a TCP, TLS or WebSocket stream (TURN carried
+//! over TCP when UDP is blocked), dropping late video rather than building a standing queue.
+//!
 //! Receive side: [`remb`] estimates what a sender without transport-wide numbers can send us,
 //! from abs-send-time, for REMB.
 //!
@@ -39,6 +42,7 @@ pub mod pacer;
 pub mod probe;
 pub mod queue;
 pub mod remb;
+pub mod stream_queue;
 pub mod throughput;
 pub mod trendline;
 

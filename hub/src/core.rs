@@ -199,6 +199,7 @@ impl Hub {
             ice_servers: self.ice.for_user(&name),
             name: name.clone(),
             users,
+            turn_stream: self.ice.turn_stream(),
         });
         for joined in rest {
             out.to(conn, ServerMsg::Roster { joined, left: vec![], changed: vec![] });

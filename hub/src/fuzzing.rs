@@ -7,6 +7,9 @@
 //!   clients against the hub's state machine, checking its invariants after every step and
 //!   that signals only ever reach the other party of an accepted call, stamped with the
 //!   sender's own name.
+//! - [`turn_stream`]: any bytes as what a TURN client sends on a TCP stream, delivered in
+//!   chunks of any size: the messages cut are the same however the bytes arrive, none is
+//!   longer than the limit, and the queue toward such a client keeps its bounds and order.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -27,6 +30,63 @@ pub fn protocol(data: &[u8]) {
         let again = serde_json::to_string(&m).expect("a parsed hub message serializes");
         assert_eq!(serde_json::from_str::<ServerMsg>(&again).expect("and parses back"), m);
     }
+}
+
+/// The TURN-over-TCP target: the first byte picks the chunk size the rest arrives in.
+pub fn turn_stream(data: &[u8]) {
+    use crate::turn::framing::{cut, MAX_MESSAGE};
+    use bytes::BytesMut;
+    let Some((&first, stream)) = data.split_first() else { return };
+    let chunk = usize::from(first % 64) + 1;
+    // All at once, then in chunks: the same messages, and the same verdict at the end.
+    let all_at_once = |bytes: &[u8], chunk: usize| {
+        let (mut buf, mut messages) = (BytesMut::new(), Vec::new());
+        for piece in bytes.chunks(chunk) {
+            buf.extend_from_slice(piece);
+            loop {
+                match cut(&mut buf) {
+                    Ok(Some(m)) => {
+                        assert!(!m.is_empty() && m.len() <= MAX_MESSAGE, "a message of {} bytes", m.len());
+                        messages.push(m);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return (messages, Some(e)),
+                }
+            }
+            assert!(buf.len() <= MAX_MESSAGE + chunk, "{} bytes held", buf.len());
+        }
+        (messages, None)
+    };
+    let (whole, whole_end) = all_at_once(stream, stream.len().max(1));
+    let (pieces, pieces_end) = all_at_once(stream, chunk);
+    assert_eq!(whole, pieces, "the messages depend on how the bytes arrived");
+    assert_eq!(whole_end, pieces_end);
+    // The messages as packets toward a slow client: bounded, in order, only video dropped.
+    let mut queue = termcall_congestion::stream_queue::StreamQueue::new(Duration::from_millis(100), 8 * 1024);
+    let t0 = Instant::now();
+    let (mut sent, mut kept) = (Vec::new(), Vec::new());
+    for (i, m) in whole.iter().enumerate() {
+        let now = t0 + Duration::from_millis(i as u64 * 7);
+        if queue.push(m, now) {
+            kept.push(m.to_vec());
+        }
+        assert!(queue.bytes() <= 8 * 1024);
+        if i % 3 == 0 {
+            if let Some(p) = queue.pop(now) {
+                sent.push(p);
+            }
+        }
+    }
+    while let Some(p) = queue.pop(t0) {
+        sent.push(p);
+    }
+    // What was sent is what was kept, in order, less some video.
+    let mut rest = kept.iter();
+    for p in &sent {
+        assert!(rest.any(|k| k == p), "sent out of order or never queued");
+    }
+    let dropped = kept.iter().filter(|k| !sent.contains(k)).all(|k| termcall_congestion::stream_queue::droppable(k));
+    assert!(dropped, "only video is dropped");
 }
 
 const NAMES: [&str; 6] = ["alice", "bob", "carol", "dave", "eve", "not a name"];
@@ -136,7 +196,7 @@ mod tests {
     fn the_committed_corpus_passes() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
         let mut replayed = 0;
-        for (target, run) in [("protocol", protocol as fn(&[u8])), ("hub", hub)] {
+        for (target, run) in [("protocol", protocol as fn(&[u8])), ("hub", hub), ("turn_stream", turn_stream)] {
             let dir = root.join(target);
             let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
             for entry in entries.flatten() {
@@ -145,6 +205,34 @@ mod tests {
             }
         }
         assert!(replayed >= 10, "only {replayed} corpus files");
+    }
+
+    #[test]
+    fn random_streams_pass_the_checks() {
+        let mut seed = 0x2545_F491u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for _ in 0..2000 {
+            let len = (next() % 300) as usize;
+            // Mostly well-formed ChannelData and STUN, some noise.
+            let mut data = vec![next() as u8];
+            while data.len() < len {
+                match next() % 3 {
+                    0 => {
+                        let n = (next() % 1300) as usize;
+                        data.extend_from_slice(&[0x40, 0x00, (n >> 8) as u8, n as u8, 0x80, 102]);
+                        data.extend(std::iter::repeat_n(0u8, n.next_multiple_of(4).saturating_sub(2)));
+                    }
+                    1 => data.extend_from_slice(&[0, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+                    _ => data.push(next() as u8),
+                }
+            }
+            turn_stream(&data);
+        }
     }
 
     #[test]

@@ -54,6 +54,11 @@ impl IceDirectory {
         IceDirectory { external, turn }
     }
 
+    /// Where the embedded server takes TURN over the hub's WebSocket port, if it does.
+    pub fn turn_stream(&self) -> Option<String> {
+        self.turn.as_ref().filter(|t| t.streams().is_some()).map(|_| crate::turn::STREAM_PATH.to_owned())
+    }
+
     /// The list for `name`, with fresh TURN credentials.
     pub fn for_user(&self, name: &str) -> Vec<IceServer> {
         self.for_user_at(name, SystemTime::now())

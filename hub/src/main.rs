@@ -83,7 +83,7 @@ async fn serve() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     let ws_port = listener.local_addr().map_or(0, |a| a.port());
-    let turn = match server::start_turn(&cfg, ws_port, metrics.clone()).await {
+    let turn = match server::start_turn(&cfg, ws_port, security.tls.clone(), metrics.clone()).await {
         Ok(t) => t,
         Err(e) => {
             error!("{e:#}");
@@ -101,6 +101,7 @@ async fn serve() -> std::process::ExitCode {
     info!("listening on {addr}");
 
     match &turn {
+        Some(t) if t.streams().is_some() => info!("STUN/TURN on udp and tcp {} (and over the WebSocket at {})", t.addr, termcall_hub::turn::STREAM_PATH),
         Some(t) => info!("STUN/TURN on udp {}", t.addr),
         None => info!("no STUN/TURN server (--no-turn)"),
     }

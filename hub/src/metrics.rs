@@ -37,6 +37,13 @@ pub struct Metrics {
     pub turn_unauthenticated_dropped_total: AtomicU64,
     /// TURN requests the gate challenged itself (no or bad credentials, a nonce not of ours).
     pub turn_challenged_total: AtomicU64,
+    /// TURN clients on streams (TCP, TLS, WebSocket) connected now.
+    pub turn_streams_open: AtomicU64,
+    pub turn_streams_total: AtomicU64,
+    /// Stream connections refused: too many open, from that address or in all.
+    pub turn_streams_refused_total: AtomicU64,
+    /// Packets to stream clients dropped rather than queued behind a slow stream.
+    pub turn_stream_dropped_total: AtomicU64,
     /// Peer connections of the hub's media endpoint (group calls, echo) open now.
     pub sfu_peers: AtomicU64,
     pub sfu_peers_refused_total: AtomicU64,
@@ -152,7 +159,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every figure.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 21] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 25] = [
             ("termcall_users_online", "gauge", "Users registered now.", &self.users_online),
             ("termcall_calls_active", "gauge", "Calls ringing or connected now.", &self.calls_active),
             ("termcall_messages_sent_total", "counter", "Signaling messages sent, one per recipient.", &self.messages_sent),
@@ -167,6 +174,10 @@ impl Metrics {
             ("termcall_turn_quota_dropped_bytes_total", "counter", "Bytes dropped over a user's bandwidth quota.", &self.turn_quota_dropped_bytes_total),
             ("termcall_turn_unauthenticated_dropped_total", "counter", "TURN requests (other than Binding) dropped over the per-source or global rate.", &self.turn_unauthenticated_dropped_total),
             ("termcall_turn_challenged_total", "counter", "TURN requests answered with a challenge by the gate: no or bad credentials, or a nonce not of ours.", &self.turn_challenged_total),
+            ("termcall_turn_streams_open", "gauge", "TURN clients on TCP, TLS or WebSocket streams connected now.", &self.turn_streams_open),
+            ("termcall_turn_streams_total", "counter", "TURN stream connections accepted.", &self.turn_streams_total),
+            ("termcall_turn_streams_refused_total", "counter", "TURN stream connections refused: too many open, from one address or in all.", &self.turn_streams_refused_total),
+            ("termcall_turn_stream_dropped_total", "counter", "Packets to TURN stream clients dropped (late video, or a full queue) rather than queued behind a slow stream.", &self.turn_stream_dropped_total),
             ("termcall_sfu_peers", "gauge", "Media peer connections (group calls, echo) open now.", &self.sfu_peers),
             ("termcall_sfu_peers_refused_total", "counter", "Joins to the media endpoint refused: --max-media-peers connections were open.", &self.sfu_peers_refused_total),
             ("termcall_sfu_rtp_forwarded_total", "counter", "RTP packets forwarded, one per receiver.", &self.sfu_rtp_forwarded_total),

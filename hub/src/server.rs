@@ -25,7 +25,8 @@ use crate::core::Hub;
 use crate::http::{self, Body};
 use crate::ice::{ExternalIce, IceDirectory};
 use crate::metrics::Metrics;
-use crate::turn::Turn;
+use crate::turn::streams::Streams;
+use crate::turn::{Turn, STREAM_PATH};
 use crate::users::Users;
 
 /// How long a client may take to send its HTTP request head.
@@ -91,10 +92,10 @@ impl Drop for ConnectionSlot {
 /// Starts the embedded STUN/TURN server, unless `--no-turn`. Separate from [`run`] so that
 /// the caller can report where it listens, and refuse to start when its port is taken.
 /// `ws_port` is the bound WebSocket port, which relays must never reach.
-pub async fn start_turn(cfg: &Config, ws_port: u16, metrics: Arc<Metrics>) -> anyhow::Result<Option<Arc<Turn>>> {
+pub async fn start_turn(cfg: &Config, ws_port: u16, tls: Option<TlsAcceptor>, metrics: Arc<Metrics>) -> anyhow::Result<Option<Arc<Turn>>> {
     let Some(mut settings) = cfg.turn().map_err(anyhow::Error::msg)? else { return Ok(None) };
     settings.service_ports.push(ws_port);
-    Ok(Some(Arc::new(Turn::start(&settings, metrics).await?)))
+    Ok(Some(Arc::new(Turn::start(&settings, tls, metrics).await?)))
 }
 
 /// Serves until `shutdown` resolves, then tells every client and returns.
@@ -118,6 +119,7 @@ pub async fn run(
     let next_conn = AtomicU64::new(1);
     let open = Arc::new(AtomicUsize::new(0));
     let refusing = Arc::new(AtomicUsize::new(0));
+    let streams = turn.as_ref().and_then(|t| t.streams().cloned());
 
     tokio::pin!(shutdown);
     loop {
@@ -134,6 +136,7 @@ pub async fn run(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let fd = crate::turn::tcp::fd_of(&stream);
                 let conn = next_conn.fetch_add(1, Ordering::Relaxed);
                 // Every connection holds a slot from the start, handshakes and HTTP included.
                 let slot = match ConnectionSlot::take(&open, cfg.max_connections) {
@@ -147,7 +150,7 @@ pub async fn run(
                     },
                 };
                 let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
-                let accept = Accept { conn, peer: peer.ip(), hub: hub_tx.clone(), cfg: cfg.clone(), metrics: metrics.clone(), slot, deadline, users: security.users.clone() };
+                let accept = Accept { conn, peer, fd, hub: hub_tx.clone(), cfg: cfg.clone(), metrics: metrics.clone(), slot, deadline, users: security.users.clone(), streams: streams.clone() };
                 let tls = security.tls.clone();
                 tokio::spawn(async move {
                     match tls {
@@ -178,7 +181,9 @@ pub async fn run(
 /// What a new connection needs to be served.
 struct Accept {
     conn: u64,
-    peer: std::net::IpAddr,
+    peer: std::net::SocketAddr,
+    /// The TCP socket under it (for TURN's unsent backlog).
+    fd: Option<i32>,
     hub: mpsc::Sender<Input>,
     cfg: Arc<Config>,
     metrics: Arc<Metrics>,
@@ -187,6 +192,8 @@ struct Accept {
     /// When the TLS handshake and the request head must be done by.
     deadline: tokio::time::Instant,
     users: Option<Arc<Users>>,
+    /// TURN's stream clients, for `/turn`.
+    streams: Option<Arc<Streams>>,
 }
 
 impl Accept {
@@ -209,6 +216,9 @@ impl Accept {
 /// The answer to a request on the public listener; a WebSocket request is upgraded, and its
 /// client served in a task of its own once the 101 is sent.
 fn route(me: &Mutex<Option<Accept>>, req: &mut Request<Incoming>) -> Response<Body> {
+    if req.uri().path() == STREAM_PATH && req.method() == Method::GET {
+        return turn_stream(me, req);
+    }
     if req.uri().path() != "/ws" || req.method() != Method::GET {
         return http::public_page(req);
     }
@@ -235,9 +245,48 @@ fn route(me: &Mutex<Option<Accept>>, req: &mut Request<Incoming>) -> Response<Bo
             Ok(upgraded) => {
                 debug!(conn, "WebSocket connection");
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(connection::ws_config())).await;
-                connection::serve(ws, conn, peer, hub, cfg, users, metrics).await;
+                connection::serve(ws, conn, peer.ip(), hub, cfg, users, metrics).await;
             }
             Err(e) => debug!(conn, "WebSocket upgrade failed: {e}"),
+        }
+    });
+    response
+}
+
+/// `/turn`: TURN carried over a WebSocket on the hub's own port, for clients whose UDP is
+/// blocked ([`crate::turn::streams`]). It holds a connection slot like `/ws`, and a place under
+/// the TURN streams' own limits.
+fn turn_stream(me: &Mutex<Option<Accept>>, req: &mut Request<Incoming>) -> Response<Body> {
+    let Some(Accept { conn, peer, fd, slot, streams, cfg, .. }) = me.lock().ok().and_then(|mut a| a.take()) else {
+        return http::text(StatusCode::BAD_REQUEST, "one request a connection\n");
+    };
+    let Some(streams) = streams else {
+        return http::text(StatusCode::NOT_FOUND, "this hub runs no TURN server here (--no-turn)\n");
+    };
+    let origin = req.headers().get(hyper::header::ORIGIN).and_then(|v| v.to_str().ok());
+    if !connection::origin_allowed(origin, &cfg.allow_origins) {
+        return http::text(StatusCode::FORBIDDEN, format!("origin {} is not allowed on this hub\n", origin.unwrap_or_default()));
+    }
+    let Ok(slot) = slot else {
+        info!(conn, "refusing a TURN stream: {} connections are open (--max-connections)", cfg.max_connections);
+        return http::text(StatusCode::SERVICE_UNAVAILABLE, "the hub is full: try again later\n");
+    };
+    let Some(admission) = streams.admit(peer.ip()) else {
+        return http::text(StatusCode::SERVICE_UNAVAILABLE, "too many TURN streams: try again later\n");
+    };
+    let response = match http::websocket_accept(req) {
+        Ok(r) => r,
+        Err(refusal) => return refusal,
+    };
+    let upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        let _slot = slot;
+        match upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(crate::turn::streams::ws_config())).await;
+                streams.serve_ws(admission, ws, peer, fd).await;
+            }
+            Err(e) => debug!(conn, "TURN WebSocket upgrade failed: {e}"),
         }
     });
     response

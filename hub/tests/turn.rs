@@ -74,7 +74,7 @@ struct Allocated {
 
 async fn allocated(allow_loopback: bool, name: &str) -> Allocated {
     let metrics = Arc::new(Metrics::default());
-    let turn = Turn::start(&settings(allow_loopback, 4), metrics.clone()).await.unwrap();
+    let turn = Turn::start(&settings(allow_loopback, 4), None, metrics.clone()).await.unwrap();
     let (user, pass) = creds().issue(name, SystemTime::now());
     let client = client(turn.addr, &user, &pass).await;
     let relay = Box::new(allocate(&client).await.unwrap());
@@ -91,10 +91,11 @@ impl Allocated {
 #[tokio::test]
 async fn good_credentials_get_a_relay_that_carries_packets() {
     let metrics = Arc::new(Metrics::default());
-    let turn = Turn::start(&settings(true, 4), metrics.clone()).await.unwrap();
+    let turn = Turn::start(&settings(true, 4), None, metrics.clone()).await.unwrap();
     let servers = turn.ice_servers("alice", SystemTime::now());
     assert_eq!(servers[0].urls, vec![format!("stun:{}", turn.addr)]);
-    assert_eq!(servers[1].urls, vec![format!("turn:{}?transport=udp", turn.addr)]);
+    // UDP first; TCP for browsers behind a firewall that blocks UDP (no certificate: no turns:).
+    assert_eq!(servers[1].urls, vec![format!("turn:{}?transport=udp", turn.addr), format!("turn:{}?transport=tcp", turn.addr)]);
     let (user, pass) = (servers[1].username.clone().unwrap(), servers[1].credential.clone().unwrap());
     assert!(user.ends_with(":alice"), "{user}");
 
@@ -129,7 +130,7 @@ async fn good_credentials_get_a_relay_that_carries_packets() {
 #[tokio::test]
 async fn expired_and_forged_credentials_are_refused() {
     let metrics = Arc::new(Metrics::default());
-    let turn = Turn::start(&settings(true, 4), metrics.clone()).await.unwrap();
+    let turn = Turn::start(&settings(true, 4), None, metrics.clone()).await.unwrap();
 
     // Issued two TTLs ago: expired.
     let (user, pass) = creds().issue("alice", SystemTime::now() - 2 * TTL);
@@ -208,7 +209,7 @@ async fn relays_never_reach_the_turn_port_itself() {
 #[tokio::test]
 async fn a_user_holds_at_most_the_allocation_quota() {
     let metrics = Arc::new(Metrics::default());
-    let turn = Turn::start(&settings(true, 1), metrics.clone()).await.unwrap();
+    let turn = Turn::start(&settings(true, 1), None, metrics.clone()).await.unwrap();
     let (user, pass) = creds().issue("alice", SystemTime::now());
     let first = client(turn.addr, &user, &pass).await;
     let _relay = allocate(&first).await.unwrap();

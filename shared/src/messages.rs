@@ -167,6 +167,11 @@ pub enum ServerMsg {
         name: String,
         ice_servers: Vec<IceServer>,
         users: Vec<UserInfo>,
+        /// Where this hub carries TURN over a WebSocket on its own host and port (a path, such
+        /// as `/turn`), for a client whose UDP is blocked: one TURN message a binary message,
+        /// with the credentials of the `turn:` server above. Absent when it does not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        turn_stream: Option<String>,
     },
     /// Changes to the roster since the last message, batched.
     Roster {
@@ -323,7 +328,7 @@ mod tests {
     #[test]
     fn server_messages_round_trip() {
         let msgs = [
-            ServerMsg::Welcome { version: 1, name: "a".into(), ice_servers: vec![], users: vec![] },
+            ServerMsg::Welcome { version: 1, name: "a".into(), ice_servers: vec![], users: vec![], turn_stream: None },
             ServerMsg::state_change("b", UserState::InCall),
             ServerMsg::CallEnded { call_id: 3, peer: "b".into(), reason: CallEndReason::Busy },
             ServerMsg::Group { call_id: 4, joined: vec!["a".into(), "b".into()], ringing: vec!["c".into()] },

@@ -109,19 +109,11 @@ fn uclient_load(pid: u32, port: u16, secret: &str, n: usize) -> Load {
     let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let before = cpu_ticks(pid);
     let started = Instant::now();
-    let out = std::process::Command::new("turnutils_uclient")
-        .args(["-y", "-c", "-m", &n.to_string(), "-l", "1200", "-n", "625", "-z", "16", "-W", secret, "-u", "bench", "-p", &port.to_string(), "127.0.0.1"])
-        .output()
-        .expect("run turnutils_uclient");
+    let run = termcall_tests::coturn::uclient(&["-y", "-c", "-m", &n.to_string(), "-l", "1200", "-n", "625", "-z", "16", "-W", secret, "-u", "bench", "-p", &port.to_string(), "127.0.0.1"]);
     let secs = started.elapsed().as_secs_f64();
     let cpu = (cpu_ticks(pid) - before) as f64 / ticks_per_sec;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let number_after = |key: &str| -> u64 {
-        text.lines().filter_map(|l| l.split(key).nth(1)).last().and_then(|rest| rest.trim_start_matches(['=', ' ']).split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()).unwrap_or(0)
-    };
-    let sent = number_after("tot_send_msgs");
-    let lost = number_after("Total lost packets ");
-    assert!(sent > 0, "turnutils_uclient sent nothing:\n{text}");
+    let (sent, lost) = (run.sent, run.lost);
+    assert!(sent > 0, "turnutils_uclient sent nothing:\n{}", run.output);
     Load { cpu_pct: 100.0 * cpu / secs, secs, sent, lost }
 }
 

@@ -107,3 +107,23 @@ fn free_udp_port() -> u16 {
         }
     }
 }
+
+/// What a run of coturn's load client, `turnutils_uclient`, reported.
+pub struct Uclient {
+    /// Messages it sent, and of those, lost.
+    pub sent: u64,
+    pub lost: u64,
+    /// Its output, for failure messages.
+    pub output: String,
+}
+
+/// Runs `turnutils_uclient` (Debian's coturn package) with `args` and reads its totals.
+pub fn uclient(args: &[&str]) -> Uclient {
+    let out = Command::new("turnutils_uclient").args(args).output().expect("run turnutils_uclient (scripts/setup installs coturn)");
+    let output = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // The last "KEY = N" or "KEY N" it printed.
+    let number_after = |key: &str| -> u64 {
+        output.lines().filter_map(|l| l.split(key).nth(1)).next_back().and_then(|rest| rest.trim_start_matches(['=', ' ']).split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()).unwrap_or(0)
+    };
+    Uclient { sent: number_after("tot_send_msgs"), lost: number_after("Total lost packets "), output }
+}

@@ -13,6 +13,8 @@ pub struct Hub {
     /// `127.0.0.1:PORT`
     pub addr: String,
     pub log: PathBuf,
+    /// The network namespace it runs in, if any.
+    netns: Option<String>,
 }
 
 impl Hub {
@@ -56,7 +58,7 @@ impl Hub {
         let url = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
         assert!(url.starts_with("ws://") || url.starts_with("wss://"), "hub said {line:?}; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
         let addr = url.split("://").nth(1).unwrap_or_default().trim_end_matches("/ws").to_owned();
-        Hub { child, url, addr, log }
+        Hub { child, url, addr, log, netns: netns.map(str::to_owned) }
     }
 
     pub fn pid(&self) -> u32 {
@@ -113,7 +115,13 @@ impl Hub {
 
     /// The hub's `/metrics` page, from its metrics listener; empty if it has none.
     pub fn metrics_page(&self) -> String {
-        self.metrics_addr().map(|a| crate::http_get(&a, "/metrics")).unwrap_or_default()
+        let Some(addr) = self.metrics_addr() else { return String::new() };
+        let Some(ns) = &self.netns else { return crate::http_get(&addr, "/metrics") };
+        // Inside the namespace: bash's /dev/tcp, from there.
+        let (host, port) = addr.rsplit_once(':').unwrap_or_default();
+        let script = format!("exec 3<>/dev/tcp/{host}/{port} && printf 'GET /metrics HTTP/1.0\\r\\nHost: {addr}\\r\\n\\r\\n' >&3 && timeout 5 cat <&3");
+        let out = std::process::Command::new("ip").args(["netns", "exec", ns, "bash", "-c", &script]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
     }
 
     /// One figure from the hub's `/metrics`, or `None` if it is not there.

@@ -171,6 +171,28 @@ impl Drop for Lan {
     }
 }
 
+/// Drops all UDP into and out of namespace `ns` except on its loopback, as a firewall that
+/// lets only TCP out does: the host's own programs still talk to each other.
+pub fn block_udp(ns: &str) -> Result<(), String> {
+    let rules = "table inet termcall_no_udp {
+           chain input { type filter hook input priority 0; iifname != \"lo\" meta l4proto udp drop; }
+           chain output { type filter hook output priority 0; oifname != \"lo\" meta l4proto udp drop; }
+         }";
+    nft(ns, rules)
+}
+
+/// Drops `percent`% of all packets (any protocol: TCP segments too) into and out of namespace
+/// `ns`, at random (nft numgen), except on its loopback.
+pub fn lossy(ns: &str, percent: u32) -> Result<(), String> {
+    let rules = format!(
+        "table inet termcall_lossy {{
+           chain input {{ type filter hook input priority 0; iifname != \"lo\" numgen random mod 100 < {percent} drop; }}
+           chain output {{ type filter hook output priority 0; oifname != \"lo\" numgen random mod 100 < {percent} drop; }}
+         }}"
+    );
+    nft(ns, &rules)
+}
+
 /// Whether this machine can make test hosts (root, with iproute2 and nftables).
 pub fn available() -> Result<(), String> {
     // SAFETY: geteuid has no side effects.

@@ -123,13 +123,18 @@ impl ShapedCall {
     /// Starts the hub and both clients and connects the call. `alice_args` are added to the
     /// sender's (the clip is already given).
     pub fn start(link: &Link, alice_args: &[&str]) -> ShapedCall {
+        Self::start_with(link, alice_args, &[])
+    }
+
+    /// The same, with `bob_args` added to the receiver's.
+    pub fn start_with(link: &Link, alice_args: &[&str], bob_args: &[&str]) -> ShapedCall {
         let clip = crate::media::noisy_clip(640, 480, 150);
         let clip = clip.to_str().expect("clip path");
         let hub = Hub::start_in(Some(&link.a), &format!("{ADDR_A}:0"), &[]);
         let mut args = vec!["--video", clip];
         args.extend_from_slice(alice_args);
         let mut alice = Client::start_in(Some(&link.a), ADDR_A, &hub.url, "alice", &args);
-        let mut bob = Client::start_in(Some(&link.b), ADDR_B, &hub.url, "bob", &["--auto-accept"]);
+        let mut bob = Client::start_in(Some(&link.b), ADDR_B, &hub.url, "bob", &[&["--auto-accept"], bob_args].concat());
         for c in [&mut alice, &mut bob] {
             c.expect("ready", SOON, |e| e["event"] == "ready");
         }

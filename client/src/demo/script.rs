@@ -78,7 +78,7 @@ impl Cast {
                 s.video.frames_decoded,
                 s.audio.level_dbov,
                 s.rtt_ms.map_or("?".into(), |r| r.to_string()),
-                path.map_or("?", |p| if p == crate::engine::Path::Relay { "relay" } else { "p2p" }),
+                path.map_or("?", crate::engine::Path::as_str),
             ),
             Event::VideoStarted { peer, width, height } => format!("video from {peer} started: {width}x{height}"),
             Event::Snapshot { path, width, height } => format!("snapshot {width}x{height} written to {path}"),

@@ -73,8 +73,23 @@ pub enum Path {
     P2p,
     /// Through a TURN relay.
     Relay,
+    /// Through the hub's TURN relay, carried over TCP (the hub's WebSocket) because UDP is blocked.
+    #[serde(rename = "relay-tcp")]
+    RelayTcp,
     /// To the hub's media endpoint, which forwards it (group calls, echo).
     Hub,
+}
+
+impl Path {
+    /// As the status line and the headless `path` field say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Path::P2p => "p2p",
+            Path::Relay => "relay",
+            Path::RelayTcp => "relay-tcp",
+            Path::Hub => "hub",
+        }
+    }
 }
 
 /// The hub connection's state, as the status line shows it.

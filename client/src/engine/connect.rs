@@ -59,6 +59,12 @@ pub fn tls_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
 
 /// Connects and does the WebSocket handshake, over TLS for `wss://`.
 pub async fn connect(url: &str, tls: Option<&Arc<ClientConfig>>) -> Result<HubSocket, ConnectError> {
+    Ok(connect_with_fd(url, tls).await?.0)
+}
+
+/// The same, with the TCP socket's descriptor (valid as long as the WebSocket is), for those
+/// who watch its send backlog.
+pub async fn connect_with_fd(url: &str, tls: Option<&Arc<ClientConfig>>) -> Result<(HubSocket, Option<i32>), ConnectError> {
     let fatal = |message: String| ConnectError::Fatal { code: "bad_hub_url", message };
     let request = url.into_client_request().map_err(|e| fatal(format!("bad hub URL {url}: {e}")))?;
     let secure = match request.uri().scheme_str() {
@@ -71,6 +77,10 @@ pub async fn connect(url: &str, tls: Option<&Arc<ClientConfig>>) -> Result<HubSo
     let attempt = async {
         let tcp = TcpStream::connect((host.as_str(), port)).await.map_err(|e| ConnectError::Retry(format!("cannot connect to {url}: {e}")))?;
         let _ = tcp.set_nodelay(true);
+        #[cfg(unix)]
+        let fd = Some(std::os::fd::AsRawFd::as_raw_fd(&tcp));
+        #[cfg(not(unix))]
+        let fd = None;
         let stream: Box<dyn Io> = if secure {
             let Some(tls) = tls else {
                 return Err(fatal("a wss:// hub needs TLS settings".into()));
@@ -84,7 +94,7 @@ pub async fn connect(url: &str, tls: Option<&Arc<ClientConfig>>) -> Result<HubSo
         let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, None)
             .await
             .map_err(|e| ConnectError::Retry(format!("WebSocket handshake with {url} failed: {e}")))?;
-        Ok(ws)
+        Ok((ws, fd))
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Ok(r) => r,

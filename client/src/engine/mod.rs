@@ -7,6 +7,7 @@
 //! - [`call`]: one call's peer connection and chat channel, in a task of its own.
 //! - [`peer`]: how a peer connection is built.
 //! - [`path`]: p2p or relay, from the selected candidate pair.
+//! - [`relay_stream`]: TURN over the hub's WebSocket when UDP is blocked (a probe and a shim).
 //! - [`stats`]: the once-a-second measurements of a call.
 //! - [`outbox`]: the events on their way to the face, bounded.
 
@@ -16,6 +17,7 @@ pub mod connect;
 pub mod outbox;
 pub mod path;
 pub mod peer;
+pub mod relay_stream;
 pub mod signaling;
 pub mod stats;
 
@@ -116,6 +118,8 @@ struct State {
     early: Vec<Command>,
     /// The peer of our connected call, which the next hello names (see [`ClientMsg::Hello`]).
     in_call_with: tokio::sync::watch::Sender<Option<CallClaim>>,
+    /// TURN over the hub's WebSocket, and whether UDP reaches the hub.
+    relay_routes: relay_stream::RelayRoutes,
 }
 
 /// The largest view a face may ask for, pixels each way.
@@ -130,6 +134,7 @@ async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, 
     let (in_call_with, claim) = tokio::sync::watch::channel(None);
     let signaling = tokio::spawn(signaling::run(cfg.login.clone(), claim, hub_outbox, hub_tx));
     let (media_tx, mut media_rx) = mpsc::unbounded_channel();
+    let cfg_login = cfg.login.clone();
     let mut st = State {
         cfg,
         events,
@@ -147,6 +152,7 @@ async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, 
         views: BTreeMap::new(),
         early: Vec::new(),
         in_call_with,
+        relay_routes: relay_stream::RelayRoutes::new(&cfg_login),
     };
     loop {
         tokio::select! {
@@ -330,9 +336,10 @@ impl State {
 
     async fn on_hub(&mut self, h: HubEvent) {
         match h {
-            HubEvent::Up(ServerMsg::Welcome { name, ice_servers, users, .. }) => {
+            HubEvent::Up(ServerMsg::Welcome { name, ice_servers, users, turn_stream, .. }) => {
                 let first = self.me.is_none();
                 self.me = Some(name.clone());
+                self.relay_routes.on_welcome(&self.cfg.login.url, turn_stream.as_deref(), &ice_servers, self.cfg.ice.relay, &self.cfg.ice.bind);
                 self.ice_servers = ice_servers;
                 self.hub_up = true;
                 self.roster = users.into_iter().filter(|u| u.name != name).map(|u| (u.name.clone(), u)).collect();
@@ -431,6 +438,7 @@ impl State {
                     sfu,
                     ice_servers: self.ice_servers.clone(),
                     ice: self.cfg.ice.clone(),
+                    stream_relay: self.relay_routes.for_call(),
                     media: self.cfg.media.clone(),
                     controls,
                     pictures: self.pictures.clone(),

@@ -31,8 +31,9 @@ impl RemoteRelays {
     }
 }
 
-/// The path of the selected candidate pair, or `None` before one is selected.
-pub async fn selected_path(pc: &Arc<dyn PeerConnection>, remote_relays: &RemoteRelays) -> Option<Path> {
+/// The path of the selected candidate pair, or `None` before one is selected. `over_stream`:
+/// our relay is carried over the hub's WebSocket.
+pub async fn selected_path(pc: &Arc<dyn PeerConnection>, remote_relays: &RemoteRelays, over_stream: bool) -> Option<Path> {
     let ice = pc.sctp().await?.transport().ice_transport();
     let pair = ice.get_selected_candidate_pair().await.ok()??;
     let (local, remote) = (pair.local(), pair.remote());
@@ -41,12 +42,15 @@ pub async fn selected_path(pc: &Arc<dyn PeerConnection>, remote_relays: &RemoteR
     } else {
         remote.typ
     };
-    Some(path_of(local.typ, remote_kind))
+    Some(path_of(local.typ, remote_kind, over_stream))
 }
 
-/// `relay` if either end relays, else `p2p`.
-pub fn path_of(local: RTCIceCandidateType, remote: RTCIceCandidateType) -> Path {
-    if local == RTCIceCandidateType::Relay || remote == RTCIceCandidateType::Relay {
+/// `relay-tcp` if ours is a relay carried over the hub's WebSocket, `relay` if either end
+/// relays, else `p2p`.
+pub fn path_of(local: RTCIceCandidateType, remote: RTCIceCandidateType, over_stream: bool) -> Path {
+    if local == RTCIceCandidateType::Relay && over_stream {
+        Path::RelayTcp
+    } else if local == RTCIceCandidateType::Relay || remote == RTCIceCandidateType::Relay {
         Path::Relay
     } else {
         Path::P2p
@@ -70,9 +74,11 @@ mod tests {
 
     #[test]
     fn relay_on_either_end_is_relay() {
-        assert_eq!(path_of(Host, Host), Path::P2p);
-        assert_eq!(path_of(Srflx, Prflx), Path::P2p);
-        assert_eq!(path_of(Relay, Host), Path::Relay);
-        assert_eq!(path_of(Host, Relay), Path::Relay);
+        assert_eq!(path_of(Host, Host, false), Path::P2p);
+        assert_eq!(path_of(Srflx, Prflx, false), Path::P2p);
+        assert_eq!(path_of(Relay, Host, false), Path::Relay);
+        assert_eq!(path_of(Host, Relay, false), Path::Relay);
+        assert_eq!(path_of(Relay, Host, true), Path::RelayTcp);
+        assert_eq!(path_of(Host, Relay, true), Path::Relay, "the peer's relay; ours is not in use");
     }
 }

@@ -42,6 +42,9 @@ pub enum RelayMode {
     Always,
     /// Never through the relay: direct or not at all.
     Never,
+    /// Only through the relay, carried over the hub's WebSocket (TCP): for trying what a
+    /// UDP-blocked network gets (`auto` falls back to it by itself).
+    Tcp,
 }
 
 impl RelayMode {
@@ -51,7 +54,8 @@ impl RelayMode {
             "auto" => Ok(RelayMode::Auto),
             "always" => Ok(RelayMode::Always),
             "never" => Ok(RelayMode::Never),
-            other => Err(format!("bad --relay {other:?}: give auto, always or never")),
+            "tcp" => Ok(RelayMode::Tcp),
+            other => Err(format!("bad --relay {other:?}: give auto, always, never or tcp")),
         }
     }
 }
@@ -68,18 +72,37 @@ fn is_turn(url: &str) -> bool {
     url.starts_with("turn:") || url.starts_with("turns:")
 }
 
+/// webrtc-rs relays over UDP only: `turn:` URLs with `transport=tcp` and `turns:` are for
+/// browsers (termcall carries TURN over TCP itself, see [`super::relay_stream`]).
+fn usable(url: &str) -> bool {
+    !(url.starts_with("turns:") || (url.starts_with("turn:") && url.contains("transport=tcp")))
+}
+
 /// The hub's ICE servers as this relay mode wants them: `never` drops TURN, `always` keeps
-/// only TURN (and refuses when there is none, rather than a call that cannot connect).
-pub fn servers_for(ice_servers: &[IceServer], mode: RelayMode) -> anyhow::Result<Vec<RTCIceServer>> {
+/// only TURN (and refuses when there is none, rather than a call that cannot connect). With a
+/// `shim` (TURN over the hub's WebSocket), the one server is the shim, with the credentials
+/// of the hub's own TURN server (listed first).
+pub fn servers_for(ice_servers: &[IceServer], mode: RelayMode, shim: Option<std::net::SocketAddr>) -> anyhow::Result<Vec<RTCIceServer>> {
+    if let Some(shim) = shim {
+        let Some(turn) = ice_servers.iter().find(|s| s.urls.iter().any(|u| is_turn(u)) && s.username.is_some()) else {
+            anyhow::bail!("the hub offers TURN over its WebSocket but no TURN credentials");
+        };
+        return Ok(vec![RTCIceServer {
+            urls: vec![format!("turn:{shim}?transport=udp")],
+            username: turn.username.clone().unwrap_or_default(),
+            credential: turn.credential.clone().unwrap_or_default(),
+        }]);
+    }
     let servers: Vec<RTCIceServer> = ice_servers
         .iter()
         .filter_map(|s| {
             let urls: Vec<String> = s
                 .urls
                 .iter()
+                .filter(|u| usable(u))
                 .filter(|u| match mode {
                     RelayMode::Auto => true,
-                    RelayMode::Always => is_turn(u),
+                    RelayMode::Always | RelayMode::Tcp => is_turn(u),
                     RelayMode::Never => !is_turn(u),
                 })
                 .cloned()
@@ -142,12 +165,16 @@ pub fn congestion(max_bps: f64, feedback: Feedback) -> (Congestion, Arc<SendLink
     (Congestion::Send(config, link.clone(), feedback), link)
 }
 
-/// Builds a peer connection whose callbacks arrive on the returned receiver.
+/// Builds a peer connection whose callbacks arrive on the returned receiver; with a `shim`,
+/// its TURN goes through it (over the hub's WebSocket).
 pub async fn build(
     ice_servers: &[IceServer],
     opts: &IceOptions,
     congestion: Congestion,
+    shim: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PcEvent>)> {
+    // Through the shim, UDP is blocked: host candidates could reach no one.
+    let relay_only = matches!(opts.relay, RelayMode::Always | RelayMode::Tcp) || shim.is_some();
     let mut media = crate::media::codecs::media_engine(crate::media::codecs::Repairs::Rtx)?;
     let registry = termcall_shared::media::interceptors::registry(&mut media, congestion)?;
     let loopback_only = opts.bind.iter().all(|a| a.starts_with("127.") || a.starts_with("[::1]"));
@@ -160,11 +187,11 @@ pub async fn build(
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(40))
         .with_ice_timeouts(Some(ICE_DISCONNECTED_AFTER), Some(ICE_FAILED_AFTER), Some(ICE_KEEPALIVE))
         // With only relay pairs there is nothing better to wait for.
-        .with_relay_acceptance_min_wait(Some(if opts.relay == RelayMode::Always { Duration::ZERO } else { RELAY_PATIENCE }))
+        .with_relay_acceptance_min_wait(Some(if relay_only { Duration::ZERO } else { RELAY_PATIENCE }))
         .with_prflx_acceptance_min_wait(Some(termcall_shared::media::glue::PEER_REFLEXIVE_WAIT))
         .build();
-    let servers = servers_for(ice_servers, opts.relay)?;
-    let policy = if opts.relay == RelayMode::Always { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
+    let servers = servers_for(ice_servers, opts.relay, shim)?;
+    let policy = if relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
     let config = RTCConfigurationBuilder::new().with_ice_servers(servers).with_ice_transport_policy(policy).build();
     let (tx, rx) = mpsc::unbounded_channel();
     let pc = PeerConnectionBuilder::new()
@@ -186,21 +213,37 @@ mod tests {
     fn hub_servers() -> Vec<IceServer> {
         vec![
             IceServer { urls: vec!["stun:10.0.0.1:3478".into()], username: None, credential: None },
-            IceServer { urls: vec!["turn:10.0.0.1:3478?transport=udp".into()], username: Some("9:a".into()), credential: Some("pw".into()) },
+            IceServer {
+                urls: vec!["turn:10.0.0.1:3478?transport=udp".into(), "turn:10.0.0.1:3478?transport=tcp".into(), "turns:10.0.0.1:3478?transport=tcp".into()],
+                username: Some("9:a".into()),
+                credential: Some("pw".into()),
+            },
         ]
     }
 
     #[test]
     fn relay_modes_pick_the_servers() {
-        let urls = |mode| servers_for(&hub_servers(), mode).unwrap().into_iter().flat_map(|s| s.urls).collect::<Vec<_>>();
+        let urls = |mode| servers_for(&hub_servers(), mode, None).unwrap().into_iter().flat_map(|s| s.urls).collect::<Vec<_>>();
         assert_eq!(urls(RelayMode::Auto).len(), 2);
         assert_eq!(urls(RelayMode::Never), vec!["stun:10.0.0.1:3478"]);
-        assert_eq!(urls(RelayMode::Always), vec!["turn:10.0.0.1:3478?transport=udp"]);
-        let turn = servers_for(&hub_servers(), RelayMode::Always).unwrap();
+        assert_eq!(urls(RelayMode::Always), vec!["turn:10.0.0.1:3478?transport=udp"], "TCP and TLS are the browsers'");
+        let turn = servers_for(&hub_servers(), RelayMode::Always, None).unwrap();
         assert_eq!((turn[0].username.as_str(), turn[0].credential.as_str()), ("9:a", "pw"));
-        let err = servers_for(&hub_servers()[..1], RelayMode::Always).unwrap_err().to_string();
+        let err = servers_for(&hub_servers()[..1], RelayMode::Always, None).unwrap_err().to_string();
         assert!(err.contains("no-turn"), "{err}");
         assert!(RelayMode::parse("sometimes").is_err());
+        assert_eq!(RelayMode::parse("tcp"), Ok(RelayMode::Tcp));
+    }
+
+    #[test]
+    fn through_a_shim_the_one_server_is_the_shim_with_the_hubs_credentials() {
+        for mode in [RelayMode::Auto, RelayMode::Tcp] {
+            let servers = servers_for(&hub_servers(), mode, Some("127.0.0.1:5000".parse().unwrap())).unwrap();
+            assert_eq!(servers.len(), 1);
+            assert_eq!(servers[0].urls, vec!["turn:127.0.0.1:5000?transport=udp"]);
+            assert_eq!((servers[0].username.as_str(), servers[0].credential.as_str()), ("9:a", "pw"));
+        }
+        assert!(servers_for(&hub_servers()[..1], RelayMode::Auto, Some("127.0.0.1:5000".parse().unwrap())).is_err());
     }
 }
 

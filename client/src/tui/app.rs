@@ -247,6 +247,7 @@ impl App {
             CallState::Connected => {
                 let via = match path {
                     Some(Path::Relay) => "relay",
+                    Some(Path::RelayTcp) => "relay over TCP",
                     Some(Path::Hub) => "through the hub",
                     _ => "p2p",
                 };

@@ -11,7 +11,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -21,6 +21,7 @@ use tokio::net::UdpSocket;
 use webrtc_util::Conn;
 
 use super::batch::Batch;
+use super::streams::Streams;
 #[cfg(test)]
 use super::batch::SLOT;
 #[cfg(any(test, not(target_os = "linux")))]
@@ -64,6 +65,10 @@ pub struct GuardedSocket<G> {
     batch: Mutex<Batch>,
     /// With a reader thread of its own ([`GuardedSocket::with_reader_thread`]): what it let through.
     passed: Option<tokio::sync::Mutex<mpsc::Receiver<(Bytes, SocketAddr)>>>,
+    /// Into that channel, for clients on streams ([`super::streams`]).
+    inject: Option<mpsc::Sender<(Bytes, SocketAddr)>>,
+    /// Where packets to stream clients go instead of the socket.
+    streams: OnceLock<Arc<Streams>>,
     pub guard: Arc<G>,
 }
 
@@ -74,7 +79,7 @@ const PASSED_QUEUE: usize = 4096;
 impl<G: Guard> GuardedSocket<G> {
     /// A socket read `batch` packets at a time at most (one slot of [`super::batch::SLOT`] bytes each).
     pub fn new(socket: UdpSocket, guard: G, batch: usize) -> Self {
-        GuardedSocket { socket, batch: Mutex::new(Batch::new(batch)), passed: None, guard: Arc::new(guard) }
+        GuardedSocket { socket, batch: Mutex::new(Batch::new(batch)), passed: None, inject: None, streams: OnceLock::new(), guard: Arc::new(guard) }
     }
 
     /// A socket read and judged by a thread of its own, a batch at a time: a port that may be
@@ -94,14 +99,36 @@ impl<G: Guard> GuardedSocket<G> {
         let guard = Arc::new(guard);
         let (tx, rx) = mpsc::channel(PASSED_QUEUE);
         let g = guard.clone();
+        let inject = Some(tx.clone());
         std::thread::Builder::new().name("termcall-turn-rx".into()).spawn(move || reader::run(fd, &*g, tx))?;
-        Ok(GuardedSocket { socket, batch: Mutex::new(Batch::new(1)), passed: Some(tokio::sync::Mutex::new(rx)), guard })
+        let passed = Some(tokio::sync::Mutex::new(rx));
+        Ok(GuardedSocket { socket, batch: Mutex::new(Batch::new(1)), passed, inject, streams: OnceLock::new(), guard })
     }
 
     /// Elsewhere, read by the server's task like any other.
     #[cfg(not(target_os = "linux"))]
     pub fn with_reader_thread(socket: UdpSocket, guard: G) -> io::Result<Self> {
         Ok(Self::new(socket, guard, MAX_BATCH))
+    }
+
+    /// Where packets for the server can be put besides the socket (with a reader thread only).
+    pub fn injector(&self) -> Option<mpsc::Sender<(Bytes, SocketAddr)>> {
+        self.inject.clone()
+    }
+
+    /// Packets to stream clients' addresses go to `streams` from now on.
+    pub fn route_streams(&self, streams: Arc<Streams>) {
+        let _ = self.streams.set(streams);
+    }
+
+    /// Sends to a stream client if `to` is one's, else to the socket.
+    async fn deliver(&self, packet: &[u8], to: SocketAddr) -> io::Result<()> {
+        if let Some(streams) = self.streams.get() {
+            if streams.send(packet, to) {
+                return Ok(());
+            }
+        }
+        self.socket.send_to(packet, to).await.map(|_| ())
     }
 
     /// The next packet of the batch that the guard lets through, copied into `buf`; answers
@@ -231,13 +258,11 @@ impl<G: Guard> Conn for GuardedSocket<G> {
 
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
         match self.guard.outbound(buf, target) {
-            Outbound::Pass => Ok(self.socket.send_to(buf, target).await?),
-            Outbound::Drop => Ok(buf.len()),
-            Outbound::Rewrite(packet) => {
-                self.socket.send_to(&packet, target).await?;
-                Ok(buf.len())
-            }
+            Outbound::Pass => self.deliver(buf, target).await?,
+            Outbound::Drop => {}
+            Outbound::Rewrite(packet) => self.deliver(&packet, target).await?,
         }
+        Ok(buf.len())
     }
 
     fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {

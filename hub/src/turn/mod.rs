@@ -1,6 +1,8 @@
 //! The hub's embedded STUN/TURN server (the `turn` crate's, on tokio), so that a call whose
 //! direct path is blocked falls back to a relay through the hub, with the media still
-//! end-to-end encrypted. One UDP port answers STUN Binding requests and TURN allocations.
+//! end-to-end encrypted. One UDP port answers STUN Binding requests and TURN allocations; the
+//! same port on TCP (and TLS) and the hub's `/turn` WebSocket carry TURN for clients whose
+//! UDP is blocked.
 //!
 //! - [`credentials`]: time-limited TURN REST credentials, signed by a hub secret.
 //! - [`auth`]: the server's credential check.
@@ -12,10 +14,13 @@
 //! - [`relay`]: relay sockets, in a port range, guarded by the peer policy and the quotas.
 //! - [`policy`]: which peer addresses may be relayed to.
 //! - [`quota`]: allocations and bandwidth per user.
+//! - [`streams`]: TURN clients on streams (TCP, TLS, WebSocket); [`framing`]: TURN messages on a
+//!   byte stream; [`tcp`]: the TURN port's TCP and TLS listener.
 
 pub mod auth;
 pub mod batch;
 pub mod credentials;
+pub mod framing;
 pub mod guarded;
 pub mod listener;
 pub mod nonce;
@@ -23,6 +28,8 @@ pub mod policy;
 pub mod quota;
 pub mod relay;
 pub mod renewal;
+pub mod streams;
+pub mod tcp;
 pub mod wire;
 
 use std::net::{IpAddr, SocketAddr};
@@ -31,7 +38,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use termcall_shared::IceServer;
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_rustls::TlsAcceptor;
 use turn::server::config::{ConnConfig, ServerConfig};
 use turn::server::Server;
 
@@ -40,6 +48,12 @@ use credentials::Credentials;
 use listener::{Gate, GuardedListener};
 use policy::{OwnAddresses, PeerPolicy};
 use quota::{Limits, Quotas};
+use streams::Streams;
+
+/// Where termcall clients carry TURN over the hub's own port, as a WebSocket.
+pub const STREAM_PATH: &str = "/turn";
+/// Tries at a pair of free ports (UDP and TCP alike) when the TURN port is chosen by the system.
+const PORT_TRIES: usize = 16;
 
 /// The realm in TURN's long-term credential mechanism.
 pub const REALM: &str = "termcall";
@@ -91,17 +105,21 @@ impl Shared {
 pub struct Turn {
     server: Server,
     renewal: tokio::task::JoinHandle<()>,
+    /// The TURN port's TCP listener.
+    tcp: Option<tokio::task::JoinHandle<()>>,
+    /// Clients on streams; `None` where the port has no reader thread to join them to.
+    streams: Option<Arc<Streams>>,
+    /// Whether `turns:` is served (the hub has a certificate).
+    tls: bool,
     /// Where clients reach it.
     pub addr: SocketAddr,
     creds: Credentials,
 }
 
 impl Turn {
-    /// Binds the UDP port and starts serving.
-    pub async fn start(s: &TurnSettings, metrics: Arc<Metrics>) -> anyhow::Result<Turn> {
-        let socket = UdpSocket::bind(s.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot bind the TURN port {} (--turn-port): {e}", s.listen))?;
+    /// Binds the port (UDP and TCP) and starts serving; `tls` serves `turns:` on the TCP side.
+    pub async fn start(s: &TurnSettings, tls: Option<TlsAcceptor>, metrics: Arc<Metrics>) -> anyhow::Result<Turn> {
+        let (socket, tcp) = bind_port(s.listen).await?;
         let bound = socket.local_addr()?;
         let queue = batch::enlarge_receive_queue(&socket, LISTENER_QUEUE);
         tracing::debug!(bytes = queue, "TURN port receive queue");
@@ -125,7 +143,7 @@ impl Turn {
             ports: s.relay_ports.clone(),
         };
         let listener = Arc::new(
-            GuardedListener::with_reader_thread(socket, Gate::new(creds.clone(), metrics))
+            GuardedListener::with_reader_thread(socket, Gate::new(creds.clone(), metrics.clone()))
                 .map_err(|e| anyhow::anyhow!("cannot start the TURN port's reader: {e}"))?,
         );
         let server = Server::new(ServerConfig {
@@ -138,8 +156,18 @@ impl Turn {
         })
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the TURN server: {e}"))?;
+        let streams = listener.injector().map(|inject| Streams::new(listener.guard.clone(), inject, metrics.clone()));
+        let tcp = streams.as_ref().map(|streams| {
+            listener.route_streams(streams.clone());
+            tokio::spawn(tcp::run(tcp, streams.clone(), tls.clone()))
+        });
         let renewal = tokio::spawn(renewal::run(listener, bound));
-        Ok(Turn { server, renewal, addr: SocketAddr::new(s.public_ip, bound.port()), creds })
+        Ok(Turn { server, renewal, tcp, streams, tls: tls.is_some(), addr: SocketAddr::new(s.public_ip, bound.port()), creds })
+    }
+
+    /// Clients on streams (the `/turn` WebSocket joins them), if this platform has them.
+    pub fn streams(&self) -> Option<&Arc<Streams>> {
+        self.streams.as_ref()
     }
 
     /// The STUN and TURN entries for `name`'s welcome, with fresh credentials.
@@ -147,12 +175,20 @@ impl Turn {
         let (username, credential) = self.creds.issue(name, now);
         vec![
             IceServer { urls: vec![format!("stun:{}", self.addr)], username: None, credential: None },
-            IceServer {
-                urls: vec![format!("turn:{}?transport=udp", self.addr)],
-                username: Some(username),
-                credential: Some(credential),
-            },
+            IceServer { urls: self.turn_urls(), username: Some(username), credential: Some(credential) },
         ]
+    }
+
+    /// UDP first; TCP and TLS for those whose UDP is blocked.
+    fn turn_urls(&self) -> Vec<String> {
+        let mut urls = vec![format!("turn:{}?transport=udp", self.addr)];
+        if self.streams.is_some() {
+            urls.push(format!("turn:{}?transport=tcp", self.addr));
+            if self.tls {
+                urls.push(format!("turns:{}?transport=tcp", self.addr));
+            }
+        }
+        urls
     }
 
     /// The credentials, for tests and tools that act as a client.
@@ -163,6 +199,9 @@ impl Turn {
     /// Closes every allocation and the port.
     pub async fn close(&self) {
         self.renewal.abort();
+        if let Some(tcp) = &self.tcp {
+            tcp.abort();
+        }
         let _ = self.server.close().await;
     }
 }
@@ -170,5 +209,23 @@ impl Turn {
 impl Drop for Turn {
     fn drop(&mut self) {
         self.renewal.abort();
+        if let Some(tcp) = &self.tcp {
+            tcp.abort();
+        }
     }
+}
+
+/// The TURN port on UDP and on TCP. Port 0 asks the system for one free on both.
+async fn bind_port(listen: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
+    let tries = if listen.port() == 0 { PORT_TRIES } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let socket = UdpSocket::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot bind the TURN port {listen} (--turn-port): {e}"))?;
+        match TcpListener::bind(socket.local_addr()?).await {
+            Ok(tcp) => return Ok((socket, tcp)),
+            Err(e) => last = Some((socket.local_addr()?, e)),
+        }
+    }
+    let (at, e) = last.expect("at least one try");
+    anyhow::bail!("cannot bind the TURN port on TCP {at} (--turn-port; TURN over TCP and TLS listens beside UDP): {e}")
 }

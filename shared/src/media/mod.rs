@@ -11,6 +11,7 @@
 //!   generator, which would otherwise ask for them again and again.
 //! - [`glue`]: candidates to and from signals, and local track descriptions.
 //! - [`simulcast`]: the layers' RIDs and sizes, and where an H.264 keyframe starts.
+//! - [`stream_out`]: what a TURN-over-TCP/WebSocket writer sends next, never a standing queue.
 
 pub mod codecs;
 pub mod congestion;
@@ -21,4 +22,5 @@ pub mod remb;
 pub mod rtx;
 pub mod simulcast;
 pub mod stage;
+pub mod stream_out;
 pub mod rtcp_tap;

@@ -26,6 +26,7 @@ use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnec
 use super::api::{CallStats, Path};
 use super::path::{selected_path, RemoteRelays};
 use super::peer::{self, IceOptions, PcEvent, RelayMode};
+use super::relay_stream::{self, Shim, StreamRelay};
 use super::stats::StatsClock;
 use crate::media::audio::AudioSource;
 use crate::media::counters::{RecvCounters, SendCounters};
@@ -89,6 +90,8 @@ pub struct CallSetup {
     pub sfu: bool,
     pub ice_servers: Vec<IceServer>,
     pub ice: IceOptions,
+    /// TURN over the hub's WebSocket, when the hub offers it (used when UDP is blocked).
+    pub stream_relay: Option<StreamRelay>,
     pub media: MediaConfig,
     /// Mute switches, shared with the engine.
     pub controls: Arc<Controls>,
@@ -155,18 +158,42 @@ struct Call<'a> {
     sfu: bool,
     /// In a call through the hub: the other participants, in the order their media came.
     remotes: Vec<Remote>,
+    /// Our TURN carried over the hub's WebSocket (UDP is blocked, or `--relay tcp`).
+    shim: Option<Shim>,
+}
+
+/// The shim that carries our TURN over the hub's WebSocket, when this call needs one:
+/// `--relay tcp`, or `auto` with UDP to the hub blocked.
+async fn stream_shim(setup: &CallSetup) -> anyhow::Result<Option<Shim>> {
+    let mode = setup.ice.relay;
+    let Some(relay) = &setup.stream_relay else {
+        if mode == RelayMode::Tcp {
+            anyhow::bail!("--relay tcp needs a hub that carries TURN over its WebSocket, and this one does not (is it running with --no-turn?)");
+        }
+        return Ok(None);
+    };
+    let wanted = match mode {
+        RelayMode::Tcp => true,
+        RelayMode::Auto => relay.udp_blocked().await,
+        RelayMode::Always | RelayMode::Never => false,
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    Ok(Some(Shim::start(relay, relay_stream::bind_ip(&setup.ice.bind)).await?))
 }
 
 async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: &mpsc::UnboundedSender<(CallId, CallOut)>) -> anyhow::Result<()> {
     // The hub's media endpoint is on the hub itself, which its own TURN relay may not reach:
     // `--relay always` hides our address from peers, not from the hub, so it does not apply.
     let mut ice = setup.ice.clone();
-    if setup.sfu && ice.relay == RelayMode::Always {
+    let shim = stream_shim(&setup).await?;
+    if setup.sfu && matches!(ice.relay, RelayMode::Always | RelayMode::Tcp) {
         ice.relay = RelayMode::Auto;
     }
     let audio_bps = if setup.media.audio == crate::media::audio::AudioSpec::None { 0.0 } else { crate::media::adapt::AUDIO_RESERVE_BPS };
     let (congestion, link) = peer::congestion(f64::from(setup.media.max_video_kbps()) * 1000.0 + audio_bps, setup.media.feedback);
-    let (pc, mut pc_events) = peer::build(&setup.ice_servers, &ice, congestion).await?;
+    let (pc, mut pc_events) = peer::build(&setup.ice_servers, &ice, congestion, shim.as_ref().map(|s| s.addr)).await?;
     let (dc_tx, mut dc_rx) = mpsc::channel(chat::DC_QUEUE);
     let mut call = Call {
         id: setup.call_id,
@@ -195,6 +222,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         clock: StatsClock::default(),
         sfu: setup.sfu,
         remotes: Vec::new(),
+        shim,
     };
     let mut stats_tick = tokio::time::interval(call.media.stats_every);
     let mut recover_tick = tokio::time::interval(Duration::from_millis(500));
@@ -359,10 +387,12 @@ impl Call<'_> {
     }
 
     async fn current_path(&self) -> Option<Path> {
-        if self.sfu {
+        let over_stream = self.shim.is_some();
+        let path = selected_path(&self.pc, &self.remote_relays, over_stream).await;
+        if self.sfu && path != Some(Path::RelayTcp) {
             return Some(Path::Hub);
         }
-        selected_path(&self.pc, &self.remote_relays).await
+        path
     }
 
     /// Reports a new path when ICE switched pairs without a break.

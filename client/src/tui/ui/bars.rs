@@ -33,12 +33,7 @@ pub fn status(f: &mut Frame, area: Rect, app: &App) {
             CallState::Ended => spans.push(Span::raw(format!("call with {} ended: {}", c.peer, c.reason.as_deref().map_or("ended".into(), describe_reason)))),
             CallState::Connected => {
                 spans.push(Span::styled("connected", Style::new().fg(Color::Green).bold()));
-                let path = match c.path {
-                    Some(Path::Relay) => "relay",
-                    Some(Path::P2p) => "p2p",
-                    Some(Path::Hub) => "hub",
-                    None => "?",
-                };
+                let path = c.path.map_or("?", Path::as_str);
                 spans.push(Span::raw(format!(" with {} via {path}", c.peer)));
                 if let Some(s) = &app.stats {
                     let rtt = s.rtt_ms.map_or("–".into(), |r| if r < 10.0 { format!("{r:.1} ms") } else { format!("{r:.0} ms") });
