@@ -101,8 +101,12 @@ async fn serve() -> std::process::ExitCode {
     info!("listening on {addr}");
 
     match &turn {
-        Some(t) if t.streams().is_some() => info!("STUN/TURN on udp and tcp {} (and over the WebSocket at {})", t.addr, termcall_hub::turn::STREAM_PATH),
-        Some(t) => info!("STUN/TURN on udp {}", t.addr),
+        Some(t) => {
+            info!("STUN/TURN on udp {}", t.addr);
+            if t.streams().is_some() {
+                info!("TURN also on tcp {} (and tls, with a certificate), and over the WebSocket at {}", t.addr, termcall_hub::turn::STREAM_PATH);
+            }
+        }
         None => info!("no STUN/TURN server (--no-turn)"),
     }
     // One line on stdout for scripts and tests: where to connect (the log above is written by then).

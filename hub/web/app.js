@@ -374,7 +374,7 @@ function removeTile(who) {
   if (tile) tile.remove();
 }
 
-// Once a second: the path (p2p or relay), round trip, bitrates and loss, from getStats.
+// Once a second: the path (p2p, relay or relay-tcp), round trip, bitrates and loss, from getStats.
 async function measure(call) {
   if (!call.pc || state.call !== call) return;
   const report = await call.pc.getStats();
@@ -387,7 +387,9 @@ async function measure(call) {
     if (s.type === "outbound-rtp") bytesOut += s.bytesSent || 0;
   });
   const local = pair && byId.get(pair.localCandidateId), remote = pair && byId.get(pair.remoteCandidateId);
-  const path = !pair ? "—" : (local?.candidateType === "relay" || remote?.candidateType === "relay") ? "relay" : "p2p";
+  // Our relay reached over TCP or TLS (UDP blocked) is "relay-tcp", as termcall says it.
+  const overTcp = local?.candidateType === "relay" && (local.relayProtocol === "tcp" || local.relayProtocol === "tls");
+  const path = !pair ? "—" : overTcp ? "relay-tcp" : (local?.candidateType === "relay" || remote?.candidateType === "relay") ? "relay" : "p2p";
   const now = performance.now(), last = call.last;
   const kbps = (b, a) => (last ? ((b - a) * 8) / (now - last.at) : 0);
   const q = {

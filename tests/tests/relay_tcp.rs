@@ -78,7 +78,8 @@ fn median_fps(c: &mut Client, n: usize) -> (f64, Value) {
 }
 
 /// A call across the LAN with `blocked` namespaces' UDP dropped: connects within 3 s, each
-/// blocked side on `relay-tcp`, video at ≥ 12 fps both ways, chat both ways.
+/// blocked side on `relay-tcp`, video at ≥ 12 fps both ways, chat both ways; with both
+/// blocked, bob's echo call through the hub's media endpoint too.
 fn check(tls: bool, block_alice: bool) {
     let lan = Lan::new(&format!("{}{}", if tls { "s" } else { "t" }, if block_alice { "2" } else { "1" })).expect("test LAN");
     netns::block_udp(&lan.bob).expect("drop UDP for bob");
@@ -103,6 +104,20 @@ fn check(tls: bool, block_alice: bool) {
         }
     }
     chat_both_ways(&mut alice, &mut bob, &label);
+    if block_alice {
+        // Through the hub's media endpoint too: echo, over the relay over TCP.
+        alice.send(json!({"cmd":"hangup"}));
+        for c in [&mut alice, &mut bob] {
+            c.expect_call("ended", SOON);
+        }
+        bob.send(json!({"cmd":"call","to":"echo"}));
+        let c = bob.expect_call("connected", Duration::from_secs(10));
+        assert_eq!(c["path"], "relay-tcp", "{label}: echo: {c}");
+        let s = bob.expect("3 s of his own video back", Duration::from_secs(10), |e| e["event"] == "stats" && e["video"]["frames_decoded"].as_u64() >= Some(36));
+        eprintln!("{label}: echo over relay-tcp: {} frames back", s["video"]["frames_decoded"]);
+        bob.send(json!({"cmd":"chat","text":"echo over tcp"}));
+        bob.expect("chat echoed", SOON, |e| e["event"] == "chat" && e["from"] == "echo" && e["text"] == "echo over tcp");
+    }
     let streams = hub.metric("termcall_turn_streams_total").unwrap_or(0.0);
     let want = if block_alice { 2.0 } else { 1.0 };
     assert!(streams >= want, "{label}: the hub counts {streams} TURN streams");
@@ -118,7 +133,7 @@ fn udp_blocked_on_one_side_connects_over_the_hubs_websocket_with_ws_and_wss() {
 }
 
 #[test]
-fn udp_blocked_on_both_sides_goes_through_the_hub_for_both() {
+fn udp_blocked_on_both_sides_goes_through_the_hub_for_both_and_echo_works_too() {
     let _turn = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     netns::available().expect("this test makes network namespaces");
     check(false, true);

@@ -31,9 +31,17 @@ fn signed_in(tag: &str, name: &str) -> Web {
 
 /// The same, the page opened with `query` (`?relay=always`, say).
 fn signed_in_at(tag: &str, name: &str, query: &str) -> Web {
+    signed_in_behind(tag, name, query, false)
+}
+
+/// The same, with all the browser's UDP dropped (a firewall that lets only TCP out) if `no_udp`.
+fn signed_in_behind(tag: &str, name: &str, query: &str, no_udp: bool) -> Web {
     netns::available().expect("this test makes network namespaces");
     Browser::available().expect("this test runs Chromium");
     let lan = Lan::new(tag).expect("test hosts");
+    if no_udp {
+        netns::block_udp(&lan.alice).expect("drop the browser's UDP");
+    }
     let hub = Hub::start_in(Some(&lan.hub), &format!("{LAN_HUB}:0"), &["--allow-peer", LAN_CIDR]);
     let page_url = hub.url.replace("ws://", "http://").trim_end_matches("/ws").to_owned() + "/" + query;
     let clip = termcall_tests::media::noisy_clip(320, 240, 30);
@@ -198,4 +206,22 @@ fn the_web_client_with_relay_only_reaches_a_terminal_user_through_the_hubs_turn(
     stats_until(&mut bob, "bob decodes the browser through the relay", |e| e["video"]["fps"].as_f64() >= Some(10.0));
     web.page.type_into("#chat-input", "through the relay", true);
     bob.expect("the chat", SOON, |e| e["event"] == "chat" && e["text"] == "through the relay");
+}
+
+#[test]
+fn the_web_client_behind_a_firewall_that_blocks_udp_calls_over_the_hubs_turn_over_tcp() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // No relay-only policy: the page as anyone opens it; UDP just does not get out.
+    let mut web = signed_in_behind("wc5", "carol", "", true);
+    let mut bob = client(&web, "bob", &["--auto-accept"]);
+    web.page.click("#roster li[data-name='bob'] button.call");
+    let connected = bob.expect_call("connected", Duration::from_secs(10));
+    assert_eq!(connected["path"], "relay", "bob sees the browser's relay: {connected}");
+    let q = page_decodes(&mut web.page, 30, Duration::from_secs(10));
+    assert_eq!(q["path"], "relay-tcp", "the page says its relay is over TCP: {q}");
+    stats_until(&mut bob, "bob decodes the browser over TCP", |e| e["video"]["fps"].as_f64() >= Some(10.0));
+    web.page.type_into("#chat-input", "over tcp", true);
+    bob.expect("the chat", SOON, |e| e["event"] == "chat" && e["text"] == "over tcp");
+    let streams = web.hub.metric("termcall_turn_streams_total").unwrap_or(0.0);
+    assert!(streams >= 1.0, "the browser came in over TCP: {streams}");
 }

@@ -556,6 +556,10 @@ impl State {
             }
             CallOut::Snapshot(Ok((path, width, height))) => self.emit(Event::Snapshot { path, width, height }),
             CallOut::Snapshot(Err(why)) => self.emit(Event::error("snapshot_failed", why)),
+            CallOut::Warning(code @ call::NO_COMMON_VIDEO_CODEC, why) => {
+                let peer = self.call.as_ref().map_or("the other side", |c| c.peer.as_str());
+                self.emit(Event::error(code, format!("no common video codec with {peer}: {why}")));
+            }
             CallOut::Warning(code, why) => self.emit(Event::error(code, why)),
             CallOut::Failed(why) => {
                 self.emit(Event::error("media_failed", why));

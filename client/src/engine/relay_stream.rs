@@ -185,6 +185,27 @@ pub async fn probe_udp(target: &str, bind_ip: IpAddr) -> bool {
     false
 }
 
+/// The shim that carries a call's TURN over the hub's WebSocket, when the call needs one:
+/// `--relay tcp`, or `auto` with UDP to the hub blocked. `bind` is where ICE gathers.
+pub async fn shim_for(relay: Option<&StreamRelay>, mode: super::RelayMode, bind: &[String]) -> anyhow::Result<Option<Shim>> {
+    use super::RelayMode;
+    let Some(relay) = relay else {
+        if mode == RelayMode::Tcp {
+            anyhow::bail!("--relay tcp needs a hub that carries TURN over its WebSocket, and this one does not (is it running with --no-turn?)");
+        }
+        return Ok(None);
+    };
+    let wanted = match mode {
+        RelayMode::Tcp => true,
+        RelayMode::Auto => relay.udp_blocked().await,
+        RelayMode::Always | RelayMode::Never => false,
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    Ok(Some(Shim::start(relay, bind_ip(bind)).await?))
+}
+
 /// The shim: a local UDP address for the agent's TURN client, carried to the hub over streams.
 pub struct Shim {
     /// Where the agent sends TURN (`turn:ADDR?transport=udp`).

@@ -11,6 +11,7 @@
 //!   generator, which would otherwise ask for them again and again.
 //! - [`glue`]: candidates to and from signals, and local track descriptions.
 //! - [`simulcast`]: the layers' RIDs and sizes, and where an H.264 keyframe starts.
+//! - [`sdp`]: the video codecs a session description offers or accepts, and rejected sections.
 //! - [`stream_out`]: what a TURN-over-TCP/WebSocket writer sends next, never a standing queue.
 
 pub mod codecs;
@@ -24,3 +25,4 @@ pub mod simulcast;
 pub mod stage;
 pub mod stream_out;
 pub mod rtcp_tap;
+pub mod sdp;

@@ -77,6 +77,9 @@ pub enum CallOut {
     Warning(&'static str, String),
 }
 
+/// The warning when the peer takes no H.264 video: the call goes on with audio and chat.
+pub const NO_COMMON_VIDEO_CODEC: &str = "no_common_video_codec";
+
 /// Remote candidates kept until the description they belong to arrives (a peer gathers a
 /// dozen or so; the hub relays at most its rate of them).
 const EARLY_CANDIDATES: usize = 64;
@@ -160,34 +163,15 @@ struct Call<'a> {
     remotes: Vec<Remote>,
     /// Our TURN carried over the hub's WebSocket (UDP is blocked, or `--relay tcp`).
     shim: Option<Shim>,
-}
-
-/// The shim that carries our TURN over the hub's WebSocket, when this call needs one:
-/// `--relay tcp`, or `auto` with UDP to the hub blocked.
-async fn stream_shim(setup: &CallSetup) -> anyhow::Result<Option<Shim>> {
-    let mode = setup.ice.relay;
-    let Some(relay) = &setup.stream_relay else {
-        if mode == RelayMode::Tcp {
-            anyhow::bail!("--relay tcp needs a hub that carries TURN over its WebSocket, and this one does not (is it running with --no-turn?)");
-        }
-        return Ok(None);
-    };
-    let wanted = match mode {
-        RelayMode::Tcp => true,
-        RelayMode::Auto => relay.udp_blocked().await,
-        RelayMode::Always | RelayMode::Never => false,
-    };
-    if !wanted {
-        return Ok(None);
-    }
-    Ok(Some(Shim::start(relay, relay_stream::bind_ip(&setup.ice.bind)).await?))
+    /// The peer takes no video we can send (no common codec, or no video section): none is sent.
+    no_video: bool,
 }
 
 async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: &mpsc::UnboundedSender<(CallId, CallOut)>) -> anyhow::Result<()> {
     // The hub's media endpoint is on the hub itself, which its own TURN relay may not reach:
     // `--relay always` hides our address from peers, not from the hub, so it does not apply.
     let mut ice = setup.ice.clone();
-    let shim = stream_shim(&setup).await?;
+    let shim = relay_stream::shim_for(setup.stream_relay.as_ref(), setup.ice.relay, &setup.ice.bind).await?;
     if setup.sfu && matches!(ice.relay, RelayMode::Always | RelayMode::Tcp) {
         ice.relay = RelayMode::Auto;
     }
@@ -223,6 +207,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         sfu: setup.sfu,
         remotes: Vec::new(),
         shim,
+        no_video: false,
     };
     let mut stats_tick = tokio::time::interval(call.media.stats_every);
     let mut recover_tick = tokio::time::interval(Duration::from_millis(500));
@@ -304,7 +289,7 @@ impl Call<'_> {
 
     async fn add_tracks(&mut self) -> anyhow::Result<()> {
         if self.tracks.is_none() {
-            let video = self.media.video != crate::media::source::VideoSpec::None;
+            let video = self.media.video != crate::media::source::VideoSpec::None && !self.no_video;
             let audio = self.media.audio != crate::media::audio::AudioSpec::None;
             // Through the hub, video goes as simulcast layers: the hub gives each receiver one.
             self.tracks = Some(send::add_tracks(&self.pc, video, audio, self.sfu).await?);
@@ -322,7 +307,8 @@ impl Call<'_> {
             return;
         }
         let m = &self.media;
-        let video = match VideoSource::open(&m.video, m.width, m.height, m.fps) {
+        let video = if self.no_video { Ok(None) } else { VideoSource::open(&m.video, m.width, m.height, m.fps) };
+        let video = match video {
             Ok(v) => v.map(|s| (s, VideoParams { width: m.width, height: m.height, fps: m.fps, max_kbps: m.max_video_kbps() })),
             Err(e) => {
                 warn!("sending no video: {e}");

@@ -3,12 +3,16 @@
 
 use std::time::{Duration, Instant};
 
+use termcall_shared::media::sdp;
 use termcall_shared::Signal;
 use tracing::{debug, warn};
 use webrtc::peer_connection::RTCSessionDescription;
 
 use super::{Call, CallOut};
 use crate::engine::peer::candidate_init;
+
+/// The one video codec termcall sends.
+const H264: &str = "H264";
 
 /// How long a call may go without media before it is given up.
 const RECOVER_DEADLINE: Duration = Duration::from_secs(30);
@@ -25,6 +29,13 @@ impl Call<'_> {
     pub(super) async fn on_remote_signal(&mut self, s: Signal) -> anyhow::Result<()> {
         match s {
             Signal::Offer { sdp } => {
+                // No video section we can send in (Firefox without OpenH264 offers VP8, VP9 and
+                // AV1 only): answer it rejected, and go on with audio and chat.
+                let video = sdp::video(&sdp);
+                if self.tracks.is_none() && !video.has(H264) {
+                    self.refuse_video(video.open > 0, || format!("it offers {}; termcall sends H.264. Audio and chat go on", video.media_codecs().join(", ")));
+                }
+                let sdp = sdp::without_rejected_ice(&sdp).into_owned();
                 let offer = RTCSessionDescription::offer(sdp).map_err(|e| anyhow::anyhow!("the peer's offer is not valid SDP: {e}"))?;
                 self.pc.set_remote_description(offer).await?;
                 self.remote_description_set().await;
@@ -35,6 +46,9 @@ impl Call<'_> {
                 self.report(CallOut::Signal(Signal::Answer { sdp: answer.sdp }));
             }
             Signal::Answer { sdp } => {
+                let video = sdp::video(&sdp);
+                // A refused section's own credentials would make webrtc-rs refuse the answer.
+                let sdp = sdp::without_rejected_ice(&sdp).into_owned();
                 let answer = RTCSessionDescription::answer(sdp).map_err(|e| anyhow::anyhow!("the peer's answer is not valid SDP: {e}"))?;
                 if let Err(e) = self.pc.set_remote_description(answer).await {
                     // The first answer is vital; a late one to an ICE restart offer is not.
@@ -43,6 +57,11 @@ impl Call<'_> {
                     }
                     warn!(call = self.id, "ignoring an answer that does not fit: {e}");
                     return Ok(());
+                }
+                // Our video refused (its section rejected, or no H.264 in it): send none.
+                let offered_video = self.tracks.as_ref().is_some_and(|t| t.video.is_some());
+                if offered_video && !self.no_video && !video.has(H264) {
+                    self.refuse_video(true, || "it refused our H.264 video. Audio and chat go on".to_owned());
                 }
                 self.remote_description_set().await;
             }
@@ -80,6 +99,16 @@ impl Call<'_> {
             Signal::EndOfCandidates => {}
         }
         Ok(())
+    }
+
+    /// The peer takes no video from us: none is encoded or sent; `say` tells the user why.
+    fn refuse_video(&mut self, say: bool, why: impl FnOnce() -> String) {
+        self.no_video = true;
+        if say {
+            let why = why();
+            warn!(call = self.id, "no common video codec: {why}");
+            self.report(CallOut::Warning(super::NO_COMMON_VIDEO_CODEC, why));
+        }
     }
 
     /// Candidates can arrive before the description they belong to: apply them now.

@@ -53,6 +53,8 @@ impl Room {
                 if p.awaiting_answer.is_none() {
                     return debug!(call = self.call_id, name = %p.name, "an answer to no offer: ignored");
                 }
+                // A browser's refused section carries credentials webrtc-rs would refuse it for.
+                let sdp = termcall_shared::media::sdp::without_rejected_ice(&sdp).into_owned();
                 let applied = match RTCSessionDescription::answer(sdp) {
                     Ok(answer) => p.pc.set_remote_description(answer).await.map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),

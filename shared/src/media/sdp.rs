@@ -1,0 +1,111 @@
+//! What a session description says about its video: the codecs each video section offers or
+//! accepts, and whether the section was rejected (port 0). Read before negotiating, so that a
+//! peer with no video codec in common (Firefox without OpenH264 offers VP8, VP9 and AV1 only)
+//! makes a call with audio and chat rather than a failed one.
+
+/// What the video sections of an SDP hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Video {
+    /// Video sections not rejected (port other than 0).
+    pub open: usize,
+    /// Codec names in the open sections (`rtpmap` encoding names, upper case), in order, once each.
+    pub codecs: Vec<String>,
+}
+
+impl Video {
+    /// Whether an open video section offers or accepts `codec` (`H264`, `VP8`...).
+    pub fn has(&self, codec: &str) -> bool {
+        self.codecs.iter().any(|c| c.eq_ignore_ascii_case(codec))
+    }
+
+    /// The codecs a person would care about: without retransmission and repair formats.
+    pub fn media_codecs(&self) -> Vec<&str> {
+        self.codecs.iter().map(String::as_str).filter(|c| !matches!(*c, "RTX" | "RED" | "ULPFEC" | "FLEXFEC-03")).collect()
+    }
+}
+
+/// The video sections of `sdp`.
+pub fn video(sdp: &str) -> Video {
+    let mut v = Video::default();
+    let mut in_open_video = false;
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            let mut fields = m.split_whitespace();
+            let (kind, port) = (fields.next(), fields.next());
+            in_open_video = kind == Some("video") && port.is_some_and(|p| p.split('/').next() != Some("0"));
+            v.open += usize::from(in_open_video);
+        } else if in_open_video {
+            // a=rtpmap:<pt> <name>/<clock>[/<channels>]
+            let Some(map) = line.strip_prefix("a=rtpmap:") else { continue };
+            let Some(name) = map.split_whitespace().nth(1).and_then(|n| n.split('/').next()) else { continue };
+            let name = name.to_ascii_uppercase();
+            if !v.codecs.contains(&name) {
+                v.codecs.push(name);
+            }
+        }
+    }
+    v
+}
+
+/// `sdp` without the ICE credentials of its rejected (port 0) sections. Chromium gives a
+/// section it rejects credentials of its own, which no transport uses; webrtc-rs takes them
+/// for conflicting ones and refuses the whole description ("multiple conflicting ice-ufrag
+/// values"), so that a call with a refused video section would fail.
+pub fn without_rejected_ice(sdp: &str) -> std::borrow::Cow<'_, str> {
+    let mut rejected = false;
+    let mut changed = false;
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let bare = line.trim_end();
+        if let Some(m) = bare.strip_prefix("m=") {
+            rejected = m.split_whitespace().nth(1).is_some_and(|p| p.split('/').next() == Some("0"));
+        } else if rejected && (bare.starts_with("a=ice-ufrag:") || bare.starts_with("a=ice-pwd:")) {
+            changed = true;
+            continue;
+        }
+        out.push_str(line);
+    }
+    if changed { std::borrow::Cow::Owned(out) } else { std::borrow::Cow::Borrowed(sdp) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIREFOX_OFFER: &str = "v=0\r\no=mozilla 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 109 0\r\na=fmtp:109 maxplaybackrate=48000\r\na=rtpmap:109 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n\
+        m=video 9 UDP/TLS/RTP/SAVPF 120 124 121 125 99\r\na=fmtp:120 max-fs=12288\r\na=rtpmap:120 VP8/90000\r\na=rtpmap:124 rtx/90000\r\n\
+        a=rtpmap:121 VP9/90000\r\na=rtpmap:125 rtx/90000\r\na=rtpmap:99 AV1/90000\r\n\
+        m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n";
+
+    #[test]
+    fn a_firefox_offer_without_openh264_has_no_h264() {
+        let v = video(FIREFOX_OFFER);
+        assert_eq!(v.open, 1);
+        assert_eq!(v.codecs, ["VP8", "RTX", "VP9", "AV1"]);
+        assert!(v.has("vp8") && !v.has("H264"));
+        assert_eq!(v.media_codecs(), ["VP8", "VP9", "AV1"]);
+    }
+
+    #[test]
+    fn a_rejected_sections_credentials_go_and_nothing_else() {
+        let answer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:SzcZ\r\na=ice-pwd:one\r\na=mid:0\r\n\
+            m=video 0 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:3ojS\r\na=ice-pwd:two\r\na=mid:1\r\n\
+            m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:SzcZ\r\na=ice-pwd:one\r\n";
+        let fixed = without_rejected_ice(answer);
+        assert!(!fixed.contains("3ojS") && !fixed.contains("ice-pwd:two"), "{fixed}");
+        assert_eq!(fixed.matches("a=ice-ufrag:SzcZ\r\n").count(), 2);
+        assert!(fixed.contains("m=video 0 UDP/TLS/RTP/SAVPF 0\r\na=mid:1\r\n"), "{fixed}");
+        assert!(matches!(without_rejected_ice("m=audio 9 X 1\na=ice-ufrag:a\n"), std::borrow::Cow::Borrowed(_)), "untouched");
+    }
+
+    #[test]
+    fn a_rejected_section_offers_nothing() {
+        let answer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\nm=video 0 UDP/TLS/RTP/SAVPF 0\r\na=mid:1\r\n";
+        assert_eq!(video(answer), Video { open: 0, codecs: vec![] });
+        let accepted = "m=video 9 UDP/TLS/RTP/SAVPF 102\na=rtpmap:102 H264/90000\n";
+        assert!(video(accepted).has("H264"));
+        assert_eq!(video("").open, 0);
+        assert_eq!(video("m=video\na=rtpmap:\na=rtpmap:1\n"), Video { open: 0, codecs: vec![] });
+    }
+}

@@ -1,0 +1,73 @@
+//! A peer with no video codec in common with termcall: Debian's Chromium on the test peer page
+//! with its video limited to VP8 (`setCodecPreferences`), as a Firefox without OpenH264 offers
+//! and answers. Either way round the call goes on with audio and chat; the terminal user is
+//! told "no common video codec with PEER"; nothing is sent, or logged, packet by packet on the
+//! refused video section.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::json;
+use termcall_tests::browser::{peer_page, Browser};
+use termcall_tests::netns::{self, Lan, LAN_BOB, LAN_CIDR, LAN_HUB};
+use termcall_tests::{Client, Hub, SOON};
+
+static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn setup(tag: &str) -> (Lan, Hub, Client) {
+    netns::available().expect("this test makes network namespaces");
+    Browser::available().expect("this test runs Chromium");
+    let lan = Lan::new(tag).expect("test hosts");
+    let hub = Hub::start_in(Some(&lan.hub), &format!("{LAN_HUB}:0"), &["--allow-peer", LAN_CIDR]);
+    let mut bob = Client::start_in(Some(&lan.bob), LAN_BOB, &hub.url, "bob", &["--auto-accept", "--video-size", "320x240"]);
+    bob.expect("ready", SOON, |e| e["event"] == "ready");
+    (lan, hub, bob)
+}
+
+/// Connected, told why there is no video, audio from the browser, chat both ways, and no
+/// per-packet errors in bob's log.
+fn audio_and_chat_without_video(bob: &mut Client, browser: &Browser) {
+    let Some(c) = bob.wait(Duration::from_secs(20), &|e| e["event"] == "call" && e["state"] == "connected") else {
+        let events: Vec<String> = bob.seen.iter().rev().take(12).map(|e| e.to_string()).collect();
+        panic!("the call never connected; Chromium's log:\n{}\nbob's events (newest first):\n{}\nbob's log:\n{}", browser.log_tail(30), events.join("\n"), bob.log_tail(30));
+    };
+    eprintln!("connected: {c}");
+    let told = bob.expect_seen("the reason there is no video", SOON, |e| e["event"] == "error" && e["code"] == "no_common_video_codec");
+    let message = told["message"].as_str().unwrap_or_default();
+    eprintln!("bob was told: {message}");
+    assert!(message.contains("no common video codec with chrome"), "{told}");
+    assert!(told["fatal"].is_null() || told["fatal"] == false, "not fatal: {told}");
+    let s = bob.expect("audio from the browser", Duration::from_secs(10), |e| e["event"] == "stats" && e["audio"]["packets"].as_u64() >= Some(100));
+    assert_eq!(s["video"]["frames_decoded"].as_u64().unwrap_or(0), 0, "no video: {s}");
+    bob.send(json!({"cmd":"chat","text":"hello without video"}));
+    bob.expect("the browser's answer", SOON, |e| e["event"] == "chat" && e["text"] == "echo: hello without video");
+    // A few seconds of the call: nothing logged packet by packet.
+    bob.idle(Duration::from_secs(3));
+    let log = std::fs::read_to_string(&bob.log).unwrap_or_default();
+    let complaints = log.lines().filter(|l| l.contains("Failed to send RTP") || l.contains("unsupported codec")).count();
+    assert_eq!(complaints, 0, "bob's log complains {complaints} times:\n{}", bob.log_tail(20));
+    bob.send(json!({"cmd":"hangup"}));
+    bob.expect_call("ended", SOON);
+}
+
+#[test]
+fn a_vp8_only_browser_calls_termcall_and_gets_audio_and_chat() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, hub, mut bob) = setup("nc1");
+    let clip = termcall_tests::media::noisy_clip(320, 240, 30);
+    let browser = Browser::chromium(&lan.alice, &peer_page(&format!("hub={}&name=chrome&call=bob&video=vp8", hub.url)), &clip);
+    audio_and_chat_without_video(&mut bob, &browser);
+    drop((browser, bob, hub));
+}
+
+#[test]
+fn termcall_calls_a_vp8_only_browser_and_gets_audio_and_chat() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, hub, mut bob) = setup("nc2");
+    let clip = termcall_tests::media::noisy_clip(320, 240, 30);
+    let browser = Browser::chromium(&lan.alice, &peer_page(&format!("hub={}&name=chrome&answer=1&video=vp8", hub.url)), &clip);
+    bob.expect_roster("chrome", Duration::from_secs(20), |u| !u.is_empty());
+    bob.send(json!({"cmd":"call","to":"chrome"}));
+    audio_and_chat_without_video(&mut bob, &browser);
+    drop((browser, bob, hub));
+}
