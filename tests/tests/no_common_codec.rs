@@ -2,7 +2,9 @@
 //! with its video limited to VP8 (`setCodecPreferences`), as a Firefox without OpenH264 offers
 //! and answers. Either way round the call goes on with audio and chat; the terminal user is
 //! told "no common video codec with PEER"; nothing is sent, or logged, packet by packet on the
-//! refused video section.
+//! refused video section. In a group call through the hub, such a browser gets everyone's
+//! audio, and the others get its audio and one another's video, however often the hub
+//! renegotiates.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use termcall_tests::browser::{peer_page, Browser};
 use termcall_tests::netns::{self, Lan, LAN_BOB, LAN_CIDR, LAN_HUB};
-use termcall_tests::{Client, Hub, SOON};
+use termcall_tests::{participant, Client, Hub, SOON};
 
 static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -70,4 +72,44 @@ fn termcall_calls_a_vp8_only_browser_and_gets_audio_and_chat() {
     bob.send(json!({"cmd":"call","to":"chrome"}));
     audio_and_chat_without_video(&mut bob, &browser);
     drop((browser, bob, hub));
+}
+
+#[test]
+fn a_vp8_only_browser_in_a_group_call_gets_everyones_audio_and_the_others_their_video() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, hub, mut bob) = setup("nc3");
+    let mut carol = Client::start_in(Some(&lan.bob), LAN_BOB, &hub.url, "carol", &["--auto-accept", "--video-size", "320x240"]);
+    carol.expect("ready", SOON, |e| e["event"] == "ready");
+    let clip = termcall_tests::media::noisy_clip(320, 240, 30);
+    let browser = Browser::chromium(&lan.alice, &peer_page(&format!("hub={}&name=chrome&call=bob,carol&video=vp8", hub.url)), &clip);
+    for c in [&mut bob, &mut carol] {
+        if c.wait(Duration::from_secs(20), &|e| e["event"] == "call" && e["state"] == "connected").is_none() {
+            panic!("{} never connected; Chromium's log:\n{}\n{}", c.name, browser.log_tail(30), c.log_tail(30));
+        }
+    }
+    // bob and carol: each other's video, and the browser's audio.
+    for (c, other) in [(&mut bob, "carol"), (&mut carol, "bob")] {
+        let s = c.expect("the other's video and the browser's audio", Duration::from_secs(15), |e| {
+            e["event"] == "stats"
+                && participant(e, other).is_some_and(|p| p["video"]["fps"].as_f64() >= Some(5.0))
+                && participant(e, "chrome").is_some_and(|p| p["audio"]["packets"].as_u64() >= Some(50))
+        });
+        eprintln!("{} gets {other} at {} fps and the browser's audio ({} packets)", c.name, participant(&s, other).unwrap()["video"]["fps"], participant(&s, "chrome").unwrap()["audio"]["packets"]);
+    }
+    // The browser: both terminal users' audio, though it refused every video section.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let both = loop {
+        let log = std::fs::read_to_string(&browser.log).unwrap_or_default();
+        let last = log.lines().filter_map(|l| l.split("termcall-peer: stats ").nth(1)).last().map(str::to_owned);
+        if let Some(l) = last.filter(|l| l.contains("audio_streams=2")) {
+            break l;
+        }
+        assert!(std::time::Instant::now() < deadline, "the browser does not get both audio streams; its log:\n{}\nthe hub's:\n{}", browser.log_tail(20), hub.log_text());
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    eprintln!("the browser receives: {both}");
+    let hub_log = hub.log_text();
+    assert!(!hub_log.contains("no offer:"), "an offer to someone failed:\n{hub_log}");
+    assert!(hub_log.contains("no common video codec"), "the hub says why the browser gets no video");
+    drop((browser, bob, carol, hub));
 }

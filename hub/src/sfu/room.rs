@@ -76,6 +76,9 @@ struct Participant {
     chat: Bucket,
     /// What it shows of the others' video.
     views: Views,
+    /// It refused video (no codec in common: a browser without H.264): the video tracks on its
+    /// connection come off it as soon as they are made, and nothing is forwarded into them.
+    no_video: bool,
 }
 
 struct Room {
@@ -177,6 +180,7 @@ impl Room {
             early_candidates: Vec::new(),
             chat: Bucket::with_burst_count(CHAT_RATE, CHAT_BURST),
             views: Views::default(),
+            no_video: false,
         };
         // In the room from here on, so that a failure below is undone by `leave`.
         self.participants.insert(conn, p);
@@ -185,19 +189,19 @@ impl Room {
         // Each set of outlets is recorded as soon as it exists, so that `leave` finds it.
         if self.echo {
             let p = &self.participants[&conn];
-            let own = outlets(&p.pc, &p.receiver, ECHO_USER, &p.upstream, p.views.of(ECHO_USER), &self.metrics).await?;
+            let own = outlets(&p.pc, &p.receiver, ECHO_USER, &p.upstream, p.views.of(ECHO_USER), !p.no_video, &self.metrics).await?;
             if let Some(p) = self.participants.get_mut(&conn) {
                 p.outlets.insert(conn, own);
             }
         } else {
             for other_conn in others {
                 let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
-                let theirs = outlets(&p.pc, &p.receiver, &other.name, &other.upstream, p.views.of(&other.name), &self.metrics).await?;
+                let theirs = outlets(&p.pc, &p.receiver, &other.name, &other.upstream, p.views.of(&other.name), !p.no_video, &self.metrics).await?;
                 if let Some(p) = self.participants.get_mut(&conn) {
                     p.outlets.insert(other_conn, theirs);
                 }
                 let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
-                let ours = outlets(&other.pc, &other.receiver, &name, &p.upstream, other.views.of(&name), &self.metrics).await?;
+                let ours = outlets(&other.pc, &other.receiver, &name, &p.upstream, other.views.of(&name), !other.no_video, &self.metrics).await?;
                 if let Some(other) = self.participants.get_mut(&other_conn) {
                     other.outlets.insert(conn, ours);
                 }

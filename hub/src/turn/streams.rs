@@ -205,6 +205,7 @@ impl Streams {
                         }
                     }
                     Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                    Ok(Some(Ok(Message::Close(_)))) => return,
                     Ok(Some(Ok(other))) => return debug!(from = %s.from, "TURN WebSocket closed: not a TURN message ({} bytes)", other.len()),
                     _ => return,
                 }

@@ -54,6 +54,7 @@ impl Room {
                     return debug!(call = self.call_id, name = %p.name, "an answer to no offer: ignored");
                 }
                 // A browser's refused section carries credentials webrtc-rs would refuse it for.
+                let takes_video = termcall_shared::media::sdp::video(&sdp).has("H264");
                 let sdp = termcall_shared::media::sdp::without_rejected_ice(&sdp).into_owned();
                 let applied = match RTCSessionDescription::answer(sdp) {
                     Ok(answer) => p.pc.set_remote_description(answer).await.map_err(|e| e.to_string()),
@@ -68,6 +69,10 @@ impl Room {
                     }
                     return;
                 }
+                if !takes_video {
+                    self.refuse_video(conn).await;
+                }
+                let Some(p) = self.participants.get_mut(&conn) else { return };
                 if !p.remote_set {
                     p.remote_set = true;
                     for init in std::mem::take(&mut p.early_candidates) {
@@ -105,6 +110,32 @@ impl Room {
                 p.upstream.full_size.store(u64::from(width) << 32 | u64::from(height), std::sync::atomic::Ordering::Relaxed);
             }
             Signal::Layers { .. } => debug!(call = self.call_id, name = %p.name, "the hub tells which layers are wanted: ignored"),
+        }
+    }
+
+    /// `conn` answered with no video section it can take (no codec in common: a browser
+    /// without H.264 rejects every one). Its connection then negotiates no video codec at all,
+    /// so a video sender left on it would make every later offer fail ("RTPSender created with
+    /// no codecs"), and with it the audio of whoever joins next. Its video tracks come off
+    /// (their sections are offered as rejected from now on), nothing is forwarded into them,
+    /// and later ones come off as they are made ([`super::outlets::outlets`]). Audio and chat go on.
+    async fn refuse_video(&mut self, conn: ConnId) {
+        let Some(p) = self.participants.get_mut(&conn) else { return };
+        if p.no_video {
+            return;
+        }
+        p.no_video = true;
+        warn!(call = self.call_id, name = %p.name, "no common video codec: it refused every video section, and gets audio and chat");
+        let pc = p.pc.clone();
+        let tracks: Vec<(ConnId, _, _)> = p.outlets.iter().map(|(&s, [_, video])| (s, video.sender.clone(), video.track.clone())).collect();
+        for (sender, rtp_sender, track) in tracks {
+            if let Err(e) = pc.remove_track(&rtp_sender).await {
+                debug!("removing a refused video track: {e}");
+            }
+            // The sender (in echo, itself) forwards no more into it.
+            if let Some(source) = self.participants.get(&sender) {
+                source.upstream.remove(&[track]);
+            }
         }
     }
 

@@ -49,8 +49,19 @@ impl Views {
 
 /// Adds to `pc` (`receiver`'s) a track per kind carrying `source`'s media, under the stream id `stream`
 /// (the sender's name, which the receiver shows), and makes them receivers of it; the video
-/// one showing at most `view`, if the receiver said.
-pub(super) async fn outlets(pc: &Arc<dyn PeerConnection>, receiver: &Arc<ReceiverLink>, stream: &str, source: &Upstream, view: Option<(u32, u32)>, metrics: &Arc<Metrics>) -> anyhow::Result<[Outlet; 2]> {
+/// one showing at most `view`, if the receiver said. A receiver that takes no `video` (it
+/// refused every video section) gets the video track off again at once: its section is then
+/// offered as rejected, and nothing is forwarded into it.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn outlets(
+    pc: &Arc<dyn PeerConnection>,
+    receiver: &Arc<ReceiverLink>,
+    stream: &str,
+    source: &Upstream,
+    view: Option<(u32, u32)>,
+    video: bool,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<[Outlet; 2]> {
     let mut made = Vec::with_capacity(2);
     for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, codecs::h264())] {
         let ssrc = rand::random::<u32>();
@@ -75,6 +86,10 @@ pub(super) async fn outlets(pc: &Arc<dyn PeerConnection>, receiver: &Arc<Receive
     receiver.video_streams.fetch_add(1, Relaxed);
     // Receivers of `source` only once both exist: a failure above leaves its forwarding as it was.
     for (kind, down, o) in &made {
+        if *kind == RtpCodecKind::Video && !video {
+            pc.remove_track(&o.sender).await?;
+            continue;
+        }
         source.add(*kind, Sink { track: o.track.clone(), down: down.clone() });
     }
     let [(_, _, audio), (_, _, video)]: [_; 2] = made.try_into().map_err(|_| anyhow::anyhow!("not two outlets"))?;
