@@ -100,7 +100,7 @@ fn a_vp8_only_browser_in_a_group_call_gets_everyones_audio_and_the_others_their_
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let both = loop {
         let log = std::fs::read_to_string(&browser.log).unwrap_or_default();
-        let last = log.lines().filter_map(|l| l.split("termcall-peer: stats ").nth(1)).last().map(str::to_owned);
+        let last = log.lines().filter_map(|l| l.split("termcall-peer: stats ").nth(1)).next_back().map(str::to_owned);
         if let Some(l) = last.filter(|l| l.contains("audio_streams=2")) {
             break l;
         }

@@ -13,7 +13,9 @@ use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::WebSocketStream;
 
-use super::signaling::CONNECT_TIMEOUT;
+
+/// How long connecting (TCP, TLS and the WebSocket handshake) may take.
+pub(crate) const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A byte stream the WebSocket runs on, plain or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

@@ -97,13 +97,13 @@ impl RelayRoutes {
 
     /// A welcome came: note where the hub takes TURN over its WebSocket, and (in `auto`) probe
     /// whether UDP reaches its STUN server from `bind`, the address ICE gathers on.
-    pub fn on_welcome(&mut self, hub_url: &str, turn_stream: Option<&str>, ice_servers: &[termcall_shared::IceServer], mode: super::RelayMode, bind: &[String]) {
+    pub fn on_welcome(&mut self, hub_url: &str, turn_stream: Option<&str>, ice_servers: &[termcall_shared::IceServer], mode: super::peer::RelayMode, bind: &[String]) {
         self.url = turn_stream.and_then(|path| stream_url(hub_url, path));
         if let Some(p) = self.probe.take() {
             p.abort();
         }
         let target = ice_servers.iter().flat_map(|s| &s.urls).find_map(|u| stun_target(u));
-        let (Some(_), Some(target), super::RelayMode::Auto) = (&self.url, target, mode) else {
+        let (Some(_), Some(target), super::peer::RelayMode::Auto) = (&self.url, target, mode) else {
             self.udp.send_replace(Udp::Reachable);
             return;
         };
@@ -187,8 +187,8 @@ pub async fn probe_udp(target: &str, bind_ip: IpAddr) -> bool {
 
 /// The shim that carries a call's TURN over the hub's WebSocket, when the call needs one:
 /// `--relay tcp`, or `auto` with UDP to the hub blocked. `bind` is where ICE gathers.
-pub async fn shim_for(relay: Option<&StreamRelay>, mode: super::RelayMode, bind: &[String]) -> anyhow::Result<Option<Shim>> {
-    use super::RelayMode;
+pub async fn shim_for(relay: Option<&StreamRelay>, mode: super::peer::RelayMode, bind: &[String]) -> anyhow::Result<Option<Shim>> {
+    use super::peer::RelayMode;
     let Some(relay) = relay else {
         if mode == RelayMode::Tcp {
             anyhow::bail!("--relay tcp needs a hub that carries TURN over its WebSocket, and this one does not (is it running with --no-turn?)");

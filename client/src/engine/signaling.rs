@@ -40,8 +40,6 @@ pub struct Login {
 const HUB_SILENCE: Duration = Duration::from_secs(4);
 /// After [`HUB_SILENCE`], how long the socket is given to show what it holds.
 const RESUME_GRACE: Duration = Duration::from_millis(250);
-/// How long connecting (TCP, TLS and the WebSocket handshake) may take.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 /// Short enough that clients are back within about 3 s of a hub restart, however long it was down.
 const BACKOFF_MAX: Duration = Duration::from_secs(3);

@@ -21,7 +21,6 @@ use tokio::net::UdpSocket;
 use webrtc_util::Conn;
 
 use super::batch::Batch;
-use super::streams::Streams;
 #[cfg(test)]
 use super::batch::SLOT;
 #[cfg(any(test, not(target_os = "linux")))]
@@ -57,6 +56,13 @@ pub trait Guard: Send + Sync + 'static {
     }
 }
 
+/// Where packets to some addresses go instead of the socket (clients on streams: see
+/// [`super::streams`]).
+pub trait Route: Send + Sync {
+    /// Takes `packet` if `to` is one of its addresses (sent or dropped); false if it is not.
+    fn send(&self, packet: &[u8], to: SocketAddr) -> bool;
+}
+
 /// A socket and its guard. It only sends to and receives from addresses; it never connects.
 pub struct GuardedSocket<G> {
     socket: UdpSocket,
@@ -68,7 +74,7 @@ pub struct GuardedSocket<G> {
     /// Into that channel, for clients on streams ([`super::streams`]).
     inject: Option<mpsc::Sender<(Bytes, SocketAddr)>>,
     /// Where packets to stream clients go instead of the socket.
-    streams: OnceLock<Arc<Streams>>,
+    streams: OnceLock<Arc<dyn Route>>,
     pub guard: Arc<G>,
 }
 
@@ -117,7 +123,7 @@ impl<G: Guard> GuardedSocket<G> {
     }
 
     /// Packets to stream clients' addresses go to `streams` from now on.
-    pub fn route_streams(&self, streams: Arc<Streams>) {
+    pub fn route_streams(&self, streams: Arc<dyn Route>) {
         let _ = self.streams.set(streams);
     }
 

@@ -158,7 +158,7 @@ impl Turn {
         .map_err(|e| anyhow::anyhow!("cannot start the TURN server: {e}"))?;
         let streams = listener.injector().map(|inject| Streams::new(listener.guard.clone(), inject, metrics.clone()));
         let tcp = streams.as_ref().map(|streams| {
-            listener.route_streams(streams.clone());
+            listener.route_streams(streams.clone() as Arc<dyn guarded::Route>);
             tokio::spawn(tcp::run(tcp, streams.clone(), tls.clone()))
         });
         let renewal = tokio::spawn(renewal::run(listener, bound));

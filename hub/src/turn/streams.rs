@@ -31,7 +31,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
 use super::framing::{cut, is_whole_message, next_frame, MAX_MESSAGE};
-use super::guarded::{Guard, Inbound};
+use super::guarded::{Guard, Inbound, Route};
 use super::listener::Gate;
 use crate::metrics::Metrics;
 
@@ -115,21 +115,6 @@ impl Streams {
         self.metrics.turn_streams_open.store(open.0 as u64, Relaxed);
         Metrics::add(&self.metrics.turn_streams_total, 1);
         Some(Admission { streams: self.clone(), ip })
-    }
-
-    /// The server sends `packet` to `to`: queued for its stream if `to` is a stream's address
-    /// (dropped if that stream is gone or full). False if `to` is not a stream's.
-    pub fn send(&self, packet: &[u8], to: SocketAddr) -> bool {
-        let Some(id) = stream_id(to) else { return false };
-        let out = self.outs.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
-        match out {
-            // Its own drops are counted as the stream goes on.
-            Some(out) => {
-                out.push(packet);
-            }
-            None => Metrics::add(&self.metrics.turn_stream_dropped_total, 1),
-        }
-        true
     }
 
     fn open_stream(&self, peer: SocketAddr, fd: Option<i32>) -> Opened<'_> {
@@ -216,6 +201,23 @@ impl Streams {
             () = reader => {}
         }
         s.close();
+    }
+}
+
+impl Route for Streams {
+    /// The server sends `packet` to `to`: queued for its stream if `to` is a stream's address
+    /// (dropped if that stream is gone or full). False if `to` is not a stream's.
+    fn send(&self, packet: &[u8], to: SocketAddr) -> bool {
+        let Some(id) = stream_id(to) else { return false };
+        let out = self.outs.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
+        match out {
+            // Its own drops are counted as the stream goes on.
+            Some(out) => {
+                out.push(packet);
+            }
+            None => Metrics::add(&self.metrics.turn_stream_dropped_total, 1),
+        }
+        true
     }
 }
 
