@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info};
 
@@ -225,15 +225,38 @@ fn route(me: &Mutex<Option<Accept>>, req: &mut Request<Incoming>) -> Response<Bo
     let Some(Accept { conn, peer, hub, cfg, metrics, slot, users, .. }) = me.lock().ok().and_then(|mut a| a.take()) else {
         return http::text(StatusCode::BAD_REQUEST, "one request a connection\n");
     };
+    let slot = match origin_and_slot(req, conn, &cfg, slot) {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal,
+    };
+    upgrade(req, conn, slot, connection::ws_config(), move |ws| async move {
+        debug!(conn, "WebSocket connection");
+        connection::serve(ws, conn, peer.ip(), hub, cfg, users, metrics).await;
+    })
+}
+
+/// What every WebSocket path checks first: the page's Origin, then a connection slot.
+/// (Once per connection: the refusal's size does not matter.)
+#[allow(clippy::result_large_err)]
+fn origin_and_slot(req: &Request<Incoming>, conn: u64, cfg: &Config, slot: Result<ConnectionSlot, ConnectionSlot>) -> Result<ConnectionSlot, Response<Body>> {
     let origin = req.headers().get(hyper::header::ORIGIN).and_then(|v| v.to_str().ok());
     if !connection::origin_allowed(origin, &cfg.allow_origins) {
         debug!(conn, ?origin, "WebSocket from an origin not allowed");
-        return http::text(StatusCode::FORBIDDEN, format!("origin {} is not allowed on this hub\n", origin.unwrap_or_default()));
+        return Err(http::text(StatusCode::FORBIDDEN, format!("origin {} is not allowed on this hub\n", origin.unwrap_or_default())));
     }
-    let Ok(slot) = slot else {
+    slot.map_err(|_| {
         info!(conn, "refusing a connection: {} are open (--max-connections)", cfg.max_connections);
-        return http::text(StatusCode::SERVICE_UNAVAILABLE, "the hub is full: try again later\n");
-    };
+        http::text(StatusCode::SERVICE_UNAVAILABLE, "the hub is full: try again later\n")
+    })
+}
+
+/// Answers the upgrade, then serves the WebSocket with `serve` in a task of its own that holds
+/// `slot` as long as it runs.
+fn upgrade<F, Fut>(req: &mut Request<Incoming>, conn: u64, slot: ConnectionSlot, config: WebSocketConfig, serve: F) -> Response<Body>
+where
+    F: FnOnce(WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let response = match http::websocket_accept(req) {
         Ok(r) => r,
         Err(refusal) => return refusal,
@@ -242,11 +265,7 @@ fn route(me: &Mutex<Option<Accept>>, req: &mut Request<Incoming>) -> Response<Bo
     tokio::spawn(async move {
         let _slot = slot;
         match upgrade.await {
-            Ok(upgraded) => {
-                debug!(conn, "WebSocket connection");
-                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(connection::ws_config())).await;
-                connection::serve(ws, conn, peer.ip(), hub, cfg, users, metrics).await;
-            }
+            Ok(upgraded) => serve(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await).await,
             Err(e) => debug!(conn, "WebSocket upgrade failed: {e}"),
         }
     });
@@ -263,31 +282,12 @@ fn turn_stream(me: &Mutex<Option<Accept>>, req: &mut Request<Incoming>) -> Respo
     let Some(streams) = streams else {
         return http::text(StatusCode::NOT_FOUND, "this hub runs no TURN server here (--no-turn)\n");
     };
-    let origin = req.headers().get(hyper::header::ORIGIN).and_then(|v| v.to_str().ok());
-    if !connection::origin_allowed(origin, &cfg.allow_origins) {
-        return http::text(StatusCode::FORBIDDEN, format!("origin {} is not allowed on this hub\n", origin.unwrap_or_default()));
-    }
-    let Ok(slot) = slot else {
-        info!(conn, "refusing a TURN stream: {} connections are open (--max-connections)", cfg.max_connections);
-        return http::text(StatusCode::SERVICE_UNAVAILABLE, "the hub is full: try again later\n");
+    let slot = match origin_and_slot(req, conn, &cfg, slot) {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal,
     };
     let Some(admission) = streams.admit(peer.ip()) else {
         return http::text(StatusCode::SERVICE_UNAVAILABLE, "too many TURN streams: try again later\n");
     };
-    let response = match http::websocket_accept(req) {
-        Ok(r) => r,
-        Err(refusal) => return refusal,
-    };
-    let upgrade = hyper::upgrade::on(req);
-    tokio::spawn(async move {
-        let _slot = slot;
-        match upgrade.await {
-            Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(crate::turn::streams::ws_config())).await;
-                streams.serve_ws(admission, ws, peer, fd).await;
-            }
-            Err(e) => debug!(conn, "TURN WebSocket upgrade failed: {e}"),
-        }
-    });
-    response
+    upgrade(req, conn, slot, crate::turn::streams::ws_config(), move |ws| streams.serve_ws(admission, ws, peer, fd))
 }

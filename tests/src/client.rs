@@ -234,3 +234,13 @@ impl Drop for Client {
 fn people(users: &[Value]) -> Vec<Value> {
     users.iter().filter(|u| u["name"] != "echo").cloned().collect()
 }
+
+/// A chat line from each of `alice` and `bob` (tagged `tag`) reaches the other.
+pub fn chat_both_ways(alice: &mut Client, bob: &mut Client, tag: &str) {
+    alice.send(json!({"cmd":"chat","text": format!("{tag} from alice")}));
+    bob.send(json!({"cmd":"chat","text": format!("{tag} from bob")}));
+    let want = format!("{tag} from alice");
+    bob.expect_seen("alice's line", crate::SOON, |e| e["event"] == "chat" && e["text"] == want.as_str());
+    let want = format!("{tag} from bob");
+    alice.expect_seen("bob's line", crate::SOON, |e| e["event"] == "chat" && e["text"] == want.as_str());
+}

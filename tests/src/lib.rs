@@ -22,7 +22,7 @@ mod raw;
 pub mod shaped;
 pub mod tmux;
 
-pub use client::Client;
+pub use client::{chat_both_ways, Client};
 pub use hub::Hub;
 pub use raw::Raw;
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use termcall_tests::coturn::Coturn;
 use termcall_tests::netns::{self, Lan, LAN_ALICE, LAN_BOB, LAN_CIDR, LAN_HUB};
-use termcall_tests::{Client, Hub, SOON};
+use termcall_tests::{chat_both_ways, Client, Hub, SOON};
 
 /// Both registered, alice sees bob, alice calls; returns when both are connected, with
 /// alice's connected event.
@@ -21,16 +21,6 @@ fn call(alice: &mut Client, bob: &mut Client, within: Duration) -> Value {
     let connected = alice.expect_call("connected", within);
     bob.expect_call("connected", within);
     connected
-}
-
-/// Chat both ways arrives.
-fn chat_both_ways(alice: &mut Client, bob: &mut Client, tag: &str) {
-    alice.send(json!({"cmd":"chat","text": format!("{tag} from alice")}));
-    bob.send(json!({"cmd":"chat","text": format!("{tag} from bob")}));
-    let want = format!("{tag} from alice");
-    bob.expect_seen("alice's line", SOON, |e| e["event"] == "chat" && e["text"] == want.as_str());
-    let want = format!("{tag} from bob");
-    alice.expect_seen("bob's line", SOON, |e| e["event"] == "chat" && e["text"] == want.as_str());
 }
 
 /// The newest stats line after `wait` has passed.

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use termcall_tests::browser::{peer_page, Browser};
 use termcall_tests::netns::{self, Lan, Link, LAN_ALICE, LAN_BOB, LAN_CIDR, LAN_HUB};
 use termcall_tests::shaped::{median, ShapedCall};
-use termcall_tests::{scratch, Client, Hub, SOON};
+use termcall_tests::{chat_both_ways, scratch, Client, Hub, SOON};
 
 /// The calls here take turns: two cores carry one call's media at a time well.
 static ONE_CALL_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -58,16 +58,6 @@ fn call(alice: &mut Client, bob: &mut Client) -> (Value, Value, Duration) {
         panic!("the call did not connect within 20 s; alice:\n{}\nbob:\n{}", alice.log_tail(40), bob.log_tail(40));
     };
     (a, b, took)
-}
-
-/// Chat both ways arrives.
-fn chat_both_ways(alice: &mut Client, bob: &mut Client, tag: &str) {
-    alice.send(json!({"cmd":"chat","text": format!("{tag} from alice")}));
-    bob.send(json!({"cmd":"chat","text": format!("{tag} from bob")}));
-    let want = format!("{tag} from alice");
-    bob.expect_seen("alice's line", SOON, |e| e["event"] == "chat" && e["text"] == want.as_str());
-    let want = format!("{tag} from bob");
-    alice.expect_seen("bob's line", SOON, |e| e["event"] == "chat" && e["text"] == want.as_str());
 }
 
 /// The median video frame rate over the next `n` stats lines.
