@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::engine::signaling::Login;
 use crate::engine::{EngineConfig, IceOptions, RelayMode};
+use crate::media::video_codec::VideoCodec;
 use crate::media::audio::AudioSpec;
 use crate::media::source::{parse_size, VideoSpec};
 use crate::media::MediaConfig;
@@ -72,6 +73,11 @@ pub struct Cli {
     /// as browsers do (600 up to 320x240, 1700 up to 640x480, 2000 up to 960x540, else 2500).
     #[arg(long, value_parser = clap::value_parser!(u32).range(50..=20000))]
     pub video_kbps: Option<u32>,
+
+    /// Video codecs to offer and accept: auto (H.264, then VP8: the peer's first common one is
+    /// used), h264 or vp8 (only that one; a peer without it gets audio and chat, no video).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "h264", "vp8"])]
+    pub video_codec: String,
 
     /// Audio to send: tone (a quiet 440 Hz sine), none, a .wav file (looped), or mic
     /// (the default microphone; builds with `--features sound`).
@@ -162,6 +168,10 @@ impl Cli {
             speaker: !self.no_speaker,
             feedback: if self.feedback == "remb" { Feedback::RembOnly } else { Feedback::TransportWide },
             stats_every: std::time::Duration::from_millis(self.stats_every),
+            video_codecs: match self.video_codec.as_str() {
+                "auto" => VideoCodec::ALL.to_vec(),
+                one => vec![one.parse::<VideoCodec>()?],
+            },
         };
         Ok(EngineConfig {
             login: Login { url: self.hub.clone(), name, secret: self.secret.clone(), ca: self.ca.clone() },

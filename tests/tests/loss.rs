@@ -8,11 +8,20 @@ use termcall_tests::{Client, Hub, SOON};
 
 #[test]
 fn video_keeps_decoding_and_chat_all_arrives_under_five_percent_loss() {
+    under_five_percent_loss("loss", "h264");
+}
+
+#[test]
+fn vp8_video_keeps_decoding_and_chat_all_arrives_under_five_percent_loss() {
+    under_five_percent_loss("lossvp8", "vp8");
+}
+
+fn under_five_percent_loss(name: &str, codec: &str) {
     netns::available().expect("this test makes network namespaces");
-    let link = Link::new("loss").expect("test hosts");
+    let link = Link::new(name).expect("test hosts");
     let hub = Hub::start_in(Some(&link.a), &format!("{ADDR_A}:0"), &[]);
-    let mut alice = Client::start_in(Some(&link.a), ADDR_A, &hub.url, "alice", &["--video-size", "320x240"]);
-    let mut bob = Client::start_in(Some(&link.b), ADDR_B, &hub.url, "bob", &["--auto-accept", "--video-size", "320x240"]);
+    let mut alice = Client::start_in(Some(&link.a), ADDR_A, &hub.url, "alice", &["--video-size", "320x240", "--video-codec", codec]);
+    let mut bob = Client::start_in(Some(&link.b), ADDR_B, &hub.url, "bob", &["--auto-accept", "--video-size", "320x240", "--video-codec", codec]);
     for c in [&mut alice, &mut bob] {
         c.expect("ready", SOON, |e| e["event"] == "ready");
     }
@@ -38,9 +47,10 @@ fn video_keeps_decoding_and_chat_all_arrives_under_five_percent_loss() {
             worst_fps = worst_fps.min(fps);
             loss_seen = loss_seen.max(s["loss_pct"].as_f64().unwrap());
             assert!(fps >= 10.0, "{} decoded only {fps} fps under loss: {s}", c.name);
+            assert!(s["video"]["codec"].as_str().is_some_and(|c| c.eq_ignore_ascii_case(codec)), "{}: {s}", c.name);
         }
     }
-    eprintln!("20 s under 5% loss: worst {worst_fps} fps, loss reported up to {loss_seen}%, {:?}", started.elapsed());
+    eprintln!("{codec}: 20 s under 5% loss: worst {worst_fps} fps, loss reported up to {loss_seen}%, {:?}", started.elapsed());
     assert!(loss_seen > 0.0, "the loss rule really dropped packets");
     for (c, prefix) in [(&mut bob, "under loss"), (&mut alice, "back")] {
         let last = format!("{prefix} {}", sent - 1);

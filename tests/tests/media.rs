@@ -1,4 +1,4 @@
-//! Media end to end: real H.264 and Opus between two real clients, decoded and checked.
+//! Media end to end: real H.264, VP8 and Opus between two real clients, decoded and checked.
 
 use std::time::Duration;
 
@@ -33,8 +33,26 @@ fn snapshot(c: &mut Client, name: &str) -> image::RgbImage {
 
 #[test]
 fn testsrc_is_decoded_on_both_sides_and_its_bars_are_right() {
+    testsrc_both_ways(&[], &[], "H264");
+}
+
+#[test]
+fn testsrc_in_vp8_is_decoded_on_both_sides_and_its_bars_are_right() {
+    testsrc_both_ways(&["--video-codec", "vp8"], &["--video-codec", "vp8"], "VP8");
+}
+
+/// The answerer takes the offer's first codec it has; the offerer follows the answer, even when
+/// it is not the offerer's first choice.
+#[test]
+fn the_codec_is_the_first_both_have_whoever_limits_it() {
+    // alice offers H.264 then VP8; bob has only VP8: both send VP8.
+    testsrc_both_ways(&[], &["--video-codec", "vp8"], "VP8");
+}
+
+/// alice (args_a) calls bob (args_b); both decode 3 s of testsrc in `codec`, at full size, bars right.
+fn testsrc_both_ways(args_a: &[&str], args_b: &[&str], codec: &str) {
     let hub = Hub::start();
-    let (mut alice, mut bob) = call(&hub, &[], &[]);
+    let (mut alice, mut bob) = call(&hub, args_a, args_b);
     // Stats come once a second; by the third, 3 s of 15 fps must have been decoded.
     for c in [&mut alice, &mut bob] {
         let s = stats_after(c, "3 s of video", |e| e["video"]["frames_decoded"].as_u64() >= Some(36));
@@ -43,6 +61,8 @@ fn testsrc_is_decoded_on_both_sides_and_its_bars_are_right() {
         assert!(third["video"]["frames_decoded"].as_u64().unwrap() >= 36, "after 3 s: {third}");
         assert_eq!(s["path"], "p2p");
         assert!(s["rtt_ms"].as_f64().is_some(), "rtt is measured: {s}");
+        assert_eq!((s["video"]["codec"].as_str(), s["sent"]["codec"].as_str()), (Some(codec), Some(codec)), "{}: {s}", c.name);
+        assert_eq!(s["video"]["decode_errors"], 0, "{}: {s}", c.name);
     }
     for (c, name) in [(&mut alice, "a.png"), (&mut bob, "b.png")] {
         let img = snapshot(c, name);
@@ -51,9 +71,12 @@ fn testsrc_is_decoded_on_both_sides_and_its_bars_are_right() {
             // The middle of each bar, away from its edges and the lower third.
             let got = mean(&img, i as u32 * 80 + 20, 60, 40, 200);
             for ch in 0..3 {
-                assert!((got[ch] - f64::from(want[ch])).abs() <= 24.0, "{}: bar {i} is {got:?}, want {want:?}", c.name);
+                assert!((got[ch] - f64::from(want[ch])).abs() <= 24.0, "{} ({codec}): bar {i} is {got:?}, want {want:?}", c.name);
             }
         }
+    }
+    for c in [&alice, &bob] {
+        assert!(!c.seen.iter().any(|e| e["event"] == "error"), "{}: no errors: {:?}", c.name, c.seen.iter().filter(|e| e["event"] == "error").collect::<Vec<_>>());
     }
 }
 

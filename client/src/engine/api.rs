@@ -119,6 +119,9 @@ pub struct VideoStats {
     /// repaired: the picture holds until the keyframe asked for comes.
     #[serde(default)]
     pub frames_held: u64,
+    /// The codec it arrives in (`H264`, `VP8`), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
 }
 
 /// Received audio, over the last second.
@@ -134,6 +137,9 @@ pub struct AudioStats {
 /// What we sent, over the last second, and how it adapts to the network.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SentStats {
+    /// The codec we send video in (`H264`, `VP8`), once negotiated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
     pub video_frames: u64,
     /// Raw frames not encoded: the network side was behind, the frame rate was lowered, or an
     /// encoded frame was lost.

@@ -166,16 +166,18 @@ pub fn congestion(max_bps: f64, feedback: Feedback) -> (Congestion, Arc<SendLink
 }
 
 /// Builds a peer connection whose callbacks arrive on the returned receiver; with a `shim`,
-/// its TURN goes through it (over the hub's WebSocket).
+/// its TURN goes through it (over the hub's WebSocket). It negotiates `video_codecs`, in that
+/// order of preference.
 pub async fn build(
     ice_servers: &[IceServer],
     opts: &IceOptions,
     congestion: Congestion,
     shim: Option<std::net::SocketAddr>,
+    video_codecs: &[crate::media::video_codec::VideoCodec],
 ) -> anyhow::Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PcEvent>)> {
     // Through the shim, UDP is blocked: host candidates could reach no one.
     let relay_only = matches!(opts.relay, RelayMode::Always | RelayMode::Tcp) || shim.is_some();
-    let mut media = crate::media::codecs::media_engine(crate::media::codecs::Repairs::Rtx)?;
+    let mut media = crate::media::codecs::media_engine(crate::media::codecs::Repairs::Rtx, video_codecs)?;
     let registry = termcall_shared::media::interceptors::registry(&mut media, congestion)?;
     let loopback_only = opts.bind.iter().all(|a| a.starts_with("127.") || a.starts_with("[::1]"));
     let settings = SettingEngineBuilder::new()

@@ -40,6 +40,7 @@ impl RecvRates {
             latency_ms: (latency_us > 0).then(|| round1(latency_us as f64 / 1000.0)),
             decode_errors: recv.decode_errors.load(Relaxed),
             frames_held: recv.frames_held.load(Relaxed),
+            codec: codec_name(recv.codec.load(Relaxed)),
         };
         let audio = AudioStats {
             packets: recv.audio_packets.load(Relaxed),
@@ -48,6 +49,11 @@ impl RecvRates {
         };
         (video, audio)
     }
+}
+
+/// The name of a codec counter's value.
+fn codec_name(code: u8) -> Option<String> {
+    termcall_shared::media::codecs::VideoCodec::from_code(code).map(|c| c.name().to_owned())
 }
 
 /// A call through the hub: the top-level figures are the sums over the participants (the
@@ -59,6 +65,9 @@ pub fn totals(parts: &[ParticipantStats]) -> (VideoStats, AudioStats) {
         v.frames_decoded += p.video.frames_decoded;
         v.decode_errors += p.video.decode_errors;
         v.frames_held += p.video.frames_held;
+        if v.codec.is_none() {
+            v.codec.clone_from(&p.video.codec);
+        }
         v.fps = round1(v.fps + p.video.fps);
         v.kbps = round1(v.kbps + p.video.kbps);
         if p.video.width * p.video.height > v.width * v.height {
@@ -96,6 +105,7 @@ impl StatsClock {
         let net = link.state();
         let video_frames = sent.video_frames.load(Relaxed);
         let sent = SentStats {
+            codec: codec_name(sent.codec.load(Relaxed)),
             video_frames,
             video_skipped: sent.video_skipped.load(Relaxed),
             encoder_dropped: sent.encoder_dropped.load(Relaxed),

@@ -85,6 +85,8 @@ pub struct EncodedFrame {
     pub bytes: usize,
     /// How long it took.
     pub took: Duration,
+    /// A keyframe: many frames' worth by nature, so it says nothing of how hard the picture is.
+    pub keyframe: bool,
 }
 
 /// The adapter's state for one sender.
@@ -161,8 +163,11 @@ impl Adapter {
     pub fn on_encoded(&mut self, f: EncodedFrame) {
         let interval = 1.0 / self.fps();
         let per_frame = f64::from(self.bitrate_bps.max(1)) * interval;
-        // A keyframe is many frames' worth: capped, so that one does not read as a hard picture.
-        self.fill.add((f.bytes as f64 * 8.0 / per_frame).min(3.0), 0.1);
+        // A keyframe is many frames' worth whatever the picture: it does not count. Other
+        // frames are capped, so that one large frame does not read as a hard picture.
+        if !f.keyframe {
+            self.fill.add((f.bytes as f64 * 8.0 / per_frame).min(3.0), 0.1);
+        }
         self.busy.add(f.took.as_secs_f64() / interval, 0.1);
     }
 
@@ -304,7 +309,7 @@ mod tests {
             *t += Duration::from_millis(66);
             plan = a.plan(*t, budget);
             let bytes = (f64::from(plan.bitrate_bps) / plan.fps / 8.0 * fill) as usize;
-            a.on_encoded(EncodedFrame { bytes, took: Duration::from_millis(5) });
+            a.on_encoded(EncodedFrame { bytes, took: Duration::from_millis(5), keyframe: false });
         }
         plan
     }
@@ -345,9 +350,19 @@ mod tests {
         run(&mut a, &mut t, 2.0, 1.5e6, 1.0);
         // The budget falls to a seventh; the frames in flight were made for the old one.
         t += Duration::from_millis(66);
-        a.on_encoded(EncodedFrame { bytes: 12_000, took: Duration::from_millis(5) });
+        a.on_encoded(EncodedFrame { bytes: 12_000, took: Duration::from_millis(5), keyframe: false });
         let p = a.plan(t, 150_000.0);
         assert_eq!((p.width, p.height), (320, 240), "the first frame after the fall is smaller already");
+    }
+
+    #[test]
+    fn keyframes_do_not_make_easy_content_look_hard() {
+        // Started small by a low first estimate; a keyframe of 3 frames' worth, then easy frames.
+        let (mut a, mut t) = (full(231_000.0), Instant::now());
+        assert_eq!(a.plan(t, 231_000.0).width, 480);
+        a.on_encoded(EncodedFrame { bytes: 231_000 / 15 / 8 * 6, took: Duration::from_millis(5), keyframe: true });
+        let p = run(&mut a, &mut t, 1.5, 231_000.0, 0.25);
+        assert_eq!((p.width, p.height), (640, 480), "easy content is back at full size within a second or two");
     }
 
     #[test]
@@ -386,7 +401,7 @@ mod tests {
         for _ in 0..60 {
             t += Duration::from_millis(66);
             plan = a.plan(t, 1.5e6);
-            a.on_encoded(EncodedFrame { bytes: 12_000, took: Duration::from_millis(80) });
+            a.on_encoded(EncodedFrame { bytes: 12_000, took: Duration::from_millis(80), keyframe: false });
         }
         assert_eq!((plan.width, plan.limitation), (480, QualityLimitation::Cpu));
     }

@@ -1,4 +1,4 @@
-//! Reassembling H.264 access units from RTP, released as soon as the packet with the marker bit
+//! Reassembling frames (H.264 access units, VP8 frames) from RTP, released as soon as the packet with the marker bit
 //! completes one (webrtc-rs's SampleBuilder waits for the next frame's first packet, which adds a
 //! whole frame interval of latency). Out-of-order packets and NACK retransmissions are waited for
 //! a short while; after that the broken frame is skipped and the caller asks for a keyframe.
@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use rtc::rtp::codec::h264::H264Packet;
-use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp::Packet;
+
+use super::video_codec::{Depacketize, VideoCodec};
 
 /// How long a gap may wait for a retransmission before its frame is given up.
 pub const MAX_WAIT: Duration = Duration::from_millis(300);
@@ -19,7 +19,7 @@ const MAX_PENDING: usize = 4096;
 /// One complete access unit.
 #[derive(Debug, PartialEq, Eq)]
 pub struct AccessUnit {
-    /// Annex-B NAL units.
+    /// The frame: Annex-B NAL units (H.264), or the VP8 frame.
     pub data: Bytes,
     pub rtp_ts: u32,
     /// Something before this unit was lost: the decoder needs a keyframe.
@@ -27,9 +27,8 @@ pub struct AccessUnit {
 }
 
 /// Packets in, access units out.
-#[derive(Default)]
 pub struct Assembler {
-    depacketizer: H264Packet,
+    depacketizer: Depacketize,
     pending: BTreeMap<u64, (Packet, Instant)>,
     /// The extended sequence number of the next unit's first packet.
     next: Option<u64>,
@@ -37,8 +36,19 @@ pub struct Assembler {
     lost: bool,
 }
 
+impl Default for Assembler {
+    /// For H.264.
+    fn default() -> Self {
+        Assembler::new(VideoCodec::H264)
+    }
+}
 
 impl Assembler {
+    /// For frames of `codec`.
+    pub fn new(codec: VideoCodec) -> Assembler {
+        Assembler { depacketizer: Depacketize::new(codec), pending: BTreeMap::new(), next: None, last_ext: None, lost: false }
+    }
+
     /// Sequence numbers wrap at 2^16; extend them so that order is plain integer order.
     fn extend(&mut self, seq: u16) -> u64 {
         let ext = match self.last_ext {
@@ -108,7 +118,7 @@ impl Assembler {
         }
         self.next = Some(end + 1);
         if broken {
-            self.depacketizer = H264Packet::default();
+            self.depacketizer.reset();
             self.lost = true;
             return None;
         }
@@ -132,7 +142,7 @@ impl Assembler {
                 self.next = Some(last + 1);
             }
         }
-        self.depacketizer = H264Packet::default();
+        self.depacketizer.reset();
         self.lost = true;
     }
 }

@@ -11,6 +11,8 @@ pub struct RecvCounters {
     pub decode_errors: AtomicU64,
     /// Frames not decoded because they came after a loss, before the keyframe that resyncs.
     pub frames_held: AtomicU64,
+    /// The video codec it arrives in ([`termcall_shared::media::codecs::VideoCodec::code`]; 0 none yet).
+    pub codec: AtomicU8,
     pub width: AtomicU32,
     pub height: AtomicU32,
     /// Capture-to-decode latency of the newest frame, in microseconds (0 = unknown).
@@ -48,6 +50,8 @@ pub struct SendCounters {
     pub video_skipped: AtomicU64,
     /// Frames the encoder's own rate control dropped.
     pub encoder_dropped: AtomicU64,
+    /// The video codec we send in ([`termcall_shared::media::codecs::VideoCodec::code`]; 0 none yet).
+    pub codec: AtomicU8,
     /// What the encoder does now: its size, frame rate (in hundredths), bitrate target (bit/s),
     /// and why that is less than configured (see [`super::adapt::QualityLimitation`]: 0 none,
     /// 1 bandwidth, 2 cpu).

@@ -5,7 +5,8 @@
 //! - [`pixfmt`]: YUV layouts to RGB.
 //! - [`audio`]: audio sources, Opus, levels; [`pcm`]: rings and resampling for sound devices;
 //!   `sound` (feature `sound`): the microphone and the speaker.
-//! - [`h264`]: the video codec; [`assembler`]: H.264 access units from RTP packets.
+//! - [`h264`] and [`vp8`]: the video codecs, one face for both in [`video_codec`];
+//!   [`assembler`]: frames from RTP packets.
 //! - [`codecs`]: what is negotiated (defined in `termcall-shared`, which the hub's SFU shares).
 //! - [`send`]: our tracks, the threads that feed them, and RTP packetizing.
 //! - [`adapt`]: what the encoder should do under the network's estimate (bitrate, size, frame rate).
@@ -22,6 +23,8 @@ pub mod camera;
 pub mod counters;
 pub mod frame;
 pub mod h264;
+pub mod vp8;
+pub mod video_codec;
 pub mod pcm;
 pub mod pixfmt;
 pub mod recv;
@@ -100,11 +103,13 @@ pub struct MediaConfig {
     pub feedback: termcall_shared::media::interceptors::Feedback,
     /// How often a call reports its figures (`--stats-every`).
     pub stats_every: std::time::Duration,
+    /// The video codecs we offer and accept, in our order of preference (`--video-codec`).
+    pub video_codecs: Vec<video_codec::VideoCodec>,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, speaker: true, feedback: Default::default(), stats_every: std::time::Duration::from_secs(1) }
+        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, speaker: true, feedback: Default::default(), stats_every: std::time::Duration::from_secs(1), video_codecs: video_codec::VideoCodec::ALL.to_vec() }
     }
 }
 

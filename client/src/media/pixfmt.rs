@@ -3,32 +3,22 @@
 
 use super::frame::Frame;
 
-/// One BT.601 limited-range YUV sample as RGB.
-#[inline]
-pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
-    let y = 1.164 * (f32::from(y) - 16.0) + 0.5; // + 0.5: round, not truncate
-    let (u, v) = (f32::from(u) - 128.0, f32::from(v) - 128.0);
-    [
-        (y + 1.596 * v).clamp(0.0, 255.0) as u8,
-        (y - 0.392 * u - 0.813 * v).clamp(0.0, 255.0) as u8,
-        (y + 2.017 * u).clamp(0.0, 255.0) as u8,
-    ]
-}
+pub use termcall_pixels::yuv_to_rgb;
 
 /// Converts planar 4:2:0 (I420) to RGB; `out` takes the given size.
 pub fn yuv420_to_rgb(yuv: &[u8], width: u32, height: u32, out: &mut Frame) {
-    out.resize(width, height);
     let (w, h) = (width as usize, height as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let (y_plane, rest) = yuv.split_at(w * h);
     let (u_plane, v_plane) = rest.split_at(cw * ch);
-    for row in 0..h {
-        for col in 0..w {
-            let c = (row / 2) * cw + col / 2;
-            let i = (row * w + col) * 3;
-            out.rgb[i..i + 3].copy_from_slice(&yuv_to_rgb(y_plane[row * w + col], u_plane[c], v_plane[c]));
-        }
-    }
+    i420_to_rgb(y_plane, u_plane, v_plane, [w, cw, cw], width, height, out);
+}
+
+/// Converts I420 planes with their strides (bytes per row: Y, U, V) to RGB; `out` takes the
+/// given size (see [`termcall_pixels::i420_to_rgb`]).
+pub fn i420_to_rgb(y: &[u8], u: &[u8], v: &[u8], strides: [usize; 3], width: u32, height: u32, out: &mut Frame) {
+    out.resize(width, height);
+    termcall_pixels::i420_to_rgb(y, u, v, strides, width as usize, height as usize, &mut out.rgb);
 }
 
 /// Converts packed YUYV 4:2:2 (`Y0 U Y1 V`, what most USB cameras send) to RGB.
@@ -58,14 +48,6 @@ pub fn yuyv_to_rgb(data: &[u8], width: u32, height: u32, stride: usize, out: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn limited_range_extremes() {
-        assert_eq!(yuv_to_rgb(16, 128, 128), [0, 0, 0]);
-        assert_eq!(yuv_to_rgb(235, 128, 128), [255, 255, 255]);
-        let red = yuv_to_rgb(81, 90, 240);
-        assert!(red[0] > 240 && red[1] < 10 && red[2] < 10, "{red:?}");
-    }
 
     #[test]
     fn yuyv_two_pixels_share_chroma() {

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::watch;
-use termcall_shared::media::simulcast::annexb_keyframe;
 use tracing::debug;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
@@ -19,7 +18,8 @@ use super::assembler::Assembler;
 use super::audio::OpusDecoder;
 use super::counters::{add_energy, RecvCounters};
 use super::frame::Frame;
-use super::h264::{Decoded, H264Decoder};
+use super::h264::Decoded;
+use super::video_codec::{is_keyframe, VideoCodec, VideoDecoder};
 use super::rtcp_tap::ClockMap;
 
 /// The newest decoded remote picture, for whoever draws or snapshots it.
@@ -71,6 +71,18 @@ pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, scree
 
 async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    let codec = match track.codec(media_ssrc).await {
+        None => VideoCodec::H264,
+        Some(c) => match VideoCodec::from_name(&c.mime_type) {
+            Some(codec) => codec,
+            None => {
+                tracing::warn!("video in {} cannot be decoded here: ignoring it", c.mime_type);
+                while track.poll().await.is_some() {}
+                return;
+            }
+        },
+    };
+    counters.codec.store(codec.code(), Relaxed);
     // The sender starts with a keyframe: ask only when something goes wrong (a loss, a frame
     // that does not decode). Asking at once would make it send a second one behind the first.
     let need_keyframe = Arc::new(AtomicBool::new(false));
@@ -78,13 +90,13 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
     let (tx, rx) = sync_channel::<(Bytes, u32, bool)>(DECODE_QUEUE);
     {
         let (c, k, m) = (counters.clone(), need_keyframe.clone(), clock.clone());
-        let spawned = std::thread::Builder::new().name("termcall-decode".into()).spawn(move || decode_loop(rx, &c, &k, &m, screen.slot()));
+        let spawned = std::thread::Builder::new().name("termcall-decode".into()).spawn(move || decode_loop(codec, rx, &c, &k, &m, screen.slot()));
         if let Err(e) = spawned {
             tracing::warn!("cannot start the video decoder thread: {e}");
             return;
         }
     }
-    let mut assembler = Assembler::default();
+    let mut assembler = Assembler::new(codec);
     let mut last_pli: Option<Instant> = None;
     let mut dropped = false;
     while let Some(ev) = track.poll().await {
@@ -132,8 +144,8 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
 /// Decodes access units as they come. After a loss or a frame that did not decode, the frames
 /// until the next keyframe would decode into a broken picture (or not at all): they are
 /// skipped, and the last good picture stays on screen until the keyframe asked for comes.
-fn decode_loop(rx: Receiver<(Bytes, u32, bool)>, counters: &RecvCounters, need_keyframe: &AtomicBool, clock: &Mutex<Option<ClockMap>>, frames: &FrameSlot) {
-    let mut dec = match H264Decoder::new() {
+fn decode_loop(codec: VideoCodec, rx: Receiver<(Bytes, u32, bool)>, counters: &RecvCounters, need_keyframe: &AtomicBool, clock: &Mutex<Option<ClockMap>>, frames: &FrameSlot) {
+    let mut dec = match VideoDecoder::new(codec) {
         Ok(d) => d,
         Err(e) => return tracing::warn!("{e}"),
     };
@@ -142,7 +154,7 @@ fn decode_loop(rx: Receiver<(Bytes, u32, bool)>, counters: &RecvCounters, need_k
     while let Ok((au, rtp_ts, after_loss)) = rx.recv() {
         broken |= after_loss;
         if broken {
-            if !annexb_keyframe(&au) {
+            if !is_keyframe(codec, &au) {
                 counters.frames_held.fetch_add(1, Relaxed);
                 need_keyframe.store(true, Relaxed);
                 continue;

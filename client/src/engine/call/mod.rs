@@ -33,6 +33,7 @@ use crate::media::counters::{RecvCounters, SendCounters};
 use crate::media::recv::{self, Screen};
 use crate::media::send::{self, Controls, LocalTracks, Sending, Shared, VideoParams};
 use crate::media::source::VideoSource;
+use crate::media::video_codec::VideoCodec;
 use crate::media::{MediaConfig, Pictures};
 use chat::DcEvent;
 use negotiate::Recovery;
@@ -165,6 +166,9 @@ struct Call<'a> {
     shim: Option<Shim>,
     /// The peer takes no video we can send (no common codec, or no video section): none is sent.
     no_video: bool,
+    /// The codec our video goes in: our first as the offerer (until the answer says), the
+    /// offer's first common one as the answerer.
+    video_codec: VideoCodec,
 }
 
 async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: &mpsc::UnboundedSender<(CallId, CallOut)>) -> anyhow::Result<()> {
@@ -177,8 +181,9 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
     }
     let audio_bps = if setup.media.audio == crate::media::audio::AudioSpec::None { 0.0 } else { crate::media::adapt::AUDIO_RESERVE_BPS };
     let (congestion, link) = peer::congestion(f64::from(setup.media.max_video_kbps()) * 1000.0 + audio_bps, setup.media.feedback);
-    let (pc, mut pc_events) = peer::build(&setup.ice_servers, &ice, congestion, shim.as_ref().map(|s| s.addr)).await?;
+    let (pc, mut pc_events) = peer::build(&setup.ice_servers, &ice, congestion, shim.as_ref().map(|s| s.addr), &setup.media.video_codecs).await?;
     let (dc_tx, mut dc_rx) = mpsc::channel(chat::DC_QUEUE);
+    let video_codec = setup.media.video_codecs.first().copied().unwrap_or(VideoCodec::H264);
     let mut call = Call {
         id: setup.call_id,
         pc: pc.clone(),
@@ -208,6 +213,7 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         remotes: Vec::new(),
         shim,
         no_video: false,
+        video_codec,
     };
     let mut stats_tick = tokio::time::interval(call.media.stats_every);
     let mut recover_tick = tokio::time::interval(Duration::from_millis(500));
@@ -292,7 +298,8 @@ impl Call<'_> {
             let video = self.media.video != crate::media::source::VideoSpec::None && !self.no_video;
             let audio = self.media.audio != crate::media::audio::AudioSpec::None;
             // Through the hub, video goes as simulcast layers: the hub gives each receiver one.
-            self.tracks = Some(send::add_tracks(&self.pc, video, audio, self.sfu).await?);
+            let codecs = (self.video_codec, self.offerer.then_some(self.media.video_codecs.as_slice()));
+            self.tracks = Some(send::add_tracks(&self.pc, video, audio, self.sfu, codecs).await?);
             if self.sfu && video {
                 self.report(CallOut::Signal(Signal::Simulcast { width: self.media.width, height: self.media.height }));
             }
@@ -309,7 +316,7 @@ impl Call<'_> {
         let m = &self.media;
         let video = if self.no_video { Ok(None) } else { VideoSource::open(&m.video, m.width, m.height, m.fps) };
         let video = match video {
-            Ok(v) => v.map(|s| (s, VideoParams { width: m.width, height: m.height, fps: m.fps, max_kbps: m.max_video_kbps() })),
+            Ok(v) => v.map(|s| (s, VideoParams { codec: self.video_codec, width: m.width, height: m.height, fps: m.fps, max_kbps: m.max_video_kbps() })),
             Err(e) => {
                 warn!("sending no video: {e}");
                 None

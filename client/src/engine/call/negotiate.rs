@@ -10,9 +10,12 @@ use webrtc::peer_connection::RTCSessionDescription;
 
 use super::{Call, CallOut};
 use crate::engine::peer::candidate_init;
+use crate::media::video_codec::VideoCodec;
 
-/// The one video codec termcall sends.
-const H264: &str = "H264";
+/// Our codecs, as a person reads them: "H.264 or VP8".
+fn ours(codecs: &[VideoCodec]) -> String {
+    codecs.iter().map(|c| if *c == VideoCodec::H264 { "H.264" } else { c.name() }).collect::<Vec<_>>().join(" or ")
+}
 
 /// How long a call may go without media before it is given up.
 const RECOVER_DEADLINE: Duration = Duration::from_secs(30);
@@ -29,11 +32,18 @@ impl Call<'_> {
     pub(super) async fn on_remote_signal(&mut self, s: Signal) -> anyhow::Result<()> {
         match s {
             Signal::Offer { sdp } => {
-                // No video section we can send in (Firefox without OpenH264 offers VP8, VP9 and
-                // AV1 only): answer it rejected, and go on with audio and chat.
+                // Our video goes in the offer's first codec we have. None in common (Firefox
+                // without OpenH264 offers VP8, VP9 and AV1; `--video-codec h264` takes only
+                // H.264): answer the section rejected, and go on with audio and chat.
                 let video = sdp::video(&sdp);
-                if self.tracks.is_none() && !video.has(H264) {
-                    self.refuse_video(video.open > 0, || format!("it offers {}; termcall sends H.264. Audio and chat go on", video.media_codecs().join(", ")));
+                if self.tracks.is_none() {
+                    match VideoCodec::first_in(&video, &self.media.video_codecs) {
+                        Some(codec) => self.video_codec = codec,
+                        None => {
+                            let ours = ours(&self.media.video_codecs);
+                            self.refuse_video(video.open > 0, || format!("it offers {}; we have {ours}. Audio and chat go on", video.media_codecs().join(", ")));
+                        }
+                    }
                 }
                 let sdp = sdp::without_rejected_ice(&sdp).into_owned();
                 let offer = RTCSessionDescription::offer(sdp).map_err(|e| anyhow::anyhow!("the peer's offer is not valid SDP: {e}"))?;
@@ -47,6 +57,16 @@ impl Call<'_> {
             }
             Signal::Answer { sdp } => {
                 let video = sdp::video(&sdp);
+                // The answer's first codec is the one our video goes in: describe our track in
+                // it before the answer binds the sender (only before we send: later answers,
+                // to ICE restarts, keep the codec).
+                let chosen = VideoCodec::first_in(&video, &self.media.video_codecs);
+                if let (Some(codec), Some(tracks), None) = (chosen, &self.tracks, &self.sending) {
+                    if codec != self.video_codec {
+                        tracks.video_in(codec).await?;
+                        self.video_codec = codec;
+                    }
+                }
                 // A refused section's own credentials would make webrtc-rs refuse the answer.
                 let sdp = sdp::without_rejected_ice(&sdp).into_owned();
                 let answer = RTCSessionDescription::answer(sdp).map_err(|e| anyhow::anyhow!("the peer's answer is not valid SDP: {e}"))?;
@@ -58,10 +78,11 @@ impl Call<'_> {
                     warn!(call = self.id, "ignoring an answer that does not fit: {e}");
                     return Ok(());
                 }
-                // Our video refused (its section rejected, or no H.264 in it): send none.
+                // Our video refused (its section rejected, or none of our codecs in it): send none.
                 let offered_video = self.tracks.as_ref().is_some_and(|t| t.video.is_some());
-                if offered_video && !self.no_video && !video.has(H264) {
-                    self.refuse_video(true, || "it refused our H.264 video. Audio and chat go on".to_owned());
+                if offered_video && !self.no_video && chosen.is_none() {
+                    let ours = ours(&self.media.video_codecs);
+                    self.refuse_video(true, || format!("it refused our video ({ours}). Audio and chat go on"));
                 }
                 self.remote_description_set().await;
             }

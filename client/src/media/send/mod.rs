@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rtc::rtp::codec::h264::H264Payloader;
 use rtc::rtp::codec::opus::OpusPayloader;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -39,6 +38,7 @@ use super::codecs;
 use super::counters::SendCounters;
 use super::rtcp_tap::{asks_keyframe, keyframe_ssrcs};
 use super::source::VideoSource;
+use super::video_codec::{payloader, VideoCodec};
 use rtp::Packetizer;
 
 /// Live switches the user and the receiver flip while a call runs.
@@ -113,10 +113,11 @@ pub struct LocalTracks {
 }
 
 /// Adds the tracks before the offer (or, for the answerer, after the offer is applied); video
-/// as simulcast layers with `simulcast` (calls through the hub).
-pub async fn add_tracks(pc: &Arc<dyn PeerConnection>, video: bool, audio: bool, simulcast: bool) -> anyhow::Result<LocalTracks> {
+/// as simulcast layers with `simulcast` (calls through the hub). Video is described in
+/// `codecs.0`; an offerer gives, in `codecs.1`, every codec to offer, in its order.
+pub async fn add_tracks(pc: &Arc<dyn PeerConnection>, video: bool, audio: bool, simulcast: bool, codecs: (VideoCodec, Option<&[VideoCodec]>)) -> anyhow::Result<LocalTracks> {
     let mut out = LocalTracks { video: None, audio: None };
-    for (kind, wanted, codec) in [(RtpCodecKind::Audio, audio, codecs::opus()), (RtpCodecKind::Video, video, codecs::h264())] {
+    for (kind, wanted) in [(RtpCodecKind::Audio, audio), (RtpCodecKind::Video, video)] {
         if !wanted {
             let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
             pc.add_transceiver_from_kind(kind, Some(init)).await?;
@@ -124,17 +125,40 @@ pub async fn add_tracks(pc: &Arc<dyn PeerConnection>, video: bool, audio: bool, 
         }
         let ssrc = rand::random::<u32>();
         let layers = (simulcast && kind == RtpCodecKind::Video).then(|| std::array::from_fn(|i| if i == 0 { ssrc } else { rand::random::<u32>() }));
-        let description = match layers {
-            Some(ssrcs) => simulcast_track("termcall", ssrcs, codec),
-            None => local_track("termcall", kind, ssrc, codec),
-        };
-        let track = Arc::new(TrackLocalStaticRTP::new(description));
+        let track = Arc::new(TrackLocalStaticRTP::new(describe(kind, ssrc, layers, codecs.0)));
         let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
         let mid = if layers.is_some() { mid_of(pc, &sender).await } else { None };
+        if let (RtpCodecKind::Video, Some(offered)) = (kind, codecs.1) {
+            // A track's codec alone would make the offer carry only that one.
+            if let Some(t) = transceiver_of(pc, &sender).await {
+                t.set_codec_preferences(codecs::preferences(codecs::Repairs::Rtx, offered)).await?;
+            }
+        }
         let t = LocalTrack { track, sender, ssrc, layers, mid };
         if kind == RtpCodecKind::Video { out.video = Some(t) } else { out.audio = Some(t) }
     }
     Ok(out)
+}
+
+/// A track we send: of `kind`, on `ssrc` (or simulcast `layers`), in `video` if it is video.
+fn describe(kind: RtpCodecKind, ssrc: u32, layers: Option<[u32; LAYERS]>, video: VideoCodec) -> rtc::media_stream::MediaStreamTrack {
+    let codec = if kind == RtpCodecKind::Video { video.rtp_codec() } else { codecs::opus() };
+    match layers {
+        Some(ssrcs) => simulcast_track("termcall", ssrcs, codec),
+        None => local_track("termcall", kind, ssrc, codec),
+    }
+}
+
+impl LocalTracks {
+    /// Describes our video in `codec` (the answer chose it), before the answer is applied:
+    /// webrtc-rs binds a sender's retransmissions, reports and statistics to the codec its
+    /// track names. The track we write to stays the same.
+    pub async fn video_in(&self, codec: VideoCodec) -> anyhow::Result<()> {
+        let Some(t) = &self.video else { return Ok(()) };
+        let described = Arc::new(TrackLocalStaticRTP::new(describe(RtpCodecKind::Video, t.ssrc, t.layers, codec)));
+        t.sender.replace_track(described as Arc<dyn TrackLocal>).await?;
+        Ok(())
+    }
 }
 
 /// The payload type the peer agreed to for this sender.
@@ -142,6 +166,14 @@ pub async fn payload_type(sender: &Arc<dyn RtpSender>, fallback: u8) -> u8 {
     match sender.get_parameters().await {
         Ok(p) => p.rtp_parameters.codecs.first().map_or(fallback, |c| c.payload_type),
         Err(_) => fallback,
+    }
+}
+
+/// The payload type of `codec` as the peer agreed to it for this sender.
+async fn video_payload_type(sender: &Arc<dyn RtpSender>, codec: VideoCodec) -> u8 {
+    match sender.get_parameters().await {
+        Ok(p) => p.rtp_parameters.codecs.iter().find(|c| VideoCodec::from_name(&c.rtp_codec.mime_type) == Some(codec)).map_or(codec.payload_type(), |c| c.payload_type),
+        Err(_) => codec.payload_type(),
     }
 }
 
@@ -159,6 +191,8 @@ impl Drop for Sending {
 /// How to encode video.
 #[derive(Debug, Clone, Copy)]
 pub struct VideoParams {
+    /// The codec negotiated.
+    pub codec: VideoCodec,
     pub width: u32,
     pub height: u32,
     pub fps: u32,
@@ -179,15 +213,17 @@ pub struct Shared {
 pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams)>, audio: Option<AudioSource>, shared: Shared) -> Sending {
     let sends_audio = audio.is_some() && tracks.audio.is_some();
     if let (Some(t), Some((source, params))) = (&tracks.video, video) {
-        let pt = payload_type(&t.sender, codecs::H264_PT).await;
+        let codec = params.codec;
+        let pt = video_payload_type(&t.sender, codec).await;
+        shared.counters.codec.store(codec.code(), Relaxed);
         if let Some(ssrcs) = t.layers {
             let extensions = simulcast_extensions(t).await;
             if extensions.is_none() {
                 warn!("the hub did not agree to the MID and RID header extensions: its layers may not be told apart");
             }
-            let first = Packetizer::new(Box::new(H264Payloader::default()), ssrcs[0], pt, 90_000, 1, Instant::now());
+            let first = Packetizer::new(payloader(codec), ssrcs[0], pt, 90_000, 1, Instant::now());
             let tx: [mpsc::Sender<Encoded>; LAYERS] = std::array::from_fn(|i| {
-                let packetizer = Packetizer::new(Box::new(H264Payloader::default()), ssrcs[i], pt, 90_000, 1, Instant::now())
+                let packetizer = Packetizer::new(payloader(codec), ssrcs[i], pt, 90_000, 1, Instant::now())
                     .with_clock_of(&first)
                     .with_extensions(extensions.as_ref().map(|(mid_id, mid, rid_id)| vec![(*mid_id, Bytes::copy_from_slice(mid.as_bytes())), (*rid_id, Bytes::from_static(RIDS[i].as_bytes()))]).unwrap_or_default());
                 rtp_pump(t.track.clone(), packetizer, 2)
@@ -205,7 +241,7 @@ pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams
             };
             spawn_thread("termcall-video", move || job.run());
         } else {
-            let packetizer = Packetizer::new(Box::new(H264Payloader::default()), t.ssrc, pt, 90_000, 1, Instant::now());
+            let packetizer = Packetizer::new(payloader(codec), t.ssrc, pt, 90_000, 1, Instant::now());
             let tx = rtp_pump(t.track.clone(), packetizer, 2);
             watch_keyframe_requests(t.track.clone(), shared.controls.clone(), None);
             let job = video::Job {
@@ -254,9 +290,14 @@ async fn simulcast_extensions(t: &LocalTrack) -> Option<(u8, String, u8)> {
 
 /// The MID of the transceiver `sender` belongs to.
 async fn mid_of(pc: &Arc<dyn PeerConnection>, sender: &Arc<dyn RtpSender>) -> Option<String> {
+    transceiver_of(pc, sender).await?.mid().await.ok().flatten()
+}
+
+/// The transceiver `sender` belongs to.
+async fn transceiver_of(pc: &Arc<dyn PeerConnection>, sender: &Arc<dyn RtpSender>) -> Option<Arc<dyn webrtc::rtp_transceiver::RtpTransceiver>> {
     for t in pc.get_transceivers().await {
         if t.sender().await.ok().flatten().is_some_and(|s| s.id() == sender.id()) {
-            return t.mid().await.ok().flatten();
+            return Some(t);
         }
     }
     None

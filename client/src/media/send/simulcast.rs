@@ -19,7 +19,7 @@ use super::{pace, Controls, Encoded, VideoParams};
 use crate::media::adapt::{Adapter, AUDIO_RESERVE_BPS};
 use crate::media::counters::SendCounters;
 use crate::media::frame::Frame;
-use crate::media::h264::H264Encoder;
+use crate::media::video_codec::VideoEncoder;
 use crate::media::recv::publish;
 use crate::media::scale::downscale_into;
 use crate::media::source::VideoSource;
@@ -32,7 +32,7 @@ const PACER_BACKLOG: Duration = Duration::from_millis(100);
 struct LayerEnc {
     size: (u32, u32),
     rates: LayerRates,
-    enc: Option<H264Encoder>,
+    enc: Option<VideoEncoder>,
     applied_bps: u32,
     picture: Frame,
     tx: mpsc::Sender<Encoded>,
@@ -139,7 +139,7 @@ impl Job {
                         l.applied_bps = 0;
                         self.link.keyframe_sent();
                         let start_kbps = (share / 4 / 1000).clamp(10, (l.rates.max_bps / 1000) as u32);
-                        slot.insert(H264Encoder::new(l.size.0, l.size.1, fps as f32, start_kbps, 0)?)
+                        slot.insert(VideoEncoder::new(p.codec, l.size.0, l.size.1, fps as f32, start_kbps, 0)?)
                     }
                 };
                 if share != l.applied_bps {

@@ -14,7 +14,7 @@ use super::{pace, Controls, Encoded, VideoParams};
 use crate::media::adapt::{Adapter, EncodedFrame, Plan, QualityLimitation};
 use crate::media::counters::SendCounters;
 use crate::media::frame::Frame;
-use crate::media::h264::H264Encoder;
+use crate::media::video_codec::VideoEncoder;
 use crate::media::recv::publish;
 use crate::media::scale::downscale_into;
 use crate::media::source::VideoSource;
@@ -53,7 +53,7 @@ impl Job {
         // What the receiver can show bounds the size (and the rate with it).
         let mut fitted = (p.width, p.height);
         self.link.set_max(f64::from(max_bps) + if self.audio { crate::media::adapt::AUDIO_RESERVE_BPS } else { 0.0 });
-        let mut enc: Option<H264Encoder> = None;
+        let mut enc: Option<VideoEncoder> = None;
         let mut applied_bps = 0;
         let mut frame = Frame::new(p.width, p.height);
         let mut scaled = Frame::new(p.width, p.height);
@@ -123,7 +123,7 @@ impl Job {
                     // Its keyframe is sized by the rate it starts at: a quarter of the target keeps
                     // it to a few frames' worth; the full target follows from the next frame.
                     let start_kbps = (plan.bitrate_bps / 4 / 1000).max(30);
-                    slot.insert(H264Encoder::new(plan.width, plan.height, fps as f32, start_kbps, 0)?)
+                    slot.insert(VideoEncoder::new(p.codec, plan.width, plan.height, fps as f32, start_kbps, 0)?)
                 }
             };
             if plan.bitrate_bps != applied_bps {
@@ -145,12 +145,12 @@ impl Job {
                 continue;
             }
             let data = Bytes::copy_from_slice(au);
-            adapter.on_encoded(EncodedFrame { bytes: data.len(), took });
+            adapter.on_encoded(EncodedFrame { bytes: data.len(), took, keyframe: crate::media::video_codec::is_keyframe(p.codec, &data) });
             if let Some(qp) = e.last_qp() {
                 self.counters.qp_sum.fetch_add(u64::from(qp), Relaxed);
                 self.counters.qp_count.fetch_add(1, Relaxed);
                 if data.len() > 3 * (plan.bitrate_bps as usize / 8 / fps as usize) {
-                    tracing::debug!("a large frame: {} bytes, qp {qp}, idr {}", data.len(), data.windows(5).any(|w| w[..4] == [0, 0, 0, 1] && w[4] & 0x1f == 5));
+                    tracing::debug!("a large frame: {} bytes, qp {qp}, keyframe {}", data.len(), crate::media::video_codec::is_keyframe(p.codec, &data));
                 }
             }
             last_encoded = Some(captured);

@@ -10,7 +10,7 @@ use crate::engine::api::QualityLimitation;
 use crate::engine::{CallState, HubState, Path};
 use crate::tui::app::{describe_reason, App, Focus, Tone};
 
-/// The status line: hub, call state and peer, path, RTT, kbps, fps, loss, duration; what we
+/// The status line: hub, call state and peer, path, RTT, kbps, fps and codec, loss, duration; what we
 /// send (size) under the network's estimate, and why it is less than configured; mute marks.
 pub fn status(f: &mut Frame, area: Rect, app: &App) {
     let mut spans: Vec<Span> = Vec::new();
@@ -38,8 +38,9 @@ pub fn status(f: &mut Frame, area: Rect, app: &App) {
                 if let Some(s) = &app.stats {
                     let rtt = s.rtt_ms.map_or("–".into(), |r| if r < 10.0 { format!("{r:.1} ms") } else { format!("{r:.0} ms") });
                     let down = s.video.kbps + s.audio.kbps;
+                    let codec = s.video.codec.as_deref().map_or(String::new(), |c| format!(" {c}"));
                     spans.push(Span::raw(format!(
-                        " │ RTT {rtt} │ ↓{down:.0} ↑{:.0} kbps │ {:.0} fps │ loss {:.1}%",
+                        " │ RTT {rtt} │ ↓{down:.0} ↑{:.0} kbps │ {:.0} fps{codec} │ loss {:.1}%",
                         s.sent.video_kbps, s.video.fps, s.loss_pct
                     )));
                 }
@@ -55,7 +56,8 @@ pub fn status(f: &mut Frame, area: Rect, app: &App) {
                         QualityLimitation::Bandwidth => Some(("limited by the network", "net")),
                         QualityLimitation::Cpu => Some(("limited by the CPU", "cpu")),
                     };
-                    let long = format!(" │ sending {w}x{h} · est. {est:.0} kbps{}", why.map_or(String::new(), |(l, _)| format!(", {l}")));
+                    let codec = s.sent.codec.as_deref().map_or(String::new(), |c| format!("{c} "));
+                    let long = format!(" │ sending {codec}{w}x{h} · est. {est:.0} kbps{}", why.map_or(String::new(), |(l, _)| format!(", {l}")));
                     let short = format!(" │ ↑{w}x{h} {est:.0}k{}", why.map_or(String::new(), |(_, s)| format!(" {s}")));
                     let text = [long, short].into_iter().find(|t| unicode_width::UnicodeWidthStr::width(t.as_str()) <= room);
                     let style = if why.is_some() { Style::new().fg(Color::Yellow) } else { Style::new() };

@@ -97,8 +97,8 @@ fn in_a_call_with_video_and_chat() {
     let stats = CallStats {
         rtt_ms: Some(1.4),
         loss_pct: 0.5,
-        video: VideoStats { frames_decoded: 300, fps: 15.0, width: 640, height: 480, kbps: 700.0, latency_ms: Some(2.0), decode_errors: 0, frames_held: 0 },
-        sent: SentStats { width: 320, height: 240, bwe_kbps: 260.0, quality_limitation: QualityLimitation::Bandwidth, ..Default::default() },
+        video: VideoStats { frames_decoded: 300, fps: 15.0, width: 640, height: 480, kbps: 700.0, latency_ms: Some(2.0), decode_errors: 0, frames_held: 0, codec: Some("VP8".into()) },
+        sent: SentStats { codec: Some("H264".into()), width: 320, height: 240, bwe_kbps: 260.0, quality_limitation: QualityLimitation::Bandwidth, ..Default::default() },
         ..Default::default()
     };
     app.on_engine(Event::Stats { peer: "bob".into(), path: Some(Path::P2p), stats });
@@ -131,7 +131,8 @@ fn in_a_call_with_video_and_chat() {
         text(&buf).lines().nth(28).unwrap_or_default().trim_end().to_owned()
     };
     let (wide, narrower, narrow) = (status(180), status(116), status(100));
-    assert!(wide.contains("│ sending 320x240 · est. 260 kbps, limited by the network"), "{wide}");
+    assert!(wide.contains("│ sending H264 320x240 · est. 260 kbps, limited by the network"), "{wide}");
+    assert!(wide.contains("│ 15 fps VP8 │"), "the codec received: {wide}");
     assert!(narrower.ends_with("│ ↑320x240 260k net"), "{narrower}");
     assert!(!narrow.contains("320x240"), "{narrow}");
 }
