@@ -70,3 +70,55 @@ fn a_terminal_user_calls_firefox_in_vp8_both_ways() {
     video_audio_and_chat_both_ways(&mut bob, &firefox);
     drop((firefox, bob, hub));
 }
+
+#[test]
+fn firefox_calls_echo_and_gets_its_picture_back() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, hub, bob) = setup("ff3", &[]);
+    drop(bob);
+    let firefox = Browser::firefox(&lan.alice, &peer_page(&format!("hub={}&name=firefox&call=echo", hub.url)));
+    let s = firefox.expect_stats("30 frames of its own picture, back from the hub", Duration::from_secs(30), |s| s.get("video_frames") >= Some(&30) && s.get("audio_packets") >= Some(&50));
+    eprintln!("Firefox through echo: {s:?}");
+    let log = std::fs::read_to_string(&firefox.log).unwrap_or_default();
+    assert!(log.contains("video_codecs=VP8"), "in VP8:\n{}", firefox.log_tail(5));
+    assert!(hub.log_text().contains("the room's video codec changes"), "the hub moved the room to VP8 for it");
+    drop((firefox, hub));
+}
+
+/// Firefox (VP8 only), Chromium and two terminal users in one call through the hub: the room
+/// goes to VP8 when Firefox joins, the terminal users' video follows, and everyone decodes
+/// everyone.
+#[test]
+fn a_group_call_of_firefox_chromium_and_two_terminal_users_where_everyone_decodes_everyone() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    Browser::available().expect("this test runs Chromium too");
+    let (lan, hub, mut bob) = setup("ff4", &[]);
+    let mut carol = Client::start_in(Some(&lan.bob), LAN_BOB, &hub.url, "carol", &["--auto-accept", "--video-size", "320x240"]);
+    carol.expect("ready", SOON, |e| e["event"] == "ready");
+    let clip = termcall_tests::media::noisy_clip(320, 240, 30);
+    let chromium = Browser::chromium(&lan.hub, &peer_page(&format!("hub={}&name=chrome&answer=1", hub.url)), &clip);
+    for c in [&mut bob, &mut carol] {
+        c.expect_roster("chrome", Duration::from_secs(30), |u| !u.is_empty());
+    }
+    let firefox = Browser::firefox(&lan.alice, &peer_page(&format!("hub={}&name=firefox&call=bob,carol,chrome", hub.url)));
+    for c in [&mut bob, &mut carol] {
+        if c.wait(Duration::from_secs(30), &|e| e["event"] == "call" && e["state"] == "connected").is_none() {
+            panic!("{} never connected; Firefox's log:\n{}\n{}", c.name, firefox.log_tail(30), c.log_tail(30));
+        }
+    }
+    for (c, others) in [(&mut bob, ["carol", "chrome", "firefox"]), (&mut carol, ["bob", "chrome", "firefox"])] {
+        let s = c.expect("everyone's video", Duration::from_secs(30), |e| {
+            e["event"] == "stats" && others.iter().all(|o| termcall_tests::participant(e, o).is_some_and(|p| p["video"]["frames_decoded"].as_u64() >= Some(30) && p["video"]["fps"].as_f64() >= Some(5.0)))
+        });
+        for o in others {
+            let p = termcall_tests::participant(&s, o).unwrap();
+            eprintln!("{} decodes {o}: {} fps, {} frames, {}", c.name, p["video"]["fps"], p["video"]["frames_decoded"], p["video"]["codec"]);
+        }
+    }
+    for (name, b) in [("Firefox", &firefox), ("Chromium", &chromium)] {
+        let s = b.expect_stats("all three others' video", Duration::from_secs(30), |s| s.get("video_streams") >= Some(&3) && s.get("fewest_frames") >= Some(&30) && s.get("audio_streams") >= Some(&3));
+        eprintln!("{name} decodes everyone: {s:?}");
+    }
+    assert!(hub.log_text().contains("the room's video codec changes"), "the room moved to VP8 for Firefox");
+    drop((firefox, chromium, bob, carol, hub));
+}

@@ -27,6 +27,9 @@ pub type FrameSlot = watch::Sender<Option<Arc<Frame>>>;
 /// A reader of a [`FrameSlot`].
 pub type FrameWatch = watch::Receiver<Option<Arc<Frame>>>;
 
+/// A frame for the decoder: its data, RTP time, whether something before it was lost, its codec.
+type Unit = (Bytes, u32, bool, VideoCodec);
+
 /// At most one keyframe request per this long.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
 /// Access units waiting for the decoder; past this the decoder is too slow and we resync.
@@ -87,7 +90,7 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
     // that does not decode). Asking at once would make it send a second one behind the first.
     let need_keyframe = Arc::new(AtomicBool::new(false));
     let clock: Arc<Mutex<Option<ClockMap>>> = Arc::default();
-    let (tx, rx) = sync_channel::<(Bytes, u32, bool)>(DECODE_QUEUE);
+    let (tx, rx) = sync_channel::<Unit>(DECODE_QUEUE);
     {
         let (c, k, m) = (counters.clone(), need_keyframe.clone(), clock.clone());
         let spawned = std::thread::Builder::new().name("termcall-decode".into()).spawn(move || decode_loop(codec, rx, &c, &k, &m, screen.slot()));
@@ -97,6 +100,9 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
         }
     }
     let mut assembler = Assembler::new(codec);
+    // The codec can change mid-call (the hub moves a room to VP8 when someone needs it): the
+    // first packet in another payload type starts a new assembler, and the decoder follows.
+    let (mut codec, mut pt) = (codec, None);
     let mut last_pli: Option<Instant> = None;
     let mut dropped = false;
     while let Some(ev) = track.poll().await {
@@ -112,6 +118,16 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
         };
         counters.video_bytes.fetch_add(p.payload.len() as u64, Relaxed);
         let now = Instant::now();
+        if pt != Some(p.header.payload_type) {
+            let known = pt.is_some();
+            pt = Some(p.header.payload_type);
+            if let Some(c) = VideoCodec::of_payload_type(p.header.payload_type).filter(|c| known && *c != codec) {
+                debug!(from = %codec, to = %c, "the video codec changed");
+                codec = c;
+                counters.codec.store(c.code(), Relaxed);
+                assembler = Assembler::new(c);
+            }
+        }
         assembler.push(p, now);
         while let Some(au) = assembler.pop(now) {
             // A frame after a loss (or after one the decoder had no room for) refers to what
@@ -120,7 +136,7 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
             if broken {
                 need_keyframe.store(true, Relaxed);
             }
-            match tx.try_send((au.data, au.rtp_ts, broken)) {
+            match tx.try_send((au.data, au.rtp_ts, broken, codec)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
                     need_keyframe.store(true, Relaxed);
@@ -144,14 +160,20 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
 /// Decodes access units as they come. After a loss or a frame that did not decode, the frames
 /// until the next keyframe would decode into a broken picture (or not at all): they are
 /// skipped, and the last good picture stays on screen until the keyframe asked for comes.
-fn decode_loop(codec: VideoCodec, rx: Receiver<(Bytes, u32, bool)>, counters: &RecvCounters, need_keyframe: &AtomicBool, clock: &Mutex<Option<ClockMap>>, frames: &FrameSlot) {
+fn decode_loop(mut codec: VideoCodec, rx: Receiver<Unit>, counters: &RecvCounters, need_keyframe: &AtomicBool, clock: &Mutex<Option<ClockMap>>, frames: &FrameSlot) {
     let mut dec = match VideoDecoder::new(codec) {
         Ok(d) => d,
         Err(e) => return tracing::warn!("{e}"),
     };
     let mut spare = Frame::new(0, 0);
     let mut broken = false;
-    while let Ok((au, rtp_ts, after_loss)) = rx.recv() {
+    while let Ok((au, rtp_ts, after_loss, of)) = rx.recv() {
+        if of != codec {
+            match VideoDecoder::new(of) {
+                Ok(d) => (dec, codec, broken) = (d, of, true), // starts at a keyframe
+                Err(e) => return tracing::warn!("{e}"),
+            }
+        }
         broken |= after_loss;
         if broken {
             if !is_keyframe(codec, &au) {

@@ -177,8 +177,10 @@ mod tests {
                 let frame = bytes::Bytes::copy_from_slice(enc.encode(&src).unwrap());
                 assert_eq!(is_keyframe(codec, &frame), n == 0, "{codec} frame {n}");
                 let at = t0 + std::time::Duration::from_millis(n * 66);
-                for p in packetizer.packetize(&frame, at) {
+                for (i, p) in packetizer.packetize(&frame, at).into_iter().enumerate() {
                     assert!(p.payload.len() <= MTU);
+                    // As the hub sees it: a keyframe starts in the first packet, and only there.
+                    assert_eq!(termcall_shared::media::simulcast::keyframe_start(codec, &p.payload), n == 0 && i == 0, "{codec} frame {n} packet {i}");
                     assembler.push(p, at);
                 }
                 let unit = assembler.pop(at).expect("a whole frame on its marker");

@@ -15,7 +15,8 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use termcall_congestion::layers::{Forwarder, Verdict, LAYERS};
 use termcall_shared::media::rtcp_tap::asks_keyframe;
-use termcall_shared::media::simulcast::h264_keyframe_start;
+use termcall_shared::media::codecs::VideoCodec;
+use termcall_shared::media::simulcast::keyframe_start;
 use termcall_shared::Signal;
 use tokio::sync::watch;
 use tracing::debug;
@@ -183,11 +184,24 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
         packet.header.extensions.clear();
         packet.header.extensions_padding = 0;
         packet.header.extension_profile = 0;
+        // The codec is the payload type's (the hub numbers them: it makes the offers). It may
+        // change mid-call when the room's codec does.
+        let codec = VideoCodec::of_payload_type(packet.header.payload_type);
+        if video && codec.is_none() {
+            continue;
+        }
         // Audio has no layers to switch: every packet may start the stream.
-        let key = !video || h264_keyframe_start(&packet.payload);
+        let key = codec.is_none_or(|c| keyframe_start(c, &packet.payload));
         let now_us = arrived.saturating_duration_since(epoch).as_micros() as u64;
         let (seq, ts) = (packet.header.sequence_number, packet.header.timestamp);
         for r in receivers.iter_mut() {
+            // A receiver that cannot decode this codec is not sent it (a room without a codec
+            // for everyone; its video arrives from those who send one it takes).
+            if let Some(c) = codec {
+                if !super::codec::holds(r.sink.down.receiver.takes.load(Relaxed), c) {
+                    continue;
+                }
+            }
             let before = r.layers.current();
             let Verdict::Forward { seq, ts } = r.layers.on_packet(layer, seq, ts, key, now_us) else { continue };
             if before != r.layers.current() {

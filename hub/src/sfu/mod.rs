@@ -11,12 +11,14 @@
 //! - [`layers`]: a sender's simulcast layers as its forwarding loop sees them.
 //! - [`receiver`]: a participant's downlink: its estimate, probes and figures.
 //! - [`select`]: which layer of a sender each receiver gets.
+//! - [`codec`]: which video codec a room's media goes in (H.264, or VP8 once someone needs it).
 //! - [`chat`]: stamping and forwarding data-channel chat.
 //!
 //! The [`crate::core`] state machine decides who is in which room; the actor hands its
 //! [`MediaCmd`]s to [`Sfu::apply`] and routes the [`SfuOut`] signals back through the core.
 
 pub mod chat;
+pub mod codec;
 pub mod downtrack;
 pub mod forward;
 pub mod layers;

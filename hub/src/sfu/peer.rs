@@ -77,8 +77,8 @@ pub const DOWNLINK_MAX_BPS: f64 = 50_000_000.0;
 /// carries the estimate of the participant's downlink (send-side, from its transport-wide
 /// feedback), which paces what the hub sends it and chooses its layers.
 pub async fn build(settings: &SfuSettings, conn: ConnId, events: mpsc::UnboundedSender<(ConnId, PeerEvent)>) -> anyhow::Result<(Arc<dyn PeerConnection>, Arc<SendLink>)> {
-    // H.264 only, for now: every participant receives every stream in the codec it was sent in.
-    let mut media = codecs::media_engine(codecs::Repairs::InBand, &[codecs::VideoCodec::H264])?;
+    // Both video codecs; which one a room's media goes in is the room's choice (`super::codec`).
+    let mut media = codecs::media_engine(codecs::Repairs::InBand, &codecs::VideoCodec::ALL)?;
     let config = Config { initial_bps: DOWNLINK_INITIAL_BPS, min_bps: DOWNLINK_MIN_BPS, max_bps: DOWNLINK_MAX_BPS };
     let link = Arc::new(SendLink::new(config.initial_bps));
     link.set_max(DOWNLINK_MAX_BPS);

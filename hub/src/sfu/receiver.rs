@@ -3,7 +3,7 @@
 //! transport-wide feedback), how that is shared among its video streams ([`allot`]), its
 //! probes, and its figures.
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use termcall_congestion::layers::{allot, StreamNeed};
@@ -23,6 +23,9 @@ pub struct ReceiverLink {
     shares: Mutex<Shares>,
     /// Video streams it receives now.
     pub video_streams: AtomicUsize,
+    /// The video codecs it decodes, as [`super::codec::bits`] (0: not known yet). A stream in
+    /// another codec is not forwarded to it.
+    pub takes: AtomicU8,
     pub figures: Arc<ReceiverFigures>,
 }
 
@@ -55,7 +58,7 @@ impl Shares {
 
 impl ReceiverLink {
     pub fn new(link: Arc<SendLink>, figures: Arc<ReceiverFigures>) -> Self {
-        ReceiverLink { link, shares: Mutex::new(Shares::default()), video_streams: AtomicUsize::new(0), figures }
+        ReceiverLink { link, shares: Mutex::new(Shares::default()), video_streams: AtomicUsize::new(0), takes: AtomicU8::new(0), figures }
     }
 
     /// The estimate, bits/s, and the loss the receiver reports (a fraction).

@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use termcall_shared::media::codecs::{self, VideoCodec};
 use termcall_shared::names::ECHO_USER;
 use termcall_shared::{CallId, Signal};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState};
+use webrtc::rtp_transceiver::RtpTransceiver;
 
 use super::receiver::ReceiverLink;
 use outlets::{outlets, Outlet, Views};
@@ -76,9 +78,32 @@ struct Participant {
     chat: Bucket,
     /// What it shows of the others' video.
     views: Views,
-    /// It refused video (no codec in common: a browser without H.264): the video tracks on its
-    /// connection come off it as soon as they are made, and nothing is forwarded into them.
+    /// It refused video (no codec in common): the video tracks on its connection come off it
+    /// as soon as they are made, and nothing is forwarded into them.
     no_video: bool,
+    /// The video codecs it takes, from its first answer (in the hub's order).
+    takes: Option<Vec<VideoCodec>>,
+    /// The transceiver its own video comes in on: its offer puts the room's codec first, and
+    /// offers only that one to a participant that takes it but chose another.
+    upload_video: Arc<dyn RtpTransceiver>,
+    /// The codecs offered for its own video now, in that order.
+    upload: Vec<VideoCodec>,
+    /// The codec it said it sends in (the first of ours in its answer's sending section).
+    sends: Option<VideoCodec>,
+}
+
+impl Participant {
+    /// The codec to describe a new video outlet to it in: the room's, unless it is known not
+    /// to take that; `None` when it takes no video.
+    fn outlet_codec(&self, room: VideoCodec) -> Option<VideoCodec> {
+        if self.no_video {
+            return None;
+        }
+        match &self.takes {
+            Some(t) if !t.contains(&room) => t.first().copied(),
+            _ => Some(room),
+        }
+    }
 }
 
 struct Room {
@@ -90,13 +115,15 @@ struct Room {
     peer_events: mpsc::UnboundedSender<(ConnId, PeerEvent)>,
     dc_events: mpsc::Sender<(ConnId, DcEvent)>,
     echo: bool,
+    /// The video codec the room's media goes in ([`super::codec`]).
+    codec: VideoCodec,
 }
 
 /// Runs a room until its last participant leaves or the hub drops it.
 pub async fn run(call_id: CallId, mut cmds: mpsc::UnboundedReceiver<RoomCmd>, settings: Arc<SfuSettings>, metrics: Arc<Metrics>, out: mpsc::UnboundedSender<SfuOut>) {
     let (peer_events, mut peer_rx) = mpsc::unbounded_channel();
     let (dc_events, mut dc_rx) = mpsc::channel(DC_QUEUE);
-    let mut room = Room { call_id, participants: HashMap::new(), settings, metrics, out, peer_events, dc_events, echo: false };
+    let mut room = Room { call_id, participants: HashMap::new(), settings, metrics, out, peer_events, dc_events, echo: false, codec: VideoCodec::H264 };
     let mut answers_due = tokio::time::interval(Duration::from_secs(1));
     answers_due.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -149,15 +176,15 @@ impl Room {
         }
         let built = async {
             let (pc, link) = peer::build(&self.settings, conn, self.peer_events.clone()).await?;
-            match prepare(&pc).await {
-                Ok(dc) => anyhow::Ok((pc, link, dc)),
+            match prepare(&pc, self.codec).await {
+                Ok(made) => anyhow::Ok((pc, link, made)),
                 Err(e) => {
                     let _ = pc.close().await;
                     Err(e)
                 }
             }
         };
-        let (pc, link, dc) = match built.await {
+        let (pc, link, (dc, upload_video)) = match built.await {
             Ok(made) => made,
             Err(e) => {
                 self.metrics.sfu_peers.fetch_sub(1, Relaxed);
@@ -181,6 +208,10 @@ impl Room {
             chat: Bucket::with_burst_count(CHAT_RATE, CHAT_BURST),
             views: Views::default(),
             no_video: false,
+            takes: None,
+            upload_video,
+            upload: super::codec::ordered(self.codec),
+            sends: None,
         };
         // In the room from here on, so that a failure below is undone by `leave`.
         self.participants.insert(conn, p);
@@ -189,19 +220,19 @@ impl Room {
         // Each set of outlets is recorded as soon as it exists, so that `leave` finds it.
         if self.echo {
             let p = &self.participants[&conn];
-            let own = outlets(&p.pc, &p.receiver, ECHO_USER, &p.upstream, p.views.of(ECHO_USER), !p.no_video, &self.metrics).await?;
+            let own = outlets(&p.pc, &p.receiver, ECHO_USER, &p.upstream, p.views.of(ECHO_USER), p.outlet_codec(self.codec), &self.metrics).await?;
             if let Some(p) = self.participants.get_mut(&conn) {
                 p.outlets.insert(conn, own);
             }
         } else {
             for other_conn in others {
                 let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
-                let theirs = outlets(&p.pc, &p.receiver, &other.name, &other.upstream, p.views.of(&other.name), !p.no_video, &self.metrics).await?;
+                let theirs = outlets(&p.pc, &p.receiver, &other.name, &other.upstream, p.views.of(&other.name), p.outlet_codec(self.codec), &self.metrics).await?;
                 if let Some(p) = self.participants.get_mut(&conn) {
                     p.outlets.insert(other_conn, theirs);
                 }
                 let (Some(p), Some(other)) = (self.participants.get(&conn), self.participants.get(&other_conn)) else { continue };
-                let ours = outlets(&other.pc, &other.receiver, &name, &p.upstream, other.views.of(&name), !other.no_video, &self.metrics).await?;
+                let ours = outlets(&other.pc, &other.receiver, &name, &p.upstream, other.views.of(&name), other.outlet_codec(self.codec), &self.metrics).await?;
                 if let Some(other) = self.participants.get_mut(&other_conn) {
                     other.outlets.insert(conn, ours);
                 }
@@ -244,6 +275,8 @@ impl Room {
         for c in renegotiate {
             self.negotiate(c).await;
         }
+        // Who left may have been the one the room's codec was for.
+        self.choose_codec().await;
     }
 
     async fn on_peer_event(&mut self, conn: ConnId, e: PeerEvent) {
@@ -332,11 +365,12 @@ impl Room {
 }
 
 /// Makes a new participant's connection ready for its first offer: the transceivers its own
-/// media comes in on, and the chat channel.
-async fn prepare(pc: &Arc<dyn PeerConnection>) -> anyhow::Result<Arc<dyn DataChannel>> {
-    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
-        let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
-        pc.add_transceiver_from_kind(kind, Some(init)).await?;
-    }
-    Ok(pc.create_data_channel("chat", None).await?)
+/// media comes in on (video: every codec the hub has, the room's `codec` first), and the
+/// chat channel.
+async fn prepare(pc: &Arc<dyn PeerConnection>, codec: VideoCodec) -> anyhow::Result<(Arc<dyn DataChannel>, Arc<dyn RtpTransceiver>)> {
+    let init = || RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
+    pc.add_transceiver_from_kind(RtpCodecKind::Audio, Some(init())).await?;
+    let video = pc.add_transceiver_from_kind(RtpCodecKind::Video, Some(init())).await?;
+    video.set_codec_preferences(codecs::preferences(codecs::Repairs::InBand, &super::codec::ordered(codec))).await?;
+    Ok((pc.create_data_channel("chat", None).await?, video))
 }

@@ -58,6 +58,12 @@ impl VideoCodec {
         VideoCodec::ALL.into_iter().find(|c| c.code() == code)
     }
 
+    /// The codec of one of termcall's payload types ([`VideoCodec::payload_type`]): the hub
+    /// makes every offer, so what it receives is typed with its numbers.
+    pub fn of_payload_type(pt: u8) -> Option<VideoCodec> {
+        VideoCodec::ALL.into_iter().find(|c| c.payload_type() == pt)
+    }
+
     /// The codec of a MIME type (`video/VP8`) or an encoding name (`vp8`), any case.
     pub fn from_name(name: &str) -> Option<VideoCodec> {
         let bare = name.rsplit('/').next().unwrap_or(name);

@@ -10,6 +10,12 @@ pub struct Video {
     pub open: usize,
     /// Codec names in the open sections (`rtpmap` encoding names, upper case), in order, once each.
     pub codecs: Vec<String>,
+    /// The same, of the open sections in which the SDP's author receives (`sendrecv`,
+    /// `recvonly`, or no direction): what it takes, and so what may be sent to it.
+    pub receiving: Vec<String>,
+    /// The same, of the open sections in which the author sends (`sendrecv`, `sendonly`):
+    /// what it may send in.
+    pub sending: Vec<String>,
 }
 
 impl Video {
@@ -22,28 +28,64 @@ impl Video {
     pub fn media_codecs(&self) -> Vec<&str> {
         self.codecs.iter().map(String::as_str).filter(|c| !matches!(*c, "RTX" | "RED" | "ULPFEC" | "FLEXFEC-03")).collect()
     }
+
+    /// Only the sections in which the author receives, as a [`Video`] of their own.
+    pub fn received(&self) -> Video {
+        Video { open: self.open, codecs: self.receiving.clone(), receiving: self.receiving.clone(), sending: Vec::new() }
+    }
+
+    /// Only the sections in which the author sends, as a [`Video`] of their own.
+    pub fn sent(&self) -> Video {
+        Video { open: self.open, codecs: self.sending.clone(), receiving: Vec::new(), sending: self.sending.clone() }
+    }
 }
 
 /// The video sections of `sdp`.
 pub fn video(sdp: &str) -> Video {
     let mut v = Video::default();
-    let mut in_open_video = false;
+    // The open video section being read: its codecs and direction (sendrecv unless it says).
+    let mut section: Option<(Vec<String>, &str)> = None;
+    let close = |v: &mut Video, section: Option<(Vec<String>, &str)>| {
+        let Some((codecs, direction)) = section else { return };
+        let add = |list: &mut Vec<String>, names: &[String]| {
+            for n in names {
+                if !list.contains(n) {
+                    list.push(n.clone());
+                }
+            }
+        };
+        add(&mut v.codecs, &codecs);
+        if matches!(direction, "sendrecv" | "recvonly") {
+            add(&mut v.receiving, &codecs);
+        }
+        if matches!(direction, "sendrecv" | "sendonly") {
+            add(&mut v.sending, &codecs);
+        }
+    };
     for line in sdp.lines().map(str::trim_end) {
         if let Some(m) = line.strip_prefix("m=") {
+            close(&mut v, section.take());
             let mut fields = m.split_whitespace();
             let (kind, port) = (fields.next(), fields.next());
-            in_open_video = kind == Some("video") && port.is_some_and(|p| p.split('/').next() != Some("0"));
-            v.open += usize::from(in_open_video);
-        } else if in_open_video {
+            if kind == Some("video") && port.is_some_and(|p| p.split('/').next() != Some("0")) {
+                v.open += 1;
+                section = Some((Vec::new(), "sendrecv"));
+            }
+        } else if let Some((codecs, direction)) = section.as_mut() {
+            if let Some(d) = line.strip_prefix("a=").filter(|d| matches!(*d, "sendrecv" | "sendonly" | "recvonly" | "inactive")) {
+                *direction = d;
+                continue;
+            }
             // a=rtpmap:<pt> <name>/<clock>[/<channels>]
             let Some(map) = line.strip_prefix("a=rtpmap:") else { continue };
             let Some(name) = map.split_whitespace().nth(1).and_then(|n| n.split('/').next()) else { continue };
             let name = name.to_ascii_uppercase();
-            if !v.codecs.contains(&name) {
-                v.codecs.push(name);
+            if !codecs.contains(&name) {
+                codecs.push(name);
             }
         }
     }
+    close(&mut v, section);
     v
 }
 
@@ -88,6 +130,24 @@ mod tests {
     }
 
     #[test]
+    fn directions_say_which_codecs_the_author_receives_and_which_it_sends() {
+        // The hub's offer: the participant's own media comes in on a recvonly section; another
+        // participant's VP8 goes out on a sendonly one.
+        let offer = "m=audio 9 X 111\r\na=rtpmap:111 opus/48000/2\r\n\
+            m=video 9 X 102 96\r\na=recvonly\r\na=rtpmap:102 H264/90000\r\na=rtpmap:96 VP8/90000\r\n\
+            m=video 9 X 96\r\na=rtpmap:96 VP8/90000\r\na=sendonly\r\n\
+            m=video 0 X 98\r\na=rtpmap:98 AV1/90000\r\n";
+        let v = video(offer);
+        assert_eq!((v.open, v.codecs.as_slice()), (2, &["H264".to_owned(), "VP8".to_owned()][..]));
+        assert_eq!(v.receiving, ["H264", "VP8"], "the recvonly section");
+        assert_eq!(v.sending, ["VP8"], "the sendonly section");
+        assert!(v.received().has("H264") && !v.sent().has("H264"));
+        // No direction is sendrecv: both.
+        let plain = video(FIREFOX_OFFER);
+        assert_eq!((plain.receiving.len(), plain.sending.len()), (4, 4));
+    }
+
+    #[test]
     fn a_rejected_sections_credentials_go_and_nothing_else() {
         let answer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:SzcZ\r\na=ice-pwd:one\r\na=mid:0\r\n\
             m=video 0 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:3ojS\r\na=ice-pwd:two\r\na=mid:1\r\n\
@@ -102,10 +162,10 @@ mod tests {
     #[test]
     fn a_rejected_section_offers_nothing() {
         let answer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\nm=video 0 UDP/TLS/RTP/SAVPF 0\r\na=mid:1\r\n";
-        assert_eq!(video(answer), Video { open: 0, codecs: vec![] });
+        assert_eq!(video(answer), Video::default());
         let accepted = "m=video 9 UDP/TLS/RTP/SAVPF 102\na=rtpmap:102 H264/90000\n";
         assert!(video(accepted).has("H264"));
         assert_eq!(video("").open, 0);
-        assert_eq!(video("m=video\na=rtpmap:\na=rtpmap:1\n"), Video { open: 0, codecs: vec![] });
+        assert_eq!(video("m=video\na=rtpmap:\na=rtpmap:1\n"), Video::default());
     }
 }

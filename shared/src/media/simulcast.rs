@@ -1,7 +1,7 @@
 //! Simulcast on the wire, as the client sends it and the hub reads it: the layers' RIDs and
 //! sizes, the MID and RID header extensions every layer packet carries (the hub's WebRTC stack
 //! binds a layer's SSRC from them, again after each renegotiation), and how the hub sees that a
-//! packet starts an H.264 keyframe, where a receiver may switch layers.
+//! packet starts an H.264 or VP8 keyframe, where a receiver may switch layers.
 
 /// The RIDs of the layers, from the smallest: a quarter, a half and the full size.
 pub const RIDS: [&str; 3] = ["q", "h", "f"];
@@ -46,6 +46,41 @@ pub fn h264_keyframe_start(payload: &[u8]) -> bool {
     }
 }
 
+/// Whether a VP8 RTP payload (RFC 7741) starts a keyframe: the first packet of a frame (S set,
+/// partition 0) whose VP8 payload header has the key-frame bit (P) clear.
+pub fn vp8_keyframe_start(payload: &[u8]) -> bool {
+    let Some(&first) = payload.first() else { return false };
+    let (extended, start, partition) = (first & 0x80 != 0, first & 0x10 != 0, first & 0x07);
+    if !start || partition != 0 {
+        return false;
+    }
+    let mut at = 1;
+    if extended {
+        let Some(&x) = payload.get(1) else { return false };
+        at = 2;
+        if x & 0x80 != 0 {
+            // The picture ID: 15 bits when its first bit (M) is set, else 7.
+            let Some(&pid) = payload.get(at) else { return false };
+            at += if pid & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            at += 1; // TL0PICIDX
+        }
+        if x & 0x30 != 0 {
+            at += 1; // TID, Y, KEYIDX
+        }
+    }
+    payload.get(at).is_some_and(|header| header & 0x01 == 0)
+}
+
+/// Whether an RTP payload of `codec` starts a keyframe (where a receiver may start or switch).
+pub fn keyframe_start(codec: super::codecs::VideoCodec, payload: &[u8]) -> bool {
+    match codec {
+        super::codecs::VideoCodec::H264 => h264_keyframe_start(payload),
+        super::codecs::VideoCodec::Vp8 => vp8_keyframe_start(payload),
+    }
+}
+
 /// Whether an H.264 access unit in Annex B form (start codes, as the depacketizer makes it)
 /// holds an IDR slice: a decoder can start there.
 pub fn annexb_keyframe(au: &[u8]) -> bool {
@@ -72,6 +107,24 @@ mod tests {
         assert!(!h264_keyframe_start(&[0x7c, 0x81, 1]), "the start of a P slice");
         assert!(!h264_keyframe_start(&[]));
         assert!(!h264_keyframe_start(&[0x7c]));
+    }
+
+    #[test]
+    fn vp8_keyframes_are_seen_with_and_without_the_extended_descriptor() {
+        // S=1, partition 0, no extension; payload header with P=0 (key) or 1 (delta).
+        assert!(vp8_keyframe_start(&[0x10, 0x50, 0x21, 0x00]));
+        assert!(!vp8_keyframe_start(&[0x10, 0x51, 0x21, 0x00]));
+        // X, I with a 15-bit picture ID (M set), L and T/K: four more bytes before the header.
+        assert!(vp8_keyframe_start(&[0x90, 0xF0, 0x80 | 0x12, 0x34, 0x07, 0x20, 0x50]));
+        assert!(!vp8_keyframe_start(&[0x90, 0xF0, 0x80 | 0x12, 0x34, 0x07, 0x20, 0x51]));
+        // A 7-bit picture ID only.
+        assert!(vp8_keyframe_start(&[0x90, 0x80, 0x05, 0x50]));
+        // Not the start of a frame, another partition, or cut short: no.
+        assert!(!vp8_keyframe_start(&[0x00, 0x50]));
+        assert!(!vp8_keyframe_start(&[0x11, 0x50]));
+        assert!(!vp8_keyframe_start(&[0x90, 0x80]));
+        assert!(!vp8_keyframe_start(&[0x90]));
+        assert!(!vp8_keyframe_start(&[]));
     }
 
     #[test]

@@ -36,14 +36,22 @@ impl Call<'_> {
                 // without OpenH264 offers VP8, VP9 and AV1; `--video-codec h264` takes only
                 // H.264): answer the section rejected, and go on with audio and chat.
                 let video = sdp::video(&sdp);
+                // What the peer takes (the hub's offer also carries others' media it sends us).
+                let takes = video.received();
+                let first_common = VideoCodec::first_in(&takes, &self.media.video_codecs);
+                let mut switch = None;
                 if self.tracks.is_none() {
-                    match VideoCodec::first_in(&video, &self.media.video_codecs) {
+                    match first_common {
                         Some(codec) => self.video_codec = codec,
                         None => {
                             let ours = ours(&self.media.video_codecs);
-                            self.refuse_video(video.open > 0, || format!("it offers {}; we have {ours}. Audio and chat go on", video.media_codecs().join(", ")));
+                            self.refuse_video(video.open > 0, || format!("it offers {}; we have {ours}. Audio and chat go on", takes.media_codecs().join(", ")));
                         }
                     }
+                } else if let Some(codec) = first_common.filter(|c| *c != self.video_codec && !self.no_video) {
+                    // A new offer that puts another codec first (the hub does, when someone
+                    // joins who cannot decode the room's codec): our video follows it.
+                    switch = Some(codec);
                 }
                 let sdp = sdp::without_rejected_ice(&sdp).into_owned();
                 let offer = RTCSessionDescription::offer(sdp).map_err(|e| anyhow::anyhow!("the peer's offer is not valid SDP: {e}"))?;
@@ -54,13 +62,16 @@ impl Call<'_> {
                 let answer = self.pc.create_answer(None).await?;
                 self.pc.set_local_description(answer.clone()).await?;
                 self.report(CallOut::Signal(Signal::Answer { sdp: answer.sdp }));
+                if let Some(codec) = switch {
+                    self.switch_video_codec(codec).await?;
+                }
             }
             Signal::Answer { sdp } => {
                 let video = sdp::video(&sdp);
                 // The answer's first codec is the one our video goes in: describe our track in
                 // it before the answer binds the sender (only before we send: later answers,
                 // to ICE restarts, keep the codec).
-                let chosen = VideoCodec::first_in(&video, &self.media.video_codecs);
+                let chosen = VideoCodec::first_in(&video.received(), &self.media.video_codecs);
                 if let (Some(codec), Some(tracks), None) = (chosen, &self.tracks, &self.sending) {
                     if codec != self.video_codec {
                         tracks.video_in(codec).await?;
@@ -119,6 +130,18 @@ impl Call<'_> {
             }
             Signal::EndOfCandidates => {}
         }
+        Ok(())
+    }
+
+    /// Our video goes in `codec` from now on: the track is described in it and the video
+    /// thread makes a new encoder of it at its next frame (a keyframe); the packetizer follows.
+    async fn switch_video_codec(&mut self, codec: VideoCodec) -> anyhow::Result<()> {
+        debug!(call = self.id, from = %self.video_codec, to = %codec, "the peer takes another video codec first now: switching");
+        if let Some(tracks) = &self.tracks {
+            tracks.video_in(codec).await?;
+        }
+        self.video_codec = codec;
+        self.controls.set_video_codec(codec);
         Ok(())
     }
 

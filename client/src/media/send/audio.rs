@@ -46,7 +46,7 @@ pub fn run(mut source: AudioSource, tx: mpsc::Sender<Encoded>, c: &Controls, n: 
         let packet = enc.encode(&pcm)?;
         n.audio_packets.fetch_add(1, Relaxed);
         n.audio_bytes.fetch_add(packet.len() as u64, Relaxed);
-        let _ = tx.try_send((Bytes::copy_from_slice(packet), captured));
+        let _ = tx.try_send((Bytes::copy_from_slice(packet), captured, None));
     }
     Ok(())
 }

@@ -54,6 +54,8 @@ pub struct Controls {
     view: AtomicU64,
     /// The simulcast layers someone receives, a bit each from the smallest.
     layers: AtomicU8,
+    /// The video codec to send in ([`VideoCodec::code`]; 0: as the call started).
+    video_codec: AtomicU8,
     stop: AtomicBool,
 }
 
@@ -66,6 +68,7 @@ impl Default for Controls {
             layer_keyframe: Default::default(),
             view: AtomicU64::new(0),
             layers: AtomicU8::new((1 << LAYERS) - 1),
+            video_codec: AtomicU8::new(0),
             stop: AtomicBool::new(false),
         }
     }
@@ -86,6 +89,16 @@ impl Controls {
     pub fn set_layers(&self, wanted: [bool; LAYERS]) {
         let bits = wanted.iter().enumerate().fold(0u8, |b, (i, w)| b | (u8::from(*w) << i));
         self.layers.store(bits, Relaxed);
+    }
+
+    /// Our video goes in `codec` from the next frame on.
+    pub fn set_video_codec(&self, codec: VideoCodec) {
+        self.video_codec.store(codec.code(), Relaxed);
+    }
+
+    /// The codec our video goes in, if one was set.
+    pub fn video_codec(&self) -> Option<VideoCodec> {
+        VideoCodec::from_code(self.video_codec.load(Relaxed))
     }
 
     pub fn layers(&self) -> [bool; LAYERS] {
@@ -213,7 +226,7 @@ pub struct Shared {
 pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams)>, audio: Option<AudioSource>, shared: Shared) -> Sending {
     let sends_audio = audio.is_some() && tracks.audio.is_some();
     if let (Some(t), Some((source, params))) = (&tracks.video, video) {
-        let codec = params.codec;
+        let codec = shared.controls.video_codec().unwrap_or(params.codec);
         let pt = video_payload_type(&t.sender, codec).await;
         shared.counters.codec.store(codec.code(), Relaxed);
         if let Some(ssrcs) = t.layers {
@@ -226,7 +239,7 @@ pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams
                 let packetizer = Packetizer::new(payloader(codec), ssrcs[i], pt, 90_000, 1, Instant::now())
                     .with_clock_of(&first)
                     .with_extensions(extensions.as_ref().map(|(mid_id, mid, rid_id)| vec![(*mid_id, Bytes::copy_from_slice(mid.as_bytes())), (*rid_id, Bytes::from_static(RIDS[i].as_bytes()))]).unwrap_or_default());
-                rtp_pump(t.track.clone(), packetizer, 2)
+                rtp_pump(t.track.clone(), packetizer, 2, Some((t.sender.clone(), codec)))
             });
             watch_keyframe_requests(t.track.clone(), shared.controls.clone(), Some(ssrcs));
             let job = simulcast::Job {
@@ -242,7 +255,7 @@ pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams
             spawn_thread("termcall-video", move || job.run());
         } else {
             let packetizer = Packetizer::new(payloader(codec), t.ssrc, pt, 90_000, 1, Instant::now());
-            let tx = rtp_pump(t.track.clone(), packetizer, 2);
+            let tx = rtp_pump(t.track.clone(), packetizer, 2, Some((t.sender.clone(), codec)));
             watch_keyframe_requests(t.track.clone(), shared.controls.clone(), None);
             let job = video::Job {
                 source,
@@ -260,7 +273,7 @@ pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams
     if let (Some(t), Some(source)) = (&tracks.audio, audio) {
         let pt = payload_type(&t.sender, codecs::OPUS_PT).await;
         let packetizer = Packetizer::new(Box::new(OpusPayloader), t.ssrc, pt, 48_000, audio::FRAME_TICKS, Instant::now());
-        let tx = rtp_pump(t.track.clone(), packetizer, 4);
+        let tx = rtp_pump(t.track.clone(), packetizer, 4, None);
         let (c, n, l) = (shared.controls.clone(), shared.counters.clone(), shared.link.clone());
         spawn_thread("termcall-audio", move || audio::run(source, tx, &c, &n, &l));
     }
@@ -331,15 +344,23 @@ fn watch_keyframe_requests(track: Arc<TrackLocalStaticRTP>, controls: Arc<Contro
     });
 }
 
-/// One encoded frame and when it was captured.
-type Encoded = (Bytes, Instant);
+/// One encoded frame, when it was captured, and (video) its codec.
+type Encoded = (Bytes, Instant, Option<VideoCodec>);
 
 /// An async task that packetizes frames and writes the packets to the track, fed by a small
-/// channel: a media thread that finds it full skips its next raw frame.
-fn rtp_pump(track: Arc<TrackLocalStaticRTP>, mut packetizer: Packetizer, depth: usize) -> mpsc::Sender<Encoded> {
+/// channel: a media thread that finds it full skips its next raw frame. A video pump is given
+/// its sender and first codec: a frame in another codec changes its payload format and type.
+fn rtp_pump(track: Arc<TrackLocalStaticRTP>, mut packetizer: Packetizer, depth: usize, video: Option<(Arc<dyn RtpSender>, VideoCodec)>) -> mpsc::Sender<Encoded> {
     let (tx, mut rx) = mpsc::channel::<Encoded>(depth);
     tokio::spawn(async move {
-        while let Some((frame, captured)) = rx.recv().await {
+        let mut current = video.as_ref().map(|(_, c)| *c);
+        while let Some((frame, captured, codec)) = rx.recv().await {
+            if let (Some(c), Some((sender, _))) = (codec, &video) {
+                if current != Some(c) {
+                    packetizer.set_payload(payloader(c), video_payload_type(sender, c).await);
+                    current = Some(c);
+                }
+            }
             for p in packetizer.packetize(&frame, captured) {
                 if let Err(e) = track.write_rtp(p).await {
                     debug!("packet not sent: {e}");

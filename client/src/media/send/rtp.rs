@@ -39,6 +39,13 @@ impl Packetizer {
         self
     }
 
+    /// From the next frame on, payloads are made by `payloader` and typed `payload_type` (a
+    /// call whose video codec changed); the sequence and the media clock go on.
+    pub fn set_payload(&mut self, payloader: Box<dyn Payloader>, payload_type: u8) {
+        self.payloader = payloader;
+        self.payload_type = payload_type;
+    }
+
     /// Every packet carries these header extensions (id, value).
     pub fn with_extensions(mut self, extensions: Vec<(u8, Bytes)>) -> Packetizer {
         self.extensions = extensions;

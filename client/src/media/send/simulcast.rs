@@ -117,6 +117,8 @@ impl Job {
                 publish(&self.selfview.local, &mut shown);
             }
             let all_keyframe = self.controls.keyframe.swap(false, Relaxed) || std::mem::take(&mut was_muted);
+            // The codec the hub takes now (it may change mid-call): a new one is new encoders.
+            let codec = self.controls.video_codec().unwrap_or(p.codec);
             let (mut bytes, mut top) = (0u64, None);
             for (i, l) in layers.iter_mut().enumerate() {
                 let asked = self.controls.layer_keyframe[i].swap(false, Relaxed) || all_keyframe;
@@ -129,7 +131,7 @@ impl Job {
                     self.controls.layer_keyframe[i].store(true, Relaxed);
                     continue;
                 }
-                if asked {
+                if asked || l.enc.as_ref().is_some_and(|e| e.codec() != codec) {
                     l.enc = None; // a keyframe is a new encoder, as in the one-stream thread
                 }
                 let share = u32::try_from(shares[i]).unwrap_or(u32::MAX);
@@ -139,7 +141,8 @@ impl Job {
                         l.applied_bps = 0;
                         self.link.keyframe_sent();
                         let start_kbps = (share / 4 / 1000).clamp(10, (l.rates.max_bps / 1000) as u32);
-                        slot.insert(VideoEncoder::new(p.codec, l.size.0, l.size.1, fps as f32, start_kbps, 0)?)
+                        self.counters.codec.store(codec.code(), Relaxed);
+                        slot.insert(VideoEncoder::new(codec, l.size.0, l.size.1, fps as f32, start_kbps, 0)?)
                     }
                 };
                 if share != l.applied_bps {
@@ -165,7 +168,7 @@ impl Job {
                 let data = Bytes::copy_from_slice(au);
                 bytes += data.len() as u64;
                 top = Some((i, share));
-                if l.tx.try_send((data, captured)).is_err() {
+                if l.tx.try_send((data, captured, Some(codec))).is_err() {
                     self.counters.video_skipped.fetch_add(1, Relaxed);
                     self.controls.layer_keyframe[i].store(true, Relaxed);
                 }

@@ -108,7 +108,10 @@ impl Job {
             // it starts at. Receivers ask for keyframes (PLI) when they need one; none are periodic.
             let patience = link.rtt.map_or(KEYFRAME_PATIENCE, |rtt| rtt.mul_f64(1.5).max(KEYFRAME_PATIENCE));
             let asked = self.controls.keyframe.swap(false, Relaxed);
-            if std::mem::take(&mut was_muted) || (asked && last_keyframe.is_none_or(|t| captured.duration_since(t) >= patience)) {
+            // The codec the peer takes now (it may change mid-call): a new one is a new encoder.
+            let codec = self.controls.video_codec().unwrap_or(p.codec);
+            let new_codec = enc.as_ref().is_some_and(|e| e.codec() != codec);
+            if std::mem::take(&mut was_muted) || new_codec || (asked && last_keyframe.is_none_or(|t| captured.duration_since(t) >= patience)) {
                 enc = None;
             } else if asked {
                 tracing::debug!("a keyframe went out {:?} ago: not sending another yet", last_keyframe.map(|t| captured.duration_since(t)));
@@ -123,7 +126,8 @@ impl Job {
                     // Its keyframe is sized by the rate it starts at: a quarter of the target keeps
                     // it to a few frames' worth; the full target follows from the next frame.
                     let start_kbps = (plan.bitrate_bps / 4 / 1000).max(30);
-                    slot.insert(VideoEncoder::new(p.codec, plan.width, plan.height, fps as f32, start_kbps, 0)?)
+                    self.counters.codec.store(codec.code(), Relaxed);
+                    slot.insert(VideoEncoder::new(codec, plan.width, plan.height, fps as f32, start_kbps, 0)?)
                 }
             };
             if plan.bitrate_bps != applied_bps {
@@ -145,18 +149,18 @@ impl Job {
                 continue;
             }
             let data = Bytes::copy_from_slice(au);
-            adapter.on_encoded(EncodedFrame { bytes: data.len(), took, keyframe: crate::media::video_codec::is_keyframe(p.codec, &data) });
+            adapter.on_encoded(EncodedFrame { bytes: data.len(), took, keyframe: crate::media::video_codec::is_keyframe(codec, &data) });
             if let Some(qp) = e.last_qp() {
                 self.counters.qp_sum.fetch_add(u64::from(qp), Relaxed);
                 self.counters.qp_count.fetch_add(1, Relaxed);
                 if data.len() > 3 * (plan.bitrate_bps as usize / 8 / fps as usize) {
-                    tracing::debug!("a large frame: {} bytes, qp {qp}, keyframe {}", data.len(), crate::media::video_codec::is_keyframe(p.codec, &data));
+                    tracing::debug!("a large frame: {} bytes, qp {qp}, keyframe {}", data.len(), crate::media::video_codec::is_keyframe(codec, &data));
                 }
             }
             last_encoded = Some(captured);
             self.counters.video_frames.fetch_add(1, Relaxed);
             self.counters.video_bytes.fetch_add(data.len() as u64, Relaxed);
-            if self.tx.try_send((data, captured)).is_err() {
+            if self.tx.try_send((data, captured, Some(codec))).is_err() {
                 self.counters.video_skipped.fetch_add(1, Relaxed);
                 self.controls.keyframe.store(true, Relaxed); // an encoded frame was lost: resync the decoder
             }

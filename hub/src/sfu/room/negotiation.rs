@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use termcall_shared::media::glue::candidate_init;
 use termcall_shared::Signal;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use webrtc::peer_connection::RTCSessionDescription;
+
+use termcall_shared::media::codecs::{self, VideoCodec};
 
 use super::{Room, ANSWER_TIMEOUT};
 use crate::core::ConnId;
@@ -53,8 +55,23 @@ impl Room {
                 if p.awaiting_answer.is_none() {
                     return debug!(call = self.call_id, name = %p.name, "an answer to no offer: ignored");
                 }
+                // The video codecs it takes (its answer lists every one it has of those offered).
+                let video = termcall_shared::media::sdp::video(&sdp);
+                let takes: Vec<VideoCodec> = VideoCodec::ALL.into_iter().filter(|c| video.has(c.name())).collect();
+                let takes_video = !takes.is_empty();
+                if takes_video {
+                    p.receiver.takes.store(super::super::codec::bits(&takes), std::sync::atomic::Ordering::Relaxed);
+                    // Outlets made before we knew, in a codec it lacks: described in one it takes
+                    // before its answer binds them.
+                    for outlets in p.outlets.values_mut() {
+                        if let Err(e) = outlets[1].describe_for(&takes).await {
+                            debug!("describing an outlet: {e}");
+                        }
+                    }
+                    p.takes = Some(takes);
+                    p.sends = VideoCodec::first_in(&video.sent(), &VideoCodec::ALL);
+                }
                 // A browser's refused section carries credentials webrtc-rs would refuse it for.
-                let takes_video = termcall_shared::media::sdp::video(&sdp).has("H264");
                 let sdp = termcall_shared::media::sdp::without_rejected_ice(&sdp).into_owned();
                 let applied = match RTCSessionDescription::answer(sdp) {
                     Ok(answer) => p.pc.set_remote_description(answer).await.map_err(|e| e.to_string()),
@@ -72,6 +89,7 @@ impl Room {
                 if !takes_video {
                     self.refuse_video(conn).await;
                 }
+                self.choose_codec().await;
                 let Some(p) = self.participants.get_mut(&conn) else { return };
                 if !p.remote_set {
                     p.remote_set = true;
@@ -110,6 +128,33 @@ impl Room {
                 p.upstream.full_size.store(u64::from(width) << 32 | u64::from(height), std::sync::atomic::Ordering::Relaxed);
             }
             Signal::Layers { .. } => debug!(call = self.call_id, name = %p.name, "the hub tells which layers are wanted: ignored"),
+        }
+    }
+
+    /// Moves the room to the codec its participants now call for ([`super::super::codec`]), if
+    /// that changed, and has every participant send in it: its offer puts the room's codec
+    /// first, or offers only that one to a participant that takes it but chose another (a
+    /// browser keeps its own order). Those whose offer changes are offered again.
+    pub(super) async fn choose_codec(&mut self) {
+        let codec = super::super::codec::room_codec(self.participants.values().map(|p| p.takes.as_deref()));
+        if codec != self.codec {
+            info!(call = self.call_id, from = %self.codec, to = %codec, "the room's video codec changes: not everyone takes the old one");
+            self.codec = codec;
+        }
+        let conns: Vec<ConnId> = self.participants.keys().copied().collect();
+        for conn in conns {
+            let Some(p) = self.participants.get_mut(&conn) else { continue };
+            let wanted = super::super::codec::upload(codec, p.takes.as_deref(), p.sends, &p.upload);
+            if wanted == p.upload {
+                continue;
+            }
+            debug!(call = self.call_id, name = %p.name, ?wanted, "offering its video these codecs");
+            if let Err(e) = p.upload_video.set_codec_preferences(codecs::preferences(codecs::Repairs::InBand, &wanted)).await {
+                warn!(call = self.call_id, name = %p.name, "cannot offer {codec} first: {e}");
+                continue;
+            }
+            p.upload = wanted;
+            self.negotiate(conn).await;
         }
     }
 

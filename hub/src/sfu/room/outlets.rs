@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use termcall_shared::media::codecs;
+use termcall_shared::media::codecs::{self, VideoCodec};
 use termcall_shared::media::glue::local_track;
 use tokio::sync::watch;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -25,6 +25,10 @@ use crate::sfu::receiver::ReceiverLink;
 pub(super) struct Outlet {
     pub track: Arc<TrackLocalStaticRTP>,
     pub sender: Arc<dyn RtpSender>,
+    /// The stream id and SSRC it was made with, and (video) the codec it is described in.
+    pub stream: String,
+    pub ssrc: u32,
+    pub codec: Option<VideoCodec>,
     /// Its queue, which also holds what the receiver shows of it.
     pub down: Arc<DownTrack>,
     /// Dropping it stops the tasks reading this track's feedback and writing its queue.
@@ -49,9 +53,10 @@ impl Views {
 
 /// Adds to `pc` (`receiver`'s) a track per kind carrying `source`'s media, under the stream id `stream`
 /// (the sender's name, which the receiver shows), and makes them receivers of it; the video
-/// one showing at most `view`, if the receiver said. A receiver that takes no `video` (it
-/// refused every video section) gets the video track off again at once: its section is then
-/// offered as rejected, and nothing is forwarded into it.
+/// one described in `video` (the room's codec, or one the receiver takes; the section offers
+/// both), showing at most `view`, if the receiver said. A receiver that takes no video
+/// (`None`: it refused every video section) gets the video track off again at once: its
+/// section is then offered as rejected, and nothing is forwarded into it.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn outlets(
     pc: &Arc<dyn PeerConnection>,
@@ -59,11 +64,12 @@ pub(super) async fn outlets(
     stream: &str,
     source: &Upstream,
     view: Option<(u32, u32)>,
-    video: bool,
+    video: Option<VideoCodec>,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<[Outlet; 2]> {
     let mut made = Vec::with_capacity(2);
-    for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, codecs::h264())] {
+    let described = video.unwrap_or(VideoCodec::H264);
+    for (kind, codec) in [(RtpCodecKind::Audio, codecs::opus()), (RtpCodecKind::Video, described.rtp_codec())] {
         let ssrc = rand::random::<u32>();
         let track = Arc::new(TrackLocalStaticRTP::new(local_track(stream, kind, ssrc, codec)));
         // A transceiver of its own (not one of the participant's upstream ones, which
@@ -71,6 +77,10 @@ pub(super) async fn outlets(
         let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
         let transceiver = pc.add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init)).await?;
         let sender = transceiver.sender().await?.ok_or_else(|| anyhow::anyhow!("a send transceiver without a sender"))?;
+        if kind == RtpCodecKind::Video {
+            // Every codec the hub has, this one first: the receiver takes what it decodes.
+            transceiver.set_codec_preferences(codecs::preferences(codecs::Repairs::InBand, &crate::sfu::codec::ordered(described))).await?;
+        }
         let (alive, alive_rx) = watch::channel(());
         tokio::spawn(forward::watch_feedback(track.clone(), source.keyframe.clone(), metrics.clone(), alive_rx.clone()));
         let queue = if kind == RtpCodecKind::Video { downtrack::VIDEO_QUEUE } else { downtrack::AUDIO_QUEUE };
@@ -81,12 +91,13 @@ pub(super) async fn outlets(
                 down.set_view(w, h);
             }
         }
-        made.push((kind, down.clone(), Outlet { track, sender, down, _alive: alive }));
+        let codec = (kind == RtpCodecKind::Video).then_some(described);
+        made.push((kind, down.clone(), Outlet { track, sender, stream: stream.to_owned(), ssrc, codec, down, _alive: alive }));
     }
     receiver.video_streams.fetch_add(1, Relaxed);
     // Receivers of `source` only once both exist: a failure above leaves its forwarding as it was.
     for (kind, down, o) in &made {
-        if *kind == RtpCodecKind::Video && !video {
+        if *kind == RtpCodecKind::Video && video.is_none() {
             pc.remove_track(&o.sender).await?;
             continue;
         }
@@ -94,4 +105,21 @@ pub(super) async fn outlets(
     }
     let [(_, _, audio), (_, _, video)]: [_; 2] = made.try_into().map_err(|_| anyhow::anyhow!("not two outlets"))?;
     Ok([audio, video])
+}
+
+impl Outlet {
+    /// Describes this (video) outlet in the first codec the receiver `takes` when it does not
+    /// take the one it was made in: before the receiver's answer is applied, so that webrtc-rs
+    /// binds the sender (retransmissions, transport-wide sequence numbers) to a codec it
+    /// negotiated.
+    pub(super) async fn describe_for(&mut self, takes: &[VideoCodec]) -> anyhow::Result<()> {
+        let (Some(current), Some(&codec)) = (self.codec, takes.first()) else { return Ok(()) };
+        if takes.contains(&current) {
+            return Ok(());
+        }
+        let described = Arc::new(TrackLocalStaticRTP::new(local_track(&self.stream, RtpCodecKind::Video, self.ssrc, codec.rtp_codec())));
+        self.sender.replace_track(described as Arc<dyn TrackLocal>).await?;
+        self.codec = Some(codec);
+        Ok(())
+    }
 }
