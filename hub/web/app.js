@@ -437,6 +437,8 @@ $("signin").onsubmit = (e) => {
   if (state.ws) state.ws.close();
   connect();
 };
+// The page is wired: signing in works from here on.
+$("signin-button").disabled = false;
 $("call-selected").onclick = () => { const who = selected(); if (who.length) { state.picked.clear(); placeCall(who); } };
 $("echo").onclick = () => placeCall("echo");
 $("accept").onclick = () => { if (state.call) { state.call.placedAt = performance.now(); send({ type: "accept", call_id: state.call.id }); $("incoming").hidden = true; setCallText("accepting…"); } };

@@ -90,6 +90,8 @@ struct Participant {
     upload: Vec<VideoCodec>,
     /// The codec it said it sends in (the first of ours in its answer's sending section).
     sends: Option<VideoCodec>,
+    /// It was told (in the log) that it does not take the room's codec.
+    told_no_common: bool,
 }
 
 impl Participant {
@@ -212,6 +214,7 @@ impl Room {
             upload_video,
             upload: super::codec::ordered(self.codec),
             sends: None,
+            told_no_common: false,
         };
         // In the room from here on, so that a failure below is undone by `leave`.
         self.participants.insert(conn, p);

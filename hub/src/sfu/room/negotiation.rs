@@ -144,6 +144,14 @@ impl Room {
         let conns: Vec<ConnId> = self.participants.keys().copied().collect();
         for conn in conns {
             let Some(p) = self.participants.get_mut(&conn) else { continue };
+            if let Some(takes) = p.takes.as_deref().filter(|t| !t.contains(&codec)) {
+                if !std::mem::replace(&mut p.told_no_common, true) {
+                    let takes: Vec<&str> = takes.iter().map(|c| c.name()).collect();
+                    warn!(call = self.call_id, name = %p.name, "no common video codec with the room: it takes {}, most others only {codec}; it gets audio and chat, and video from whoever sends what it takes", takes.join(", "));
+                }
+            } else {
+                p.told_no_common = false;
+            }
             let wanted = super::super::codec::upload(codec, p.takes.as_deref(), p.sends, &p.upload);
             if wanted == p.upload {
                 continue;
