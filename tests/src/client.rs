@@ -32,11 +32,22 @@ impl Client {
 
     /// Starts a client inside a network namespace (or not), gathering ICE candidates on `ice_bind`.
     pub fn start_in(netns: Option<&str>, ice_bind: &str, url: &str, name: &str, args: &[&str]) -> Client {
+        Client::spawn(&bin("termcall"), &[], netns, ice_bind, url, name, args)
+    }
+
+    /// Starts the client binary at `binary` (a build with other features) on loopback, with
+    /// `env` added to its environment (a sound server of the test's own, say).
+    pub fn start_binary(binary: &std::path::Path, env: &[(String, String)], url: &str, name: &str, args: &[&str]) -> Client {
+        Client::spawn(binary, env, None, "127.0.0.1", url, name, args)
+    }
+
+    fn spawn(binary: &std::path::Path, env: &[(String, String)], netns: Option<&str>, ice_bind: &str, url: &str, name: &str, args: &[&str]) -> Client {
         let dir = scratch(name);
         let log = dir.join("client.log");
-        let mut child = command(&bin("termcall"), netns)
+        let mut child = command(binary, netns)
             .args(["--hub", url, "--name", name, "--headless", "--ice-bind", ice_bind])
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", std::env::var("TEST_CLIENT_LOG").unwrap_or_else(|_| "termcall=debug,warn".into()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

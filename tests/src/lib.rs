@@ -20,6 +20,7 @@ pub mod media;
 pub mod netns;
 mod raw;
 pub mod shaped;
+pub mod sound;
 pub mod tmux;
 
 pub use client::{chat_both_ways, Client};

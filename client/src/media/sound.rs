@@ -55,6 +55,21 @@ fn device_thread(name: &str, open: impl FnOnce() -> Result<cpal::Stream, String>
     }
 }
 
+/// A device's error callback: the first error is a warning, then one line per 1000 with the
+/// count (the others at debug). ALSA through PulseAudio's plugin reports a failed
+/// `snd_pcm_avail_delay` on every period while playing fine: 280 warnings in a 15 s call.
+fn device_errors(what: &'static str) -> impl FnMut(cpal::Error) + Send + 'static {
+    let mut count = 0u64;
+    move |e| {
+        count += 1;
+        if count == 1 || count % 1000 == 0 {
+            tracing::warn!("{what}: {e} ({count} so far; the sound may still be fine)");
+        } else {
+            tracing::debug!("{what}: {e}");
+        }
+    }
+}
+
 /// The default input device, as 48 kHz mono for the Opus encoder.
 pub struct Microphone {
     ring: Arc<PcmRing>,
@@ -114,7 +129,7 @@ where
             });
             ring.push(resampled[..n].iter().copied());
         },
-        |e| tracing::warn!("microphone: {e}"),
+        device_errors("microphone"),
         None,
     )
     .map_err(|e| format!("cannot open the microphone: {e}"))
@@ -191,7 +206,7 @@ where
                 }
             }
         },
-        |e| tracing::warn!("speaker: {e}"),
+        device_errors("speaker"),
         None,
     )
     .map_err(|e| format!("cannot open the speaker: {e}"))
