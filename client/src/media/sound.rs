@@ -62,7 +62,7 @@ fn device_errors(what: &'static str) -> impl FnMut(cpal::Error) + Send + 'static
     let mut count = 0u64;
     move |e| {
         count += 1;
-        if count == 1 || count % 1000 == 0 {
+        if count == 1 || count.is_multiple_of(1000) {
             tracing::warn!("{what}: {e} ({count} so far; the sound may still be fine)");
         } else {
             tracing::debug!("{what}: {e}");
