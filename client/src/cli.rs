@@ -102,6 +102,16 @@ pub struct Cli {
     #[arg(long)]
     pub no_speaker: bool,
 
+    /// The speaker to play received audio on, by the name `--list-devices` shows (default: the
+    /// system's default output).
+    #[arg(long, value_name = "NAME")]
+    pub speaker: Option<String>,
+
+    /// List the microphones and speakers there are, with the names `--audio mic:NAME` and
+    /// `--speaker NAME` take, and exit (builds with `--features sound`).
+    #[arg(long)]
+    pub list_devices: bool,
+
     /// The feedback the sender adapts to the network from: transport-cc (transport-wide
     /// feedback, as browsers send it), or remb (only REMB, as older endpoints; for testing).
     #[arg(long, default_value = "transport-cc", value_parser = ["transport-cc", "remb"])]
@@ -166,6 +176,7 @@ impl Cli {
             video_kbps: self.video_kbps,
             audio: AudioSpec::parse(&self.audio)?,
             speaker: !self.no_speaker,
+            speaker_device: self.speaker.clone(),
             feedback: if self.feedback == "remb" { Feedback::RembOnly } else { Feedback::TransportWide },
             stats_every: std::time::Duration::from_millis(self.stats_every),
             video_codecs: match self.video_codec.as_str() {

@@ -37,6 +37,9 @@ async fn run(cli: Cli) -> ExitCode {
     };
     tracing_subscriber::fmt().with_ansi(!tui).with_writer(writer).with_env_filter(filter).init();
 
+    if cli.list_devices {
+        return list_devices();
+    }
     if let Some(Sub::Demo { script }) = cli.command {
         if script || !is_terminal() {
             return termcall::demo::script::run().await;
@@ -95,4 +98,24 @@ fn is_terminal() -> bool {
 fn usage(why: &str) -> ExitCode {
     eprintln!("termcall: {why}");
     ExitCode::from(2)
+}
+
+/// `--list-devices`: the sound devices, or why there are none to list.
+#[cfg(feature = "sound")]
+fn list_devices() -> ExitCode {
+    match termcall::media::sound::devices() {
+        Ok(list) => {
+            print!("{list}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("termcall: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "sound"))]
+fn list_devices() -> ExitCode {
+    usage("this termcall was built without sound support, so it has no devices to list; rebuild with `cargo build --release --features sound` (needs libasound2-dev)")
 }

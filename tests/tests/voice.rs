@@ -19,7 +19,8 @@ fn a_sentence_into_alices_microphone_comes_out_of_bobs_speaker() {
     let wav = scratch("speech").join("speech.wav");
     let original = speech("The quick brown fox jumps over the lazy dog, and the terminal carries every word.", &wav);
     let hub = Hub::start();
-    let mut bob = Client::start_binary(&binary, &pulse.env(None, Some("bob_spk")), &hub.url, "bob", &["--auto-accept", "--video", "none", "--audio", "none"]);
+    // bob names his speaker as `--list-devices` shows it; alice takes the default microphone.
+    let mut bob = Client::start_binary(&binary, &pulse.env(None, Some("bob_spk")), &hub.url, "bob", &["--auto-accept", "--video", "none", "--audio", "none", "--speaker", "pulse"]);
     let mut alice = Client::start_binary(&binary, &pulse.env(Some("alice_mic.monitor"), Some("alice_spk")), &hub.url, "alice", &["--video", "none", "--audio", "mic", "--no-speaker"]);
     for c in [&mut alice, &mut bob] {
         c.expect("ready", SOON, |e| e["event"] == "ready");
@@ -55,4 +56,29 @@ fn a_sentence_into_alices_microphone_comes_out_of_bobs_speaker() {
     let log = std::fs::read_to_string(&bob.log).unwrap_or_default();
     let warnings = log.lines().filter(|l| l.contains("WARN") && l.contains("speaker:")).count();
     assert!(warnings <= 3, "bob's log has {warnings} speaker warnings:\n{}", bob.log_tail(10));
+}
+
+/// `--list-devices` names the devices `--audio mic:NAME` and `--speaker NAME` take; a name that
+/// is not there is refused at start with the ones that are; a build without sound says so.
+#[test]
+fn devices_are_listed_and_a_wrong_name_is_refused_with_the_right_ones() {
+    Pulse::available().expect("this test lists sound devices through PulseAudio");
+    let binary = sound_client();
+    let pulse = Pulse::start(&["spk"]);
+    let run = |bin: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new(bin).args(args).envs(pulse.env(Some("spk.monitor"), Some("spk"))).output().expect("run termcall");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, out, err) = run(&binary, &["--list-devices"]);
+    eprintln!("{out}");
+    assert_eq!(code, Some(0), "{err}");
+    let (mics, speakers) = out.split_once("speakers").expect("two lists");
+    assert!(mics.contains("microphones") && mics.contains("default"), "{out}");
+    assert!(speakers.contains("default") && speakers.contains("(default)"), "{out}");
+    let (code, _, err) = run(&binary, &["--hub", "ws://127.0.0.1:9/ws", "--name", "x", "--headless", "--audio", "mic:no-such-device"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no microphone named \"no-such-device\"; there are: ") && err.contains("default"), "{err}");
+    let (code, _, err) = run(&termcall_tests::bin("termcall"), &["--list-devices"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("built without sound support"), "{err}");
 }

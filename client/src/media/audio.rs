@@ -17,18 +17,25 @@ pub enum AudioSpec {
     Tone,
     None,
     Wav(PathBuf),
-    Microphone,
+    /// A microphone: the system's default, or the device named (`mic:NAME`, as `--list-devices` shows it).
+    Microphone(Option<String>),
 }
 
 impl AudioSpec {
     pub fn parse(s: &str) -> Result<AudioSpec, String> {
         let lower = s.to_ascii_lowercase();
+        if let Some(name) = s.strip_prefix("mic:").or_else(|| s.strip_prefix("microphone:")) {
+            if name.is_empty() {
+                return Err("--audio mic: needs a device name after the colon (see --list-devices), or use mic for the default".into());
+            }
+            return Ok(AudioSpec::Microphone(Some(name.to_owned())));
+        }
         Ok(match lower.as_str() {
             "tone" | "" => AudioSpec::Tone,
             "none" | "off" => AudioSpec::None,
-            "mic" | "microphone" => AudioSpec::Microphone,
+            "mic" | "microphone" => AudioSpec::Microphone(None),
             _ if lower.ends_with(".wav") => AudioSpec::Wav(s.into()),
-            _ => return Err(format!("unsupported --audio {s:?}: use tone, none, a .wav file, or mic")),
+            _ => return Err(format!("unsupported --audio {s:?}: use tone, none, a .wav file, mic or mic:DEVICE")),
         })
     }
 }
@@ -50,9 +57,9 @@ impl AudioSource {
             AudioSpec::Tone => AudioSource::Tone { phase: 0.0 },
             AudioSpec::Wav(p) => AudioSource::Clip { pcm: load_wav(p)?, at: 0 },
             #[cfg(feature = "sound")]
-            AudioSpec::Microphone => AudioSource::Mic(Box::new(super::sound::Microphone::open()?)),
+            AudioSpec::Microphone(device) => AudioSource::Mic(Box::new(super::sound::Microphone::open(device.as_deref())?)),
             #[cfg(not(feature = "sound"))]
-            AudioSpec::Microphone => {
+            AudioSpec::Microphone(_) => {
                 return Err("cannot use the microphone: this termcall was built without sound support; \
                             rebuild with `cargo build --release --features sound` (needs libasound2-dev), or use tone, none or a .wav file"
                     .into())
@@ -219,6 +226,9 @@ mod tests {
         assert_eq!(AudioSpec::parse("tone").unwrap(), AudioSpec::Tone);
         assert_eq!(AudioSpec::parse("none").unwrap(), AudioSpec::None);
         assert!(AudioSpec::parse("x.mp3").is_err());
+        assert_eq!(AudioSpec::parse("mic").unwrap(), AudioSpec::Microphone(None));
+        assert_eq!(AudioSpec::parse("mic:pulse").unwrap(), AudioSpec::Microphone(Some("pulse".into())));
+        assert!(AudioSpec::parse("mic:").is_err());
         assert!(AudioSource::open(&AudioSpec::Wav("/nope.wav".into())).err().unwrap().contains("/nope.wav"));
     }
 }

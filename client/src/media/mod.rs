@@ -99,6 +99,8 @@ pub struct MediaConfig {
     pub audio: AudioSpec,
     /// Play received audio (only with the `sound` feature).
     pub speaker: bool,
+    /// The speaker to play it on (`--speaker NAME`); the system's default when `None`.
+    pub speaker_device: Option<String>,
     /// What feedback we ask receivers for, to adapt to the network.
     pub feedback: termcall_shared::media::interceptors::Feedback,
     /// How often a call reports its figures (`--stats-every`).
@@ -109,7 +111,7 @@ pub struct MediaConfig {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, speaker: true, feedback: Default::default(), stats_every: std::time::Duration::from_secs(1), video_codecs: video_codec::VideoCodec::ALL.to_vec() }
+        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, speaker: true, speaker_device: None, feedback: Default::default(), stats_every: std::time::Duration::from_secs(1), video_codecs: video_codec::VideoCodec::ALL.to_vec() }
     }
 }
 

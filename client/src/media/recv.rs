@@ -63,11 +63,12 @@ impl Screen {
 }
 
 /// Reads a remote track until it ends.
-/// `play` sends received audio to the speaker (with the `sound` feature; ignored without).
-pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen, play: bool) {
+/// `play` sends received audio to the speaker, the one named `device` or the default (with the
+/// `sound` feature; ignored without).
+pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen, play: bool, device: Option<String>) {
     match track.kind().await {
         RtpCodecKind::Video => video(track, counters, screen).await,
-        RtpCodecKind::Audio => audio(track, counters, play).await,
+        RtpCodecKind::Audio => audio(track, counters, play, device).await,
         _ => while track.poll().await.is_some() {},
     }
 }
@@ -211,12 +212,12 @@ fn decode_loop(mut codec: VideoCodec, rx: Receiver<Unit>, counters: &RecvCounter
     }
 }
 
-async fn audio(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, play: bool) {
+async fn audio(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, play: bool, device: Option<String>) {
     let mut dec = match OpusDecoder::new() {
         Ok(d) => d,
         Err(e) => return tracing::warn!("{e}"),
     };
-    let mut speaker = open_speaker(play);
+    let mut speaker = open_speaker(play, device.as_deref());
     while let Some(ev) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(p) = ev else { continue };
         counters.audio_packets.fetch_add(1, Relaxed);
@@ -247,11 +248,11 @@ impl Playback {
 }
 
 #[cfg(feature = "sound")]
-fn open_speaker(play: bool) -> Playback {
-    Playback(play.then(super::sound::Speaker::open).and_then(|r| r.map_err(|e| tracing::warn!("not playing audio: {e}")).ok()))
+fn open_speaker(play: bool, device: Option<&str>) -> Playback {
+    Playback(play.then(|| super::sound::Speaker::open(device)).and_then(|r| r.map_err(|e| tracing::warn!("not playing audio: {e}")).ok()))
 }
 
 #[cfg(not(feature = "sound"))]
-fn open_speaker(_play: bool) -> Playback {
+fn open_speaker(_play: bool, _device: Option<&str>) -> Playback {
     Playback()
 }

@@ -70,6 +70,63 @@ fn device_errors(what: &'static str) -> impl FnMut(cpal::Error) + Send + 'static
     }
 }
 
+/// Which way a device goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Input,
+    Output,
+}
+
+/// The device named `wanted` (its id or its name, as [`devices`] shows them), or the default.
+fn find(direction: Direction, wanted: Option<&str>) -> Result<cpal::Device, String> {
+    let host = cpal::default_host();
+    let what = if direction == Direction::Input { "microphone" } else { "speaker" };
+    let Some(wanted) = wanted else {
+        let default = if direction == Direction::Input { host.default_input_device() } else { host.default_output_device() };
+        return default.ok_or_else(|| format!("no {what} found (no default ALSA {} device); see --list-devices", if direction == Direction::Input { "input" } else { "output" }));
+    };
+    let all: Vec<cpal::Device> = match direction {
+        Direction::Input => host.input_devices().map_err(|e| format!("cannot list the {what}s: {e}"))?.collect(),
+        Direction::Output => host.output_devices().map_err(|e| format!("cannot list the {what}s: {e}"))?.collect(),
+    };
+    let id = |d: &cpal::Device| d.id().map(|i| i.to_string()).unwrap_or_default();
+    // An id with or without its host (`alsa:pulse` or `pulse`), or the device's name.
+    let named = |d: &cpal::Device| {
+        let i = id(d);
+        i == wanted || i.split_once(':').is_some_and(|(_, bare)| bare == wanted) || d.to_string() == wanted
+    };
+    if let Some(d) = all.iter().find(|d| named(d)) {
+        return Ok(d.clone());
+    }
+    let names: Vec<String> = all.iter().map(id).collect();
+    Err(format!("no {what} named {wanted:?}; there are: {}", if names.is_empty() { "none".to_owned() } else { names.join(", ") }))
+}
+
+/// The sound devices there are, for `--list-devices`: a line each, microphones then speakers,
+/// with the name to give `--audio mic:NAME` or `--speaker NAME`, and the defaults marked.
+pub fn devices() -> Result<String, String> {
+    let host = cpal::default_host();
+    let mut out = String::new();
+    for (direction, title) in [(Direction::Input, "microphones (--audio mic:NAME)"), (Direction::Output, "speakers (--speaker NAME)")] {
+        let (list, default) = match direction {
+            Direction::Input => (host.input_devices().map(|d| d.collect::<Vec<_>>()), host.default_input_device()),
+            Direction::Output => (host.output_devices().map(|d| d.collect::<Vec<_>>()), host.default_output_device()),
+        };
+        let list = list.map_err(|e| format!("cannot list the sound devices: {e}"))?;
+        let id = |d: &cpal::Device| d.id().map(|i| i.to_string()).unwrap_or_default();
+        let default = default.as_ref().map(id);
+        out.push_str(&format!("{title}:\n"));
+        if list.is_empty() {
+            out.push_str("  (none)\n");
+        }
+        for d in &list {
+            let mark = if default.as_deref() == Some(id(d).as_str()) { "  (default)" } else { "" };
+            out.push_str(&format!("  {}  {}{mark}\n", id(d), d));
+        }
+    }
+    Ok(out)
+}
+
 /// The default input device, as 48 kHz mono for the Opus encoder.
 pub struct Microphone {
     ring: Arc<PcmRing>,
@@ -77,12 +134,14 @@ pub struct Microphone {
 }
 
 impl Microphone {
-    /// Opens the system's default microphone; the error says what is missing.
-    pub fn open() -> Result<Microphone, String> {
+    /// Opens the microphone named `device` (as [`devices`] lists it), or the system's default;
+    /// the error says what is missing.
+    pub fn open(device: Option<&str>) -> Result<Microphone, String> {
+        let device = device.map(str::to_owned);
         let ring = Arc::new(PcmRing::new((RATE * RING_MS / 1000) as usize));
         let r = ring.clone();
         let guard = device_thread("termcall-mic", move || {
-            let dev = cpal::default_host().default_input_device().ok_or("no microphone found (no default ALSA input device)")?;
+            let dev = find(Direction::Input, device.as_deref())?;
             let cfg = dev.default_input_config().map_err(|e| format!("cannot query the microphone: {e}"))?;
             let (fmt, cfg): (SampleFormat, StreamConfig) = (cfg.sample_format(), cfg.into());
             match fmt {
@@ -144,11 +203,13 @@ pub struct Speaker {
 }
 
 impl Speaker {
-    /// Opens the system's default speaker; the error says what is missing.
-    pub fn open() -> Result<Speaker, String> {
+    /// Opens the speaker named `device` (as [`devices`] lists it), or the system's default;
+    /// the error says what is missing.
+    pub fn open(device: Option<&str>) -> Result<Speaker, String> {
+        let device = device.map(str::to_owned);
         let (tx, rx) = mpsc::channel();
         let guard = device_thread("termcall-speaker", move || {
-            let dev = cpal::default_host().default_output_device().ok_or("no speaker found (no default ALSA output device)")?;
+            let dev = find(Direction::Output, device.as_deref())?;
             let cfg = dev.default_output_config().map_err(|e| format!("cannot query the speaker: {e}"))?;
             let (fmt, cfg): (SampleFormat, StreamConfig) = (cfg.sample_format(), cfg.into());
             let ring = Arc::new(PcmRing::new((cfg.sample_rate * RING_MS / 1000) as usize));

@@ -29,16 +29,23 @@ pub fn ordered(first: VideoCodec) -> Vec<VideoCodec> {
 /// The codecs to offer a participant for its own video, in order, given the room's `codec`,
 /// what it `takes` and `sends` (from its last answer) and what it is offered `now`: only the
 /// room's codec when it takes it but chose another (browsers answer in their own order);
-/// else every codec, the room's first; else no change.
+/// else every codec, the room's first; else no change. Never a codec it is known not to take
+/// (webrtc-rs refuses, once a connection has negotiated, preferences beyond what it agreed to).
 pub fn upload(codec: VideoCodec, takes: Option<&[VideoCodec]>, sends: Option<VideoCodec>, now: &[VideoCodec]) -> Vec<VideoCodec> {
-    let takes_it = takes.is_some_and(|t| t.contains(&codec));
-    if takes_it && sends.is_some_and(|s| s != codec) {
+    let known = takes.filter(|t| !t.is_empty());
+    let allowed = |list: Vec<VideoCodec>| -> Vec<VideoCodec> {
+        match known {
+            Some(t) => list.into_iter().filter(|c| t.contains(c)).collect(),
+            None => list,
+        }
+    };
+    if known.is_some_and(|t| t.contains(&codec)) && sends.is_some_and(|s| s != codec) {
         return vec![codec];
     }
     if now.first() == Some(&codec) {
-        return now.to_vec();
+        return allowed(now.to_vec());
     }
-    ordered(codec)
+    allowed(ordered(codec))
 }
 
 /// A set of codecs as bits (`1 << code`), kept in an atomic a forwarding loop reads per packet.
@@ -84,9 +91,12 @@ mod tests {
         assert_eq!(upload(Vp8, None, None, &[H264, Vp8]), [Vp8, H264], "not known yet");
         // A browser that answered [VP8-first offer] with H.264 first: VP8 alone.
         assert_eq!(upload(Vp8, Some(&[H264, Vp8]), Some(H264), &[Vp8, H264]), [Vp8]);
-        // One that sends VP8 already keeps its offer; one that lacks the room's codec gets both.
+        // One that sends VP8 already keeps its offer; one that lacks the room's codec keeps its own.
         assert_eq!(upload(Vp8, Some(&[Vp8, H264]), Some(Vp8), &[Vp8, H264]), [Vp8, H264]);
-        assert_eq!(upload(Vp8, Some(&[H264]), Some(H264), &[H264, Vp8]), [Vp8, H264]);
+        assert_eq!(upload(Vp8, Some(&[H264]), Some(H264), &[H264, Vp8]), [H264]);
+        // Firefox, which takes VP8 alone: never offered H.264 again.
+        assert_eq!(upload(Vp8, Some(&[Vp8]), Some(Vp8), &[H264, Vp8]), [Vp8]);
+        assert_eq!(upload(H264, Some(&[Vp8]), Some(Vp8), &[Vp8]), [Vp8]);
     }
 
     #[test]

@@ -76,7 +76,24 @@ pub fn status(f: &mut Frame, area: Rect, app: &App) {
         };
         spans.push(Span::styled(what, Style::new().fg(Color::Red)));
     }
+    // The microphone's level over the last second, where the line has room: a person sees
+    // that it hears them (or that it hears nothing).
+    let live = matches!(app.call.as_ref().map(|c| c.state), Some(CallState::Connected)) && !app.audio_muted;
+    if let Some(s) = app.stats.as_ref().filter(|s| live && s.sent.audio_packets > 0) {
+        let meter = format!(" │ mic {}", level_meter(s.sent.audio_level_dbov));
+        let used: usize = spans.iter().map(|s| s.width()).sum();
+        if used + unicode_width::UnicodeWidthStr::width(meter.as_str()) <= usize::from(area.width) {
+            spans.push(Span::styled(meter, Style::new().fg(Color::Green)));
+        }
+    }
     f.render_widget(Paragraph::new(Line::from(spans)).style(Style::new().bg(Color::DarkGray).fg(Color::White)), area);
+}
+
+/// A level in dBov as five cells of rising blocks: -60 dBov and below is empty, -10 full.
+pub(super) fn level_meter(dbov: f64) -> String {
+    const STEPS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let filled = ((dbov + 60.0) / 50.0).clamp(0.0, 1.0) * 5.0;
+    (0..5).map(|i| STEPS[((filled - i as f64).clamp(0.0, 1.0) * 8.0).round() as usize]).collect()
 }
 
 /// The keys that do something now, or for a few seconds a notice (an error, a snapshot saved),

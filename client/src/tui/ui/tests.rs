@@ -157,3 +157,11 @@ fn a_tiny_terminal_gets_a_message_not_garbage() {
         render(&mut app, w, h, &r, &l);
     }
 }
+
+#[test]
+fn the_microphone_level_shows_as_a_meter() {
+    use super::bars::level_meter;
+    assert_eq!(level_meter(-127.0), "     ", "silence: empty");
+    assert_eq!(level_meter(-10.0), "█████", "loud: full");
+    assert_eq!(level_meter(-35.0), "██▄  ", "half way");
+}

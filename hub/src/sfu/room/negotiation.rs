@@ -27,6 +27,11 @@ impl Room {
             p.again = true;
             return;
         }
+        // Applying an answer resets a transceiver's preferences to the codecs it agreed to:
+        // what the participant's own video is offered is set again before each offer.
+        if let Err(e) = p.upload_video.set_codec_preferences(codecs::preferences(codecs::Repairs::InBand, &p.upload)).await {
+            debug!(call = self.call_id, name = %p.name, "the codecs for its video stay as they were: {e}");
+        }
         let result = async {
             let offer = p.pc.create_offer(None).await?;
             p.pc.set_local_description(offer.clone()).await?;
@@ -157,10 +162,6 @@ impl Room {
                 continue;
             }
             debug!(call = self.call_id, name = %p.name, ?wanted, "offering its video these codecs");
-            if let Err(e) = p.upload_video.set_codec_preferences(codecs::preferences(codecs::Repairs::InBand, &wanted)).await {
-                warn!(call = self.call_id, name = %p.name, "cannot offer {codec} first: {e}");
-                continue;
-            }
             p.upload = wanted;
             self.negotiate(conn).await;
         }
