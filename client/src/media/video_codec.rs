@@ -161,6 +161,37 @@ mod tests {
     use crate::media::testsrc;
     use std::time::Instant;
 
+    /// Each codec's rate moves mid-stream (a rate set before the first frame waits for it),
+    /// and its quantizer shows it.
+    #[test]
+    fn the_bitrate_moves_mid_stream_both_ways_and_the_quantizer_shows_it() {
+        for codec in VideoCodec::ALL {
+            let mut enc = VideoEncoder::new(codec, 320, 240, 15.0, 300, 0).unwrap();
+            let mut src = Frame::new(320, 240);
+            let mut seed = 7;
+            enc.set_bitrate(300_000, 1_000_000).unwrap();
+            let mut sizes = |enc: &mut VideoEncoder, from: u64, to: u64| {
+                let (mut bytes, mut qp) = (0, 0);
+                for n in from..to {
+                    testsrc::camera_like(&mut src, n, &mut seed);
+                    bytes += enc.encode(&src).unwrap().len();
+                    qp = enc.last_qp().unwrap();
+                }
+                (bytes as f64 * 8.0 / ((to - from) as f64 / 15.0), qp)
+            };
+            let _ = sizes(&mut enc, 0, 15);
+            let (at_300, _) = sizes(&mut enc, 15, 60);
+            enc.set_bitrate(900_000, 1_000_000).unwrap();
+            let (at_900, qp_900) = sizes(&mut enc, 60, 105);
+            enc.set_bitrate(100_000, 1_000_000).unwrap();
+            let (at_100, qp_100) = sizes(&mut enc, 105, 150);
+            assert!((200_000.0..400_000.0).contains(&at_300), "{codec}: {at_300}");
+            assert!(at_900 > 2.0 * at_300, "{codec} up: {at_300} -> {at_900}");
+            assert!(at_100 < 0.5 * at_300, "{codec} down: {at_300} -> {at_100}");
+            assert!(qp_100 > qp_900, "{codec}: fewer bits, coarser quantizer: {qp_900} -> {qp_100}");
+        }
+    }
+
     /// Encode, packetize, reassemble and decode, as a call does, for each codec.
     #[test]
     fn frames_cross_rtp_in_both_codecs() {

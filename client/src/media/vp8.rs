@@ -292,32 +292,6 @@ mod tests {
     }
 
     #[test]
-    fn the_bitrate_moves_mid_stream_both_ways_and_the_quantizer_shows_it() {
-        let mut enc = Vp8Encoder::new(320, 240, 15.0, 300, 0).unwrap();
-        let mut src = Frame::new(320, 240);
-        let mut seed = 7;
-        let mut sizes = |enc: &mut Vp8Encoder, from: u64, to: u64| {
-            let (mut bytes, mut qp) = (0, 0);
-            for n in from..to {
-                testsrc::camera_like(&mut src, n, &mut seed);
-                bytes += enc.encode(&src).unwrap().len();
-                qp = enc.last_qp().unwrap();
-            }
-            (bytes as f64 * 8.0 / ((to - from) as f64 / 15.0), qp)
-        };
-        let _ = sizes(&mut enc, 0, 15);
-        let (at_300, _) = sizes(&mut enc, 15, 60);
-        enc.set_bitrate(900_000, 1_000_000).unwrap();
-        let (at_900, qp_900) = sizes(&mut enc, 60, 105);
-        enc.set_bitrate(100_000, 1_000_000).unwrap();
-        let (at_100, qp_100) = sizes(&mut enc, 105, 150);
-        assert!((200_000.0..400_000.0).contains(&at_300), "{at_300}");
-        assert!(at_900 > 2.0 * at_300, "up: {at_300} -> {at_900}");
-        assert!(at_100 < 0.5 * at_300, "down: {at_300} -> {at_100}");
-        assert!(qp_100 > qp_900, "fewer bits, coarser quantizer: {qp_900} -> {qp_100}");
-    }
-
-    #[test]
     fn garbage_and_truncation_do_not_panic_and_odd_sizes_are_refused() {
         assert!(Vp8Encoder::new(161, 120, 15.0, 300, 0).is_err());
         let mut enc = Vp8Encoder::new(160, 120, 15.0, 300, 0).unwrap();
