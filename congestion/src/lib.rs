@@ -52,6 +52,12 @@ pub use pacer::{Class, Pacer};
 
 use std::time::{Duration, Instant};
 
+/// What a packet costs on the wire beyond its RTP bytes: IPv4 (20), UDP (8) and the SRTP
+/// authentication tag (10). Rates here are rates on the wire, as libwebrtc's are ("send-side
+/// BWE with overhead"): an Opus packet of 80 bytes costs half as much again, and a link full of
+/// small packets counted without it looks a third emptier than it is.
+pub const WIRE_OVERHEAD: usize = 38;
+
 /// What the receiver reported about one packet we sent.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PacketResult {

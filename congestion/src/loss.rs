@@ -1,7 +1,8 @@
 //! The loss-based cap. Loss is measured over windows of at least half a second and 50 packets
 //! (short windows of a few packets make random loss look like bursts). Only heavy loss, over
 //! 10%, lowers the cap, to (1 − loss/2) of the rate, at most once per round trip + 300 ms; below
-//! that the cap grows back at 8% a second and goes away once it no longer limits anything.
+//! that the cap grows back at 8% a second (to 1.5 × what arrives at most: a cap far above what
+//! is sent has not been tested) and goes away once it no longer limits anything.
 //! So a lossy radio link (a few percent, at random) keeps its rate, and it is the delay-based
 //! half that finds a bottleneck; a path that drops without queueing still gets pushed back.
 //! Very heavy loss, over 25%, is a link that fell far below the rate (a full queue dropping
@@ -58,7 +59,13 @@ impl LossCap {
         }
         if let Some(cap) = self.cap {
             let last = self.last_growth.replace(now).unwrap_or(now);
-            let grown = cap * GROWTH_PER_SECOND.powf(now.saturating_duration_since(last).as_secs_f64().min(1.0));
+            let mut grown = cap * GROWTH_PER_SECOND.powf(now.saturating_duration_since(last).as_secs_f64().min(1.0));
+            // Growth that nothing tests is not knowledge: while the sender sends far less than
+            // the cap (application-limited), it grows to 1.5 × what arrives at most, as the
+            // delay-based rate does; it is never lowered for it.
+            if let Some(arrived) = acknowledged.filter(|a| a.is_finite() && *a > 0.0) {
+                grown = grown.min(cap.max(1.5 * arrived + 10_000.0));
+            }
             self.cap = (grown < max && grown < 1.5 * rate).then_some(grown);
         }
     }
@@ -139,5 +146,27 @@ mod tests {
             second(&mut l, &mut t, 0, rate * 0.5);
         }
         assert_eq!(l.cap(), None, "and goes once it limits nothing");
+    }
+
+    #[test]
+    fn the_cap_grows_no_further_than_what_arrives_tests() {
+        let (mut l, mut t) = (LossCap::default(), Instant::now());
+        second(&mut l, &mut t, 40, 300e3);
+        second(&mut l, &mut t, 0, 300e3);
+        let cap = l.cap().expect("capped");
+        // 20 s with no loss while only 100 kbit/s is sent: 1.5 × 100k + 10k at most, and
+        // a cap above that is not lowered for it.
+        for _ in 0..20 {
+            for _ in 0..10 {
+                t += Duration::from_millis(100);
+                l.on_feedback(t, 0, 20, cap, 2e6, Duration::from_millis(50), Some(100e3));
+            }
+        }
+        assert_eq!(l.cap(), Some(cap.max(160e3)), "{:?} from {cap}", l.cap());
+        for _ in 0..10 {
+            t += Duration::from_millis(100);
+            l.on_feedback(t, 0, 20, cap, 2e6, Duration::from_millis(50), Some(cap));
+        }
+        assert!(l.cap().unwrap() > cap * 1.05, "sending at the cap, it grows: {:?}", l.cap());
     }
 }

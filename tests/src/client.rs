@@ -56,9 +56,14 @@ impl Client {
             .expect("start termcall");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
+        // Every event is kept beside the log too (events.jsonl), for a person reading a failure.
+        let mut kept = std::fs::File::create(dir.join("events.jsonl")).ok();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if let Some(f) = kept.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
                 // Anything on stdout that is not one JSON object is a bug the tests must see.
                 let v = serde_json::from_str::<Value>(&line).unwrap_or_else(|_| json!({"event": "NOT_JSON", "line": line}));
                 if tx.send(v).is_err() {

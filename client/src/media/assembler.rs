@@ -1,7 +1,10 @@
 //! Reassembling frames (H.264 access units, VP8 frames) from RTP, released as soon as the packet with the marker bit
 //! completes one (webrtc-rs's SampleBuilder waits for the next frame's first packet, which adds a
 //! whole frame interval of latency). Out-of-order packets and NACK retransmissions are waited for
-//! a short while; after that the broken frame is skipped and the caller asks for a keyframe.
+//! a while, as long as a repair takes on this path (the round trip and a margin, within
+//! bounds); after that the broken frame is skipped and the caller asks for a keyframe. On a
+//! path whose queue makes the round trip long, a fixed short wait would give up on every
+//! loss before its repair could come and freeze the picture until a keyframe instead.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -11,8 +14,13 @@ use rtc::rtp::Packet;
 
 use super::video_codec::{Depacketize, VideoCodec};
 
-/// How long a gap may wait for a retransmission before its frame is given up.
+/// How long a gap may wait for a retransmission before its frame is given up, at least (and
+/// while the round trip is not known), and at most.
 pub const MAX_WAIT: Duration = Duration::from_millis(300);
+pub const LONGEST_WAIT: Duration = Duration::from_millis(1000);
+/// A repair takes the round trip and this: the NACK's own wait (the generator sends them every
+/// 100 ms or so), the sender's turn-around, and jitter.
+const REPAIR_MARGIN: Duration = Duration::from_millis(150);
 /// Packets held at most; past this the oldest frame is given up.
 const MAX_PENDING: usize = 4096;
 
@@ -34,6 +42,8 @@ pub struct Assembler {
     next: Option<u64>,
     last_ext: Option<u64>,
     lost: bool,
+    /// How long a gap waits for its repair now.
+    wait: Duration,
 }
 
 impl Default for Assembler {
@@ -46,7 +56,13 @@ impl Default for Assembler {
 impl Assembler {
     /// For frames of `codec`.
     pub fn new(codec: VideoCodec) -> Assembler {
-        Assembler { depacketizer: Depacketize::new(codec), pending: BTreeMap::new(), next: None, last_ext: None, lost: false }
+        Assembler { depacketizer: Depacketize::new(codec), pending: BTreeMap::new(), next: None, last_ext: None, lost: false, wait: MAX_WAIT }
+    }
+
+    /// The path's round trip now, if known: a gap waits that and [`REPAIR_MARGIN`] for its
+    /// repair, within [`MAX_WAIT`] and [`LONGEST_WAIT`].
+    pub fn set_rtt(&mut self, rtt: Option<Duration>) {
+        self.wait = rtt.map_or(MAX_WAIT, |r| (r + REPAIR_MARGIN).clamp(MAX_WAIT, LONGEST_WAIT));
     }
 
     /// Sequence numbers wrap at 2^16; extend them so that order is plain integer order.
@@ -96,7 +112,7 @@ impl Assembler {
             }
             // Incomplete: wait for the missing packet, but not for ever.
             let oldest = self.pending.values().map(|(_, t)| *t).min()?;
-            if now.duration_since(oldest) < MAX_WAIT {
+            if now.duration_since(oldest) < self.wait {
                 return None;
             }
             self.give_up_oldest();
@@ -202,6 +218,27 @@ mod tests {
         // The late retransmission is ignored.
         a.push(pkt(2, 100, true), t + MAX_WAIT);
         assert!(a.pop(t + MAX_WAIT).is_none());
+    }
+
+    #[test]
+    fn a_long_round_trip_waits_longer_for_the_repair_within_bounds() {
+        let t = Instant::now();
+        let mut a = Assembler::default();
+        a.set_rtt(Some(Duration::from_millis(400)));
+        a.push(pkt(1, 100, false), t);
+        a.push(pkt(3, 200, true), t);
+        let waited = t + MAX_WAIT;
+        assert!(a.pop(waited).is_none(), "a 400 ms round trip: the repair cannot have come yet");
+        // The repair comes after one round trip and a little more: nothing was lost.
+        a.push(pkt(2, 100, true), t + Duration::from_millis(520));
+        let au = a.pop(t + Duration::from_millis(520)).expect("frame 100, repaired");
+        assert_eq!((au.rtp_ts, au.after_loss), (100, false));
+        assert_eq!(a.pop(t + Duration::from_millis(520)).map(|u| u.rtp_ts), Some(200));
+        // Never past the longest wait, and never under the shortest.
+        for (rtt, wait) in [(Some(5_000), LONGEST_WAIT), (Some(10), MAX_WAIT), (None, MAX_WAIT)] {
+            a.set_rtt(rtt.map(Duration::from_millis));
+            assert_eq!(a.wait, wait);
+        }
     }
 
     #[test]

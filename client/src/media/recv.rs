@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use termcall_shared::media::congestion::SendLink;
 use tokio::sync::watch;
 use tracing::debug;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -63,17 +64,18 @@ impl Screen {
 }
 
 /// Reads a remote track until it ends.
+/// `link` is the call's link, for its round trip: how long a lost packet's repair takes.
 /// `play` sends received audio to the speaker, the one named `device` or the default (with the
 /// `sound` feature; ignored without).
-pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen, play: bool, device: Option<String>) {
+pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen, link: Arc<SendLink>, play: bool, device: Option<String>) {
     match track.kind().await {
-        RtpCodecKind::Video => video(track, counters, screen).await,
+        RtpCodecKind::Video => video(track, counters, screen, &link).await,
         RtpCodecKind::Audio => audio(track, counters, play, device).await,
         _ => while track.poll().await.is_some() {},
     }
 }
 
-async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen) {
+async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen, link: &SendLink) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let codec = match track.codec(media_ssrc).await {
         None => VideoCodec::H264,
@@ -129,6 +131,7 @@ async fn video(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen:
                 assembler = Assembler::new(c);
             }
         }
+        assembler.set_rtt(link.rtt());
         assembler.push(p, now);
         while let Some(au) = assembler.pop(now) {
             // A frame after a loss (or after one the decoder had no room for) refers to what

@@ -92,12 +92,19 @@ impl DownTrack {
     }
 }
 
+/// What `packet` costs on the wire (its RTP header and payload, and the transport's headers):
+/// the unit of every rate the hub's estimates and layer choices compare.
+pub fn wire_size(packet: &rtc::rtp::Packet) -> usize {
+    use rtc::shared::marshal::MarshalSize;
+    packet.header.marshal_size() + packet.payload.len() + termcall_congestion::WIRE_OVERHEAD
+}
+
 /// Writes what `down` queues into `track` until `alive`'s sender drops; records each packet's
 /// time in the hub, from arrival to hand-over.
 pub async fn drain(down: Arc<DownTrack>, track: Arc<TrackLocalStaticRTP>, metrics: Arc<Metrics>, mut alive: watch::Receiver<()>) {
     loop {
         while let Some((packet, arrived)) = down.pop() {
-            let bytes = packet.payload.len() as u64;
+            let bytes = wire_size(&packet) as u64;
             match track.write_rtp(packet).await {
                 Ok(()) => {
                     down.receiver.figures.bytes.fetch_add(bytes, Relaxed);

@@ -167,7 +167,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, mut sinks: watch::Receiver<Arc<[Si
                 }
             }
         };
-        layers.on_packet(layer, packet.payload.len(), arrived);
+        layers.on_packet(layer, super::downtrack::wire_size(&packet), arrived);
         if arrived >= next_choice {
             next_choice = arrived + CHOOSE_EVERY;
             let full = link.full_size.load(Relaxed);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use termcall_congestion::layers::{allot, StreamNeed};
-use termcall_congestion::probe::Prober;
+use termcall_congestion::probe::{PathNow, Prober};
 use termcall_shared::media::congestion::SendLink;
 
 use crate::metrics::ReceiverFigures;
@@ -65,6 +65,13 @@ impl ReceiverLink {
     pub fn estimate(&self) -> (f64, f64) {
         let s = self.link.state();
         (s.target_bps, s.loss)
+    }
+
+    /// The downlink now, for its probes.
+    pub fn path(&self) -> PathNow {
+        let s = self.link.state();
+        let acked = (s.acknowledged_bps > 0.0).then_some(s.acknowledged_bps);
+        PathNow { estimate: s.target_bps, loss: s.loss, queue: s.queue, acked, bytes: self.bytes(), rtt: s.rtt }
     }
 
     /// What video may use of the downlink, bits/s: the estimate less the audio.

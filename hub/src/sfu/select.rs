@@ -51,14 +51,21 @@ pub fn choose_layers(receivers: &mut [Receiver], layers: &SenderLayers, now: Ins
 fn video_target(r: &Receiver, known: &[Layer; LAYERS], suited: usize, now: Instant, me: u64) -> Option<usize> {
     let rx = &r.sink.down.receiver;
     let current = r.layers.current();
-    let (estimate, loss) = rx.estimate();
+    let path = rx.path();
+    let estimate = path.estimate;
     let budget = rx.video_budget();
     let mut shares = rx.shares();
     let need = StreamNeed { rates: known.map(|l| l.bps), suited, current };
     let given = shares.layer(me, need, budget);
-    shares.prober.observe(now, estimate);
-    if shares.prober.owner() == Some(me) {
-        match shares.prober.check(me, now, estimate, loss, rx.bytes()) {
+    shares.prober.observe(now, &path);
+    if shares.prober.owner() == Some(me) && r.layers.pending().is_some() {
+        // The probed layer waits for its keyframe: the probe's clock starts when it flows.
+        if shares.prober.waiting(me, now, &path) {
+            return r.layers.pending();
+        }
+        debug!("a probe's layer never came: no verdict");
+    } else if shares.prober.owner() == Some(me) {
+        match shares.prober.check(me, now, &path) {
             None => return r.layers.pending().or(current), // the probe goes on
             Some(ProbeEnd::Carried { bps }) => {
                 debug!(bps, "a probe carried: the receiver's estimate rises to it");
@@ -73,7 +80,7 @@ fn video_target(r: &Receiver, known: &[Layer; LAYERS], suited: usize, now: Insta
     // far from what it needs (a probe far past the link would only lose packets): try it.
     let up = given.map(|g| g + 1).filter(|&u| u <= suited && known[u].bps > 0 && budget.saturating_mul(PROBE_REACH) >= known[u].bps);
     if let (Some(up), Some(_)) = (up, current) {
-        if given == current && shares.prober.start(me, now, estimate, loss, rx.bytes()) {
+        if given == current && shares.prober.start(me, now, &path) {
             debug!(layer = up, estimate, "probing a layer up");
             return Some(up);
         }

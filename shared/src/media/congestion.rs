@@ -43,6 +43,8 @@ pub struct SendLink {
     loss_permille: AtomicU32,
     acknowledged_bps: AtomicU64,
     rtt_us: AtomicU64,
+    /// The standing queue at the bottleneck, µs (`u64::MAX`: not known).
+    queue_us: AtomicU64,
     feedback: AtomicU64,
     /// The pacer's queue, as the time it takes to drain, in µs.
     pacer_queue_us: AtomicU64,
@@ -67,6 +69,8 @@ pub struct LinkState {
     /// What the receiver got over the last half second, bits/s (0 if unknown).
     pub acknowledged_bps: f64,
     pub rtt: Option<Duration>,
+    /// The standing queue at the bottleneck, as far as the estimator can tell.
+    pub queue: Option<Duration>,
     /// How many transport-wide feedback messages have come: none means the peer does not send them.
     pub feedback: u64,
     pub pacer_queue: Duration,
@@ -78,6 +82,7 @@ impl SendLink {
     pub fn new(initial_bps: f64) -> SendLink {
         let link = SendLink::default();
         link.target_bps.store(initial_bps as u64, Relaxed);
+        link.queue_us.store(u64::MAX, Relaxed);
         link
     }
 
@@ -98,17 +103,26 @@ impl SendLink {
     }
 
     pub fn state(&self) -> LinkState {
-        let rtt = self.rtt_us.load(Relaxed);
         LinkState {
             target_bps: self.target_bps.load(Relaxed) as f64,
             limit: limit_from(self.limit.load(Relaxed)),
             loss: f64::from(self.loss_permille.load(Relaxed)) / 1000.0,
             acknowledged_bps: self.acknowledged_bps.load(Relaxed) as f64,
-            rtt: (rtt > 0).then(|| Duration::from_micros(rtt)),
+            rtt: self.rtt(),
+            queue: match self.queue_us.load(Relaxed) {
+                u64::MAX => None,
+                q => Some(Duration::from_micros(q)),
+            },
             feedback: self.feedback.load(Relaxed),
             pacer_queue: Duration::from_micros(self.pacer_queue_us.load(Relaxed)),
             pacer_refused: self.pacer_refused.load(Relaxed),
         }
+    }
+
+    /// The round trip, if known (one atomic read, for per-packet code).
+    pub fn rtt(&self) -> Option<Duration> {
+        let rtt = self.rtt_us.load(Relaxed);
+        (rtt > 0).then(|| Duration::from_micros(rtt))
     }
 
     /// The estimate, bits/s: what the pacer paces a multiple of.
@@ -312,6 +326,7 @@ impl CongestionInterceptor {
         self.link.limit.store(limit_code(e.limit), Relaxed);
         self.link.loss_permille.store((e.loss * 1000.0) as u32, Relaxed);
         self.link.acknowledged_bps.store(e.acknowledged_bps.unwrap_or(0.0) as u64, Relaxed);
+        self.link.queue_us.store(e.queue_delay.map_or(u64::MAX, |q| q.as_micros() as u64), Relaxed);
     }
 }
 
@@ -346,7 +361,7 @@ impl Stage for CongestionInterceptor {
             // Only packets the receiver can report on: those with a transport-wide sequence number.
             if let Some(seq) = self.stamp(p, now) {
                 // `now` is the pacer's release instant: the pacer is application-ward of here.
-                self.history.add_outgoing(p.header.ssrc, p.header.sequence_number, true, seq, p.marshal_size(), now);
+                self.history.add_outgoing(p.header.ssrc, p.header.sequence_number, true, seq, p.marshal_size() + termcall_congestion::WIRE_OVERHEAD, now);
             }
         }
         belt.outward(msg);

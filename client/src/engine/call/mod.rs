@@ -338,10 +338,10 @@ impl Call<'_> {
             PcEvent::Track(track) if self.sfu => {
                 let name = track.stream_id().await;
                 let (counters, slot) = self.remote(&name);
-                tokio::spawn(recv::run(track, counters, Screen::Tile(slot), self.media.speaker, self.media.speaker_device.clone()));
+                tokio::spawn(recv::run(track, counters, Screen::Tile(slot), self.link.clone(), self.media.speaker, self.media.speaker_device.clone()));
             }
             PcEvent::Track(track) => {
-                tokio::spawn(recv::run(track, self.recv.clone(), Screen::Main(self.pictures.clone()), self.media.speaker, self.media.speaker_device.clone()));
+                tokio::spawn(recv::run(track, self.recv.clone(), Screen::Main(self.pictures.clone()), self.link.clone(), self.media.speaker, self.media.speaker_device.clone()));
             }
             PcEvent::State(state) => {
                 debug!(call = self.id, "peer connection {state}");
