@@ -102,6 +102,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_speaker: bool,
 
+    /// Send the microphone as it is: no echo cancellation, noise suppression or gain control
+    /// (they are on by default, as in a browser; for a headset, or to compare).
+    #[arg(long)]
+    pub no_aec: bool,
+
     /// The speaker to play received audio on, by the name `--list-devices` shows (default: the
     /// system's default output).
     #[arg(long, value_name = "NAME")]
@@ -175,6 +180,7 @@ impl Cli {
             fps: self.fps,
             video_kbps: self.video_kbps,
             audio: AudioSpec::parse(&self.audio)?,
+            voice_processing: !self.no_aec,
             speaker: !self.no_speaker,
             speaker_device: self.speaker.clone(),
             feedback: if self.feedback == "remb" { Feedback::RembOnly } else { Feedback::TransportWide },

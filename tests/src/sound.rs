@@ -51,11 +51,21 @@ impl Pulse {
 
     /// Starts a daemon with a mono 48 kHz null sink per name in `sinks`; waits for its socket.
     pub fn start(sinks: &[&str]) -> Pulse {
+        Pulse::start_with(sinks, &[])
+    }
+
+    /// The same, with `leaks`: for each `(from, into, gain)`, what sink `from` plays is heard in
+    /// sink `into` (a microphone's), `gain` times as loud, 20 ms later (a loopback from the
+    /// monitor): a speaker a microphone hears.
+    pub fn start_with(sinks: &[&str], leaks: &[(&str, &str, f64)]) -> Pulse {
         let dir = scratch("pulse");
         let mut cmd = Command::new("pulseaudio");
         cmd.args(["-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no", "--disallow-module-loading"]);
         for s in sinks {
             cmd.args(["-L", &format!("module-null-sink sink_name={s} rate=48000 channels=1")]);
+        }
+        for (from, into, _) in leaks {
+            cmd.args(["-L", &format!("module-loopback source={from}.monitor sink={into} latency_msec=20 source_dont_move=true sink_dont_move=true")]);
         }
         cmd.args(["-L", &format!("module-native-protocol-unix auth-anonymous=1 socket={}", dir.join("sock").display())]);
         let daemon = cmd
@@ -75,7 +85,18 @@ impl Pulse {
             assert!(Instant::now() < deadline, "PulseAudio did not start; its log:\n{}", std::fs::read_to_string(pulse.dir.join("pulse.log")).unwrap_or_default());
             std::thread::sleep(Duration::from_millis(50));
         }
+        for (from, into, gain) in leaks {
+            pulse.set_leak_gain(from, into, *gain);
+        }
         pulse
+    }
+
+    /// Adds an ALSA device `name` (as `--list-devices` shows it) that is PulseAudio's `device`
+    /// (a sink, or a source such as `NAME.monitor`), for clients started after this.
+    pub fn alsa_device(&self, name: &str, device: &str, description: &str) {
+        use std::io::Write as _;
+        let mut conf = std::fs::OpenOptions::new().append(true).open(self.dir.join("alsa.conf")).expect("alsa.conf");
+        writeln!(conf, "pcm.{name} {{ type pulse device \"{device}\" hint {{ show on description \"{description}\" }} }}").expect("alsa.conf");
     }
 
     /// The environment of a client whose microphone is `source` and speaker `sink`.
@@ -114,6 +135,26 @@ impl Pulse {
         let out = std::fs::File::create(&path).expect("recording file");
         let child = self.tool("parec").args(["-d", source, "--rate=48000", "--channels=1", "--format=s16le", "--raw"]).stdout(out).spawn().expect("start parec");
         Recording { child, path, started: Instant::now() }
+    }
+
+    /// Sets the loopback from `from` into `into` to `gain` (linear).
+    fn set_leak_gain(&self, from: &str, into: &str, gain: f64) {
+        let text = |args: &[&str]| String::from_utf8_lossy(&self.tool("pactl").args(args).output().expect("pactl").stdout).to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // The loopback module loaded with these arguments, and the sink input it owns.
+            let modules = text(&["list", "short", "modules"]);
+            let module = modules.lines().find(|l| l.contains("module-loopback") && l.contains(&format!("source={from}.monitor sink={into} "))).and_then(|l| l.split('\t').next().map(str::to_owned));
+            let inputs = text(&["list", "sink-inputs"]);
+            let input = module.and_then(|m| inputs.split("Sink Input #").skip(1).find(|b| b.lines().any(|l| l.trim() == format!("Owner Module: {m}"))).and_then(|b| b.split_whitespace().next().map(str::to_owned)));
+            if let Some(idx) = input {
+                let ok = self.tool("pactl").args(["set-sink-input-volume", &idx, &format!("{gain}")]).status().is_ok_and(|s| s.success());
+                assert!(ok, "pactl could not set the loopback's volume");
+                return;
+            }
+            assert!(Instant::now() < deadline, "no loopback from {from} into {into}:\n{modules}\n{inputs}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

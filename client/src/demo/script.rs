@@ -68,6 +68,7 @@ impl Cast {
                 s
             }
             Event::Chat { from, text } => format!("chat from {from}: {text}"),
+            Event::Devices { mic, speaker, .. } => format!("sound devices: microphone {}, speaker {}", mic.as_deref().unwrap_or("none"), speaker.as_deref().unwrap_or("none")),
             Event::Hub { state, url } => format!("hub {url}: {state:?}"),
             Event::Stats { stats: s, path, .. } => format!(
                 "receiving video {}x{} at {} fps ({} kbps, {} frames decoded), audio at {} dBov; rtt {} ms, path {}",

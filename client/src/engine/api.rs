@@ -44,8 +44,29 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         of: Option<String>,
     },
+    /// The sound devices (builds with `sound`). With `mic` and/or `speaker` (a name as
+    /// `--list-devices` shows it, or `default`): use those from now on, in this call and the
+    /// next; a name that is not there is refused and nothing changes. Either way the `devices`
+    /// event lists what there is and what is in use.
+    Devices {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mic: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        speaker: Option<String>,
+    },
     /// Hang up, leave the hub, and stop.
     Quit,
+}
+
+/// A microphone or speaker, as `--list-devices` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SoundDevice {
+    /// What `--audio mic:NAME`, `--speaker NAME` and the `devices` command take.
+    pub name: String,
+    pub description: String,
+    /// The system's default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
 }
 
 /// Where a call is.
@@ -170,6 +191,10 @@ pub struct SentStats {
     pub loss_pct: f64,
     pub audio_packets: u64,
     pub audio_level_dbov: f64,
+    /// How much the microphone's echo canceller takes off the echo (ERLE), dB, once it knows
+    /// (a microphone with processing on, and something played to cancel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aec_erle_db: Option<f64>,
 }
 
 /// Why what we send is less than configured, as browsers' `qualityLimitationReason` says.
@@ -267,6 +292,14 @@ pub enum Event {
     Snapshot { path: String, width: u32, height: u32 },
     /// What we send now (after a mute command).
     Mute { audio: bool, video: bool },
+    /// The sound devices there are, and the ones in use (`null`: the system's default; no
+    /// `mic` when the audio sent is not a microphone's).
+    Devices {
+        microphones: Vec<SoundDevice>,
+        speakers: Vec<SoundDevice>,
+        mic: Option<String>,
+        speaker: Option<String>,
+    },
     /// The hub connection went down or came back.
     Hub { state: HubState, url: String },
     /// Something was refused or went wrong; the engine goes on unless `fatal`.
@@ -306,6 +339,8 @@ mod tests {
             (r#"{"cmd":"snapshot","path":"/tmp/x.png"}"#, Command::Snapshot { path: "/tmp/x.png".into(), of: None }),
             (r#"{"cmd":"mute","audio":true}"#, Command::Mute { audio: Some(true), video: None }),
             (r#"{"cmd":"mute","video":false}"#, Command::Mute { audio: None, video: Some(false) }),
+            (r#"{"cmd":"devices"}"#, Command::Devices { mic: None, speaker: None }),
+            (r#"{"cmd":"devices","speaker":"pulse"}"#, Command::Devices { mic: None, speaker: Some("pulse".into()) }),
         ];
         for (line, cmd) in cases {
             assert_eq!(serde_json::from_str::<Command>(line).unwrap(), cmd, "{line}");

@@ -9,11 +9,13 @@
 //! - [`path`]: p2p or relay, from the selected candidate pair.
 //! - [`relay_stream`]: TURN over the hub's WebSocket when UDP is blocked (a probe and a shim).
 //! - [`stats`]: the once-a-second measurements of a call.
+//! - [`devices`]: the sound devices, listed and switched (the `devices` command).
 //! - [`outbox`]: the events on their way to the face, bounded.
 
 pub mod api;
 pub mod call;
 pub mod connect;
+mod devices;
 pub mod outbox;
 pub mod path;
 pub mod peer;
@@ -330,6 +332,7 @@ impl State {
                     m.send(CallIn::View { width, height, of });
                 }
             }
+            Command::Devices { mic, speaker } => self.devices(mic, speaker).await,
             Command::Quit => {}
         }
     }

@@ -135,6 +135,7 @@ impl StatsClock {
             loss_pct: round1(net.loss * 100.0),
             audio_packets: sent.audio_packets.load(Relaxed),
             audio_level_dbov: round1(take_level(&sent.audio_sq, &sent.audio_samples)),
+            aec_erle_db: sent.aec_known.load(Relaxed).then(|| round1(f64::from(sent.aec_erle_centi_db.load(Relaxed)) / 100.0)),
         };
 
         let report = pc.get_stats(now, StatsSelector::None).await;

@@ -49,22 +49,44 @@ pub enum AudioSource {
     Mic(Box<super::sound::Microphone>),
 }
 
+impl std::fmt::Debug for AudioSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AudioSource::Tone { .. } => "tone",
+            AudioSource::Clip { .. } => "clip",
+            #[cfg(feature = "sound")]
+            AudioSource::Mic(_) => "microphone",
+        })
+    }
+}
+
 impl AudioSource {
-    /// Opens the source; `Ok(None)` for `none`. Errors name the file.
-    pub fn open(spec: &AudioSpec) -> Result<Option<AudioSource>, String> {
+    /// Opens the source; `Ok(None)` for `none`. Errors name the file. A microphone's echo is
+    /// cancelled, its noise suppressed and its level kept if `processing`.
+    pub fn open(spec: &AudioSpec, processing: bool) -> Result<Option<AudioSource>, String> {
         Ok(Some(match spec {
             AudioSpec::None => return Ok(None),
             AudioSpec::Tone => AudioSource::Tone { phase: 0.0 },
             AudioSpec::Wav(p) => AudioSource::Clip { pcm: load_wav(p)?, at: 0 },
             #[cfg(feature = "sound")]
-            AudioSpec::Microphone(device) => AudioSource::Mic(Box::new(super::sound::Microphone::open(device.as_deref())?)),
+            AudioSpec::Microphone(device) => AudioSource::Mic(Box::new(super::sound::Microphone::open(device.as_deref(), processing)?)),
             #[cfg(not(feature = "sound"))]
             AudioSpec::Microphone(_) => {
+                let _ = processing;
                 return Err("cannot use the microphone: this termcall was built without sound support; \
                             rebuild with `cargo build --release --features sound` (needs libasound2-dev), or use tone, none or a .wav file"
                     .into())
             }
         }))
+    }
+
+    /// How much the microphone's echo canceller takes off the echo, dB, once it knows.
+    pub fn erle_db(&self) -> Option<f64> {
+        match self {
+            #[cfg(feature = "sound")]
+            AudioSource::Mic(m) => m.erle_db(),
+            _ => None,
+        }
     }
 
     /// Fills one frame.
@@ -192,7 +214,7 @@ mod tests {
 
     #[test]
     fn the_tone_survives_opus_at_its_level() {
-        let mut src = AudioSource::open(&AudioSpec::Tone).unwrap().unwrap();
+        let mut src = AudioSource::open(&AudioSpec::Tone, true).unwrap().unwrap();
         let (mut enc, mut dec) = (OpusEncoder::new().unwrap(), OpusDecoder::new().unwrap());
         let mut frame = [0i16; FRAME];
         let (mut sent, mut got) = ((0.0, 0u64), (0.0, 0u64));
@@ -229,6 +251,6 @@ mod tests {
         assert_eq!(AudioSpec::parse("mic").unwrap(), AudioSpec::Microphone(None));
         assert_eq!(AudioSpec::parse("mic:pulse").unwrap(), AudioSpec::Microphone(Some("pulse".into())));
         assert!(AudioSpec::parse("mic:").is_err());
-        assert!(AudioSource::open(&AudioSpec::Wav("/nope.wav".into())).err().unwrap().contains("/nope.wav"));
+        assert!(AudioSource::open(&AudioSpec::Wav("/nope.wav".into()), true).err().unwrap().contains("/nope.wav"));
     }
 }

@@ -1,7 +1,7 @@
 //! Counters the media threads bump and the once-a-second stats read. Atomics only: the hot
 //! paths never take a lock for them.
 
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 /// What arrived from the peer.
 #[derive(Default, Debug)]
@@ -67,6 +67,10 @@ pub struct SendCounters {
     pub audio_bytes: AtomicU64,
     pub audio_sq: AtomicU64,
     pub audio_samples: AtomicU64,
+    /// The microphone's echo canceller: how much it takes off the echo, hundredths of a dB,
+    /// once it knows (`aec_known`).
+    pub aec_erle_centi_db: AtomicI32,
+    pub aec_known: AtomicBool,
 }
 
 /// Adds a frame's energy (sum of squares, integer) to a pair of counters.

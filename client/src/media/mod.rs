@@ -32,6 +32,8 @@ pub mod scale;
 pub mod send;
 pub mod snapshot;
 #[cfg(feature = "sound")]
+pub mod echo;
+#[cfg(feature = "sound")]
 pub mod sound;
 pub mod source;
 pub mod testsrc;
@@ -97,6 +99,9 @@ pub struct MediaConfig {
     /// The most video may use, kbit/s (`--video-kbps`); `None`: by size, as browsers default it.
     pub video_kbps: Option<u32>,
     pub audio: AudioSpec,
+    /// Cancel the speaker's echo in the microphone, suppress noise and keep the level (the
+    /// microphone only; `--no-aec` turns it off).
+    pub voice_processing: bool,
     /// Play received audio (only with the `sound` feature).
     pub speaker: bool,
     /// The speaker to play it on (`--speaker NAME`); the system's default when `None`.
@@ -111,7 +116,7 @@ pub struct MediaConfig {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, speaker: true, speaker_device: None, feedback: Default::default(), stats_every: std::time::Duration::from_secs(1), video_codecs: video_codec::VideoCodec::ALL.to_vec() }
+        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, voice_processing: true, speaker: true, speaker_device: None, feedback: Default::default(), stats_every: std::time::Duration::from_secs(1), video_codecs: video_codec::VideoCodec::ALL.to_vec() }
     }
 }
 
@@ -124,7 +129,7 @@ impl MediaConfig {
     /// Opens every source once, so that a bad file is reported at start, not mid-call.
     pub fn check(&self) -> Result<(), String> {
         source::VideoSource::open(&self.video, self.width, self.height, self.fps)?;
-        audio::AudioSource::open(&self.audio)?;
+        audio::AudioSource::open(&self.audio, false)?;
         Ok(())
     }
 }

@@ -65,9 +65,9 @@ impl Screen {
 
 /// Reads a remote track until it ends.
 /// `link` is the call's link, for its round trip: how long a lost packet's repair takes.
-/// `play` sends received audio to the speaker, the one named `device` or the default (with the
-/// `sound` feature; ignored without).
-pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen, link: Arc<SendLink>, play: bool, device: Option<String>) {
+/// `play` sends received audio to the speaker, the one `device` names or the default, and
+/// follows it when it changes (with the `sound` feature; ignored without).
+pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen, link: Arc<SendLink>, play: bool, device: watch::Receiver<Option<String>>) {
     match track.kind().await {
         RtpCodecKind::Video => video(track, counters, screen, &link).await,
         RtpCodecKind::Audio => audio(track, counters, play, device).await,
@@ -215,14 +215,21 @@ fn decode_loop(mut codec: VideoCodec, rx: Receiver<Unit>, counters: &RecvCounter
     }
 }
 
-async fn audio(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, play: bool, device: Option<String>) {
+async fn audio(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, play: bool, mut device: watch::Receiver<Option<String>>) {
     let mut dec = match OpusDecoder::new() {
         Ok(d) => d,
         Err(e) => return tracing::warn!("{e}"),
     };
-    let mut speaker = open_speaker(play, device.as_deref());
+    let mut speaker = open_speaker(play, device.borrow_and_update().as_deref());
     while let Some(ev) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(p) = ev else { continue };
+        // Another speaker was chosen (checked by the engine before it got here): one atomic
+        // read a packet until then.
+        if device.has_changed().unwrap_or(false) {
+            let name = device.borrow_and_update().clone();
+            debug!(?name, "the speaker changes");
+            speaker = open_speaker(play, name.as_deref());
+        }
         counters.audio_packets.fetch_add(1, Relaxed);
         counters.audio_bytes.fetch_add(p.payload.len() as u64, Relaxed);
         match dec.decode(&p.payload) {

@@ -13,6 +13,8 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
 use super::audio::{FRAME, RATE};
+use crate::engine::api::SoundDevice;
+use super::echo::{far_end, Canceller};
 use super::pcm::{to_i16, PcmRing, Resampler};
 
 /// How much audio a ring holds at most: 200 ms.
@@ -102,46 +104,65 @@ fn find(direction: Direction, wanted: Option<&str>) -> Result<cpal::Device, Stri
     Err(format!("no {what} named {wanted:?}; there are: {}", if names.is_empty() { "none".to_owned() } else { names.join(", ") }))
 }
 
-/// The sound devices there are, for `--list-devices`: a line each, microphones then speakers,
-/// with the name to give `--audio mic:NAME` or `--speaker NAME`, and the defaults marked.
-pub fn devices() -> Result<String, String> {
+/// The sound devices there are: microphones and speakers, each with the name to give
+/// `--audio mic:NAME`, `--speaker NAME` or the `devices` command, and the defaults marked.
+pub fn device_lists() -> Result<(Vec<SoundDevice>, Vec<SoundDevice>), String> {
     let host = cpal::default_host();
-    let mut out = String::new();
-    for (direction, title) in [(Direction::Input, "microphones (--audio mic:NAME)"), (Direction::Output, "speakers (--speaker NAME)")] {
-        let (list, default) = match direction {
-            Direction::Input => (host.input_devices().map(|d| d.collect::<Vec<_>>()), host.default_input_device()),
-            Direction::Output => (host.output_devices().map(|d| d.collect::<Vec<_>>()), host.default_output_device()),
-        };
-        let list = list.map_err(|e| format!("cannot list the sound devices: {e}"))?;
-        let id = |d: &cpal::Device| d.id().map(|i| i.to_string()).unwrap_or_default();
+    let id = |d: &cpal::Device| d.id().map(|i| i.to_string()).unwrap_or_default();
+    let describe = |list: Result<Vec<cpal::Device>, String>, default: Option<cpal::Device>| -> Result<Vec<SoundDevice>, String> {
         let default = default.as_ref().map(id);
+        Ok(list?.iter().map(|d| SoundDevice { name: id(d), description: d.to_string(), default: default.as_deref() == Some(id(d).as_str()) }).collect())
+    };
+    let mics = describe(host.input_devices().map(|d| d.collect()).map_err(|e| format!("cannot list the sound devices: {e}")), host.default_input_device())?;
+    let speakers = describe(host.output_devices().map(|d| d.collect()).map_err(|e| format!("cannot list the sound devices: {e}")), host.default_output_device())?;
+    Ok((mics, speakers))
+}
+
+/// The same, for `--list-devices`: a line each, microphones then speakers.
+pub fn devices() -> Result<String, String> {
+    let (mics, speakers) = device_lists()?;
+    let mut out = String::new();
+    for (title, list) in [("microphones (--audio mic:NAME)", mics), ("speakers (--speaker NAME)", speakers)] {
         out.push_str(&format!("{title}:\n"));
         if list.is_empty() {
             out.push_str("  (none)\n");
         }
         for d in &list {
-            let mark = if default.as_deref() == Some(id(d).as_str()) { "  (default)" } else { "" };
-            out.push_str(&format!("  {}  {}{mark}\n", id(d), d));
+            out.push_str(&format!("  {}  {}{}\n", d.name, d.description, if d.default { "  (default)" } else { "" }));
         }
     }
     Ok(out)
 }
 
+/// Whether there is a microphone named `name`; the error lists the ones there are.
+pub fn check_microphone(name: &str) -> Result<(), String> {
+    find(Direction::Input, Some(name)).map(drop)
+}
+
+/// Whether there is a speaker named `name`; the error lists the ones there are.
+pub fn check_speaker(name: &str) -> Result<(), String> {
+    find(Direction::Output, Some(name)).map(drop)
+}
+
 /// The default input device, as 48 kHz mono for the Opus encoder.
 pub struct Microphone {
     ring: Arc<PcmRing>,
+    /// Echo cancellation, noise suppression and gain control, unless turned off (`--no-aec`).
+    processing: Option<Box<Canceller>>,
     _guard: DeviceGuard,
 }
 
 impl Microphone {
-    /// Opens the microphone named `device` (as [`devices`] lists it), or the system's default;
-    /// the error says what is missing.
-    pub fn open(device: Option<&str>) -> Result<Microphone, String> {
+    /// Opens the microphone named `device` (as [`devices`] lists it), or the system's default,
+    /// with its echo cancelled, noise suppressed and level kept if `processing`; the error says
+    /// what is missing.
+    pub fn open(device: Option<&str>, processing: bool) -> Result<Microphone, String> {
         let device = device.map(str::to_owned);
         let ring = Arc::new(PcmRing::new((RATE * RING_MS / 1000) as usize));
         let r = ring.clone();
         let guard = device_thread("termcall-mic", move || {
             let dev = find(Direction::Input, device.as_deref())?;
+            tracing::debug!(device = %dev.id().map(|i| i.to_string()).unwrap_or_default(), "the microphone opens");
             let cfg = dev.default_input_config().map_err(|e| format!("cannot query the microphone: {e}"))?;
             let (fmt, cfg): (SampleFormat, StreamConfig) = (cfg.sample_format(), cfg.into());
             match fmt {
@@ -152,12 +173,20 @@ impl Microphone {
                 other => Err(format!("the microphone's sample format {other} is not supported")),
             }
         })?;
-        Ok(Microphone { ring, _guard: guard })
+        Ok(Microphone { ring, processing: processing.then(|| Box::new(Canceller::new())), _guard: guard })
     }
 
-    /// Takes the next 20 ms; silence fills what the device has not delivered yet.
+    /// Takes the next 20 ms, processed; silence fills what the device has not delivered yet.
     pub fn next_into(&mut self, out: &mut [i16; FRAME]) {
         self.ring.pop_into(out);
+        if let Some(p) = self.processing.as_mut() {
+            p.process(out);
+        }
+    }
+
+    /// How much the echo canceller takes off the echo, dB, once it knows.
+    pub fn erle_db(&self) -> Option<f64> {
+        self.processing.as_ref().and_then(|p| p.erle_db())
     }
 }
 
@@ -197,6 +226,8 @@ where
 /// The default output device, fed with decoded 48 kHz mono PCM.
 pub struct Speaker {
     ring: Arc<PcmRing>,
+    /// This speaker's stream in the microphone's echo reference.
+    far: u64,
     resampler: Resampler,
     scratch: Vec<f32>,
     _guard: DeviceGuard,
@@ -223,11 +254,13 @@ impl Speaker {
             }
         })?;
         let (ring, rate) = rx.recv().map_err(|_| "the speaker thread stopped while opening".to_string())?;
-        Ok(Speaker { ring, resampler: Resampler::new(RATE, rate), scratch: Vec::with_capacity(FRAME * 4), _guard: guard })
+        Ok(Speaker { ring, far: far_end().speaker(), resampler: Resampler::new(RATE, rate), scratch: Vec::with_capacity(FRAME * 4), _guard: guard })
     }
 
-    /// Queues decoded PCM for playing, resampled to the device's rate.
+    /// Queues decoded PCM for playing, resampled to the device's rate; the microphone's echo
+    /// canceller hears it too.
     pub fn play(&mut self, pcm: &[i16]) {
+        far_end().play(self.far, pcm);
         self.scratch.clear();
         let scratch = &mut self.scratch;
         for chunk in pcm.chunks(FRAME) {
@@ -238,6 +271,12 @@ impl Speaker {
             self.resampler.process(&f[..chunk.len()], |s| scratch.push(s));
         }
         self.ring.push(self.scratch.iter().map(|&s| to_i16(s)));
+    }
+}
+
+impl Drop for Speaker {
+    fn drop(&mut self) {
+        far_end().forget(self.far);
     }
 }
 

@@ -106,6 +106,8 @@ pub struct App {
     pub marked: Vec<String>,
     /// The call in progress is a group call (invitations can be sent).
     pub group_call: bool,
+    /// The sound devices, once asked for (`d`, `o`).
+    pub devices: Option<devices::Devices>,
 }
 
 impl App {
@@ -131,6 +133,7 @@ impl App {
             autocall: None,
             marked: Vec::new(),
             group_call: false,
+            devices: None,
         }
     }
 
@@ -214,6 +217,7 @@ impl App {
                 self.audio_muted = audio;
                 self.video_muted = video;
             }
+            e @ Event::Devices { .. } => self.on_devices(e),
             Event::Hub { state, url } => {
                 self.hub = Some(state);
                 match state {
@@ -421,6 +425,8 @@ impl App {
             },
             KeyCode::Char('m') => engine(Command::Mute { audio: Some(!self.audio_muted), video: None }),
             KeyCode::Char('v') => engine(Command::Mute { audio: None, video: Some(!self.video_muted) }),
+            KeyCode::Char('d') => self.next_device(true),
+            KeyCode::Char('o') => self.next_device(false),
             KeyCode::Char('p') => {
                 self.self_view = !self.self_view;
                 Vec::new()
@@ -490,5 +496,6 @@ pub fn describe_reason(reason: &str) -> String {
     .to_owned()
 }
 
+mod devices;
 #[cfg(test)]
 mod tests;

@@ -6,9 +6,11 @@
 //! - this file: the task, its loop, starting the media and following the peer connection;
 //! - [`negotiate`]: descriptions, candidates, ICE restarts and recovery;
 //! - [`chat`]: the data channel;
-//! - [`remotes`]: the other participants of a call through the hub, stats and snapshots.
+//! - [`remotes`]: the other participants of a call through the hub, stats and snapshots;
+//! - [`devices`]: the microphone and speakers switched mid-call.
 
 mod chat;
+mod devices;
 mod negotiate;
 mod remotes;
 
@@ -53,6 +55,10 @@ pub enum CallIn {
     /// The most we can show of the video we receive (of one participant, in a group call):
     /// told to the other side.
     View { width: u32, height: u32, of: Option<String> },
+    /// Send from this microphone from now on (`None`: the default).
+    Microphone(Option<String>),
+    /// Play on this speaker from now on (`None`: the default).
+    Speaker(Option<String>),
 }
 
 /// What a call task tells the engine.
@@ -169,6 +175,8 @@ struct Call<'a> {
     /// The codec our video goes in: our first as the offerer (until the answer says), the
     /// offer's first common one as the answerer.
     video_codec: VideoCodec,
+    /// The speaker received audio plays on (`None`: the default); every audio track follows it.
+    speaker: tokio::sync::watch::Sender<Option<String>>,
 }
 
 async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: &mpsc::UnboundedSender<(CallId, CallOut)>) -> anyhow::Result<()> {
@@ -214,7 +222,9 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
         shim,
         no_video: false,
         video_codec,
+        speaker: tokio::sync::watch::Sender::new(None),
     };
+    call.speaker.send_replace(call.media.speaker_device.clone());
     let mut stats_tick = tokio::time::interval(call.media.stats_every);
     let mut recover_tick = tokio::time::interval(Duration::from_millis(500));
     // Ticks missed while idle are not owed: recovery checks start afresh when media is lost.
@@ -242,6 +252,8 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
                     Some(CallIn::Snapshot(path, of)) => call.snapshot(path, of),
                     Some(CallIn::Gone(name)) => call.forget(&name),
                     Some(CallIn::View { width, height, of }) => call.report(CallOut::Signal(Signal::View { width, height, of })),
+                    Some(CallIn::Microphone(name)) => call.switch_microphone(name),
+                    Some(CallIn::Speaker(name)) => call.switch_speaker(name),
                 },
                 e = pc_events.recv() => match e {
                     None => return Ok(()),
@@ -322,7 +334,7 @@ impl Call<'_> {
                 None
             }
         };
-        let audio = AudioSource::open(&m.audio).unwrap_or_else(|e| {
+        let audio = AudioSource::open(&m.audio, m.voice_processing).unwrap_or_else(|e| {
             warn!("sending no audio: {e}");
             None
         });
@@ -338,10 +350,10 @@ impl Call<'_> {
             PcEvent::Track(track) if self.sfu => {
                 let name = track.stream_id().await;
                 let (counters, slot) = self.remote(&name);
-                tokio::spawn(recv::run(track, counters, Screen::Tile(slot), self.link.clone(), self.media.speaker, self.media.speaker_device.clone()));
+                tokio::spawn(recv::run(track, counters, Screen::Tile(slot), self.link.clone(), self.media.speaker, self.speaker.subscribe()));
             }
             PcEvent::Track(track) => {
-                tokio::spawn(recv::run(track, self.recv.clone(), Screen::Main(self.pictures.clone()), self.link.clone(), self.media.speaker, self.media.speaker_device.clone()));
+                tokio::spawn(recv::run(track, self.recv.clone(), Screen::Main(self.pictures.clone()), self.link.clone(), self.media.speaker, self.speaker.subscribe()));
             }
             PcEvent::State(state) => {
                 debug!(call = self.id, "peer connection {state}");

@@ -40,8 +40,16 @@ pub fn run(mut source: AudioSource, tx: mpsc::Sender<Encoded>, c: &Controls, n: 
             enc.set_bitrate(bps)?;
             tracing::debug!("audio at {} kbit/s (estimate {:.0} kbit/s)", bps / 1000, estimate / 1000.0);
         }
+        if let Some(next) = c.take_audio() {
+            source = next; // the old one (a microphone: its device) closes here
+            tracing::debug!("audio source switched");
+        }
         let captured = Instant::now();
         source.next_into(&mut pcm);
+        if let Some(erle) = source.erle_db() {
+            n.aec_erle_centi_db.store((erle * 100.0) as i32, Relaxed);
+            n.aec_known.store(true, Relaxed);
+        }
         add_energy(&n.audio_sq, &n.audio_samples, &pcm);
         let packet = enc.encode(&pcm)?;
         n.audio_packets.fetch_add(1, Relaxed);

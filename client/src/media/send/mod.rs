@@ -56,6 +56,10 @@ pub struct Controls {
     layers: AtomicU8,
     /// The video codec to send in ([`VideoCodec::code`]; 0: as the call started).
     video_codec: AtomicU8,
+    /// Another audio source (a microphone switched mid-call) for the audio thread to take at
+    /// its next frame; the flag spares it the lock on every other frame.
+    next_audio: std::sync::Mutex<Option<AudioSource>>,
+    audio_waiting: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -69,12 +73,28 @@ impl Default for Controls {
             view: AtomicU64::new(0),
             layers: AtomicU8::new((1 << LAYERS) - 1),
             video_codec: AtomicU8::new(0),
+            next_audio: std::sync::Mutex::new(None),
+            audio_waiting: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         }
     }
 }
 
 impl Controls {
+    /// The audio thread sends from `source` from its next frame on.
+    pub fn offer_audio(&self, source: AudioSource) {
+        *self.next_audio.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
+        self.audio_waiting.store(true, Relaxed);
+    }
+
+    /// The source offered, if one waits (one atomic read when none does).
+    pub fn take_audio(&self) -> Option<AudioSource> {
+        if !self.audio_waiting.swap(false, Relaxed) {
+            return None;
+        }
+        self.next_audio.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
     /// The receiver shows at most `width`x`height`.
     pub fn set_view(&self, width: u32, height: u32) {
         self.view.store(u64::from(width) << 32 | u64::from(height), Relaxed);
@@ -193,6 +213,8 @@ async fn video_payload_type(sender: &Arc<dyn RtpSender>, codec: VideoCodec) -> u
 /// Stops the media threads when dropped.
 pub struct Sending {
     controls: Arc<Controls>,
+    /// An audio thread runs (a microphone switched mid-call goes to it).
+    pub audio: bool,
 }
 
 impl Drop for Sending {
@@ -277,7 +299,7 @@ pub async fn start(tracks: &LocalTracks, video: Option<(VideoSource, VideoParams
         let (c, n, l) = (shared.controls.clone(), shared.counters.clone(), shared.link.clone());
         spawn_thread("termcall-audio", move || audio::run(source, tx, &c, &n, &l));
     }
-    Sending { controls: shared.controls }
+    Sending { controls: shared.controls, audio: sends_audio }
 }
 
 fn spawn_thread(name: &str, f: impl FnOnce() -> Result<(), String> + Send + 'static) {

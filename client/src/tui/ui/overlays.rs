@@ -23,6 +23,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("PgUp PgDn", "scroll the chat (or the mouse wheel)"),
     ("m", "mute / unmute the microphone"),
     ("v", "stop / start sending video"),
+    ("d  o", "next microphone / next speaker (sound builds)"),
     ("p", "show / hide the self-view"),
     ("s", "save the peer's picture as a PNG here"),
     ("?  F1", "this help (any key closes it)"),
