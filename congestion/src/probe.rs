@@ -133,7 +133,7 @@ impl Prober {
             return false;
         }
         if let Some((at_estimate, at)) = self.failed {
-            let retry = PROBE_RETRY * (1 << self.failures.clamp(1, 4) - 1);
+            let retry = PROBE_RETRY * (1 << (self.failures.clamp(1, 4) - 1));
             let drained = path.rtt.zip(self.floor_rtt).is_some_and(|(r, f)| r <= 2 * f + NEAR_FLOOR);
             let better = estimate >= PROBE_RISE * at_estimate && drained;
             if !better && now.saturating_duration_since(at) < retry {

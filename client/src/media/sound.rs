@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
@@ -19,6 +19,8 @@ use super::pcm::{to_i16, PcmRing, Resampler};
 
 /// How much audio a ring holds at most: 200 ms.
 const RING_MS: u32 = 200;
+/// How long the microphone's reader waits for a frame the device has not delivered yet.
+const MIC_WAIT: Duration = Duration::from_millis(30);
 /// The speaker waits for this much before it starts (and after running dry), to ride out jitter.
 const PRIME_MS: u32 = 40;
 
@@ -176,8 +178,15 @@ impl Microphone {
         Ok(Microphone { ring, processing: processing.then(|| Box::new(Canceller::new())), _guard: guard })
     }
 
-    /// Takes the next 20 ms, processed; silence fills what the device has not delivered yet.
+    /// Takes the next 20 ms, processed. The device delivers in periods of its own: a frame not
+    /// all there yet is waited for a little (the audio thread follows the microphone's clock),
+    /// and only then filled with silence. Silence slipped into the capture would move the echo
+    /// against its reference, and the canceller would have to find it again.
     pub fn next_into(&mut self, out: &mut [i16; FRAME]) {
+        let deadline = Instant::now() + MIC_WAIT;
+        while self.ring.len() < FRAME && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         self.ring.pop_into(out);
         if let Some(p) = self.processing.as_mut() {
             p.process(out);
@@ -239,6 +248,7 @@ impl Speaker {
     pub fn open(device: Option<&str>) -> Result<Speaker, String> {
         let device = device.map(str::to_owned);
         let (tx, rx) = mpsc::channel();
+        let far = far_end().speaker();
         let guard = device_thread("termcall-speaker", move || {
             let dev = find(Direction::Output, device.as_deref())?;
             let cfg = dev.default_output_config().map_err(|e| format!("cannot query the speaker: {e}"))?;
@@ -246,21 +256,19 @@ impl Speaker {
             let ring = Arc::new(PcmRing::new((cfg.sample_rate * RING_MS / 1000) as usize));
             let _ = tx.send((ring.clone(), cfg.sample_rate));
             match fmt {
-                SampleFormat::F32 => output::<f32>(&dev, cfg, ring),
-                SampleFormat::I16 => output::<i16>(&dev, cfg, ring),
-                SampleFormat::I32 => output::<i32>(&dev, cfg, ring),
-                SampleFormat::U8 => output::<u8>(&dev, cfg, ring),
+                SampleFormat::F32 => output::<f32>(&dev, cfg, ring, far),
+                SampleFormat::I16 => output::<i16>(&dev, cfg, ring, far),
+                SampleFormat::I32 => output::<i32>(&dev, cfg, ring, far),
+                SampleFormat::U8 => output::<u8>(&dev, cfg, ring, far),
                 other => Err(format!("the speaker's sample format {other} is not supported")),
             }
         })?;
         let (ring, rate) = rx.recv().map_err(|_| "the speaker thread stopped while opening".to_string())?;
-        Ok(Speaker { ring, far: far_end().speaker(), resampler: Resampler::new(RATE, rate), scratch: Vec::with_capacity(FRAME * 4), _guard: guard })
+        Ok(Speaker { ring, far, resampler: Resampler::new(RATE, rate), scratch: Vec::with_capacity(FRAME * 4), _guard: guard })
     }
 
-    /// Queues decoded PCM for playing, resampled to the device's rate; the microphone's echo
-    /// canceller hears it too.
+    /// Queues decoded PCM for playing, resampled to the device's rate.
     pub fn play(&mut self, pcm: &[i16]) {
-        far_end().play(self.far, pcm);
         self.scratch.clear();
         let scratch = &mut self.scratch;
         for chunk in pcm.chunks(FRAME) {
@@ -280,7 +288,10 @@ impl Drop for Speaker {
     }
 }
 
-fn output<T>(dev: &cpal::Device, cfg: StreamConfig, ring: Arc<PcmRing>) -> Result<cpal::Stream, String>
+/// The device's callback: plays what the ring holds, and tells the microphone's echo canceller
+/// exactly what went out (silence while it waits for a cushion included), back at 48 kHz: the
+/// echo it will hear follows what the device played, not when packets came.
+fn output<T>(dev: &cpal::Device, cfg: StreamConfig, ring: Arc<PcmRing>, far: u64) -> Result<cpal::Stream, String>
 where
     T: SizedSample + FromSample<f32>,
 {
@@ -288,6 +299,8 @@ where
     let prime = (cfg.sample_rate * PRIME_MS / 1000) as usize;
     let mut primed = false;
     let mut mono = [0i16; 1024];
+    let mut back = Resampler::new(cfg.sample_rate, RATE);
+    let mut played = [0i16; 1024];
     dev.build_output_stream(
         cfg,
         move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
@@ -304,6 +317,18 @@ where
                 for (frame, &s) in block.chunks_mut(channels).zip(&mono[..frames]) {
                     frame.fill(T::from_sample(f32::from(s) / 32768.0));
                 }
+                let mut n = 0;
+                for &s in &mono[..frames] {
+                    back.process(&[f32::from(s) / 32768.0], |x| {
+                        if n == played.len() {
+                            far_end().play(far, &played);
+                            n = 0;
+                        }
+                        played[n] = to_i16(x);
+                        n += 1;
+                    });
+                }
+                far_end().play(far, &played[..n]);
             }
         },
         device_errors("speaker"),
