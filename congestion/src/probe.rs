@@ -126,7 +126,10 @@ impl Prober {
         if self.probe.is_some() || self.not_before.is_some_and(|t| now < t) {
             return false;
         }
-        if queue.is_some_and(|q| q > PROBE_MAX_QUEUE) {
+        // The queue as the estimator tells it, or as the round trip shows it over its floor (the
+        // estimator's figure is no guide at a receiver's floor, where its queue never drains).
+        let queued = path.rtt.zip(self.floor_rtt).is_some_and(|(r, f)| r > f + PROBE_MAX_QUEUE);
+        if queue.is_some_and(|q| q > PROBE_MAX_QUEUE) || queued {
             return false;
         }
         if self.fell.is_some_and(|t| now.saturating_duration_since(t) < PROBE_QUIET) {
@@ -256,6 +259,12 @@ mod tests {
         let t4 = t3 + PROBE_QUIET + PROBE_RETRY;
         assert!(!p.start(1, t4, &path(900_000.0, 0.0, Some(PROBE_MAX_QUEUE * 2), 0)));
         assert!(p.start(1, t4, &path(900_000.0, 0.0, Some(PROBE_MAX_QUEUE / 5), 0)));
+        p.abandon(1);
+        // So is one whose round trip stands over its floor by more than that.
+        let long = PathNow { rtt: Some(Duration::from_millis(300)), ..path(900_000.0, 0.0, None, 0) };
+        p.observe(t4, &PathNow { rtt: Some(Duration::from_millis(20)), ..long });
+        assert!(!p.start(1, t4, &long));
+        assert!(p.start(1, t4, &PathNow { rtt: Some(Duration::from_millis(60)), ..long }));
     }
 
     #[test]
