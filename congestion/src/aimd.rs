@@ -125,9 +125,9 @@ impl Aimd {
         self.slow_start = false;
     }
 
-    /// Takes the detector's verdict, the acknowledged rate and the rate the same packets were
-    /// sent at; returns the new rate.
-    pub fn update(&mut self, now: Instant, usage: Usage, acked: Option<f64>, sent: Option<f64>) -> f64 {
+    /// Takes the detector's verdict, the acknowledged rate, the rate the same packets were
+    /// sent at, and whether the path is dropping packets heavily; returns the new rate.
+    pub fn update(&mut self, now: Instant, usage: Usage, acked: Option<f64>, sent: Option<f64>, dropping: bool) -> f64 {
         self.state = match (usage, self.state) {
             (Usage::Normal, State::Hold) => {
                 self.last_change = Some(now);
@@ -141,7 +141,7 @@ impl Aimd {
             // A pause (the queue draining after a burst) does not restart the ramp; a decrease does.
             State::Hold => {}
             State::Increase => self.increase(now, acked),
-            State::Decrease => self.decrease(now, acked, sent),
+            State::Decrease => self.decrease(now, acked, sent, dropping),
         }
         self.rate
     }
@@ -192,7 +192,7 @@ impl Aimd {
         (packet_bits / response).max(4000.0)
     }
 
-    fn decrease(&mut self, now: Instant, acked: Option<f64>, sent: Option<f64>) {
+    fn decrease(&mut self, now: Instant, acked: Option<f64>, sent: Option<f64>, dropping: bool) {
         // One decrease per round trip, and not twice within 400 ms: the queue needs that long to
         // show the last one, and the trend lags the queue by a few groups.
         let patience = (self.rtt + Duration::from_millis(100)).max(Duration::from_millis(400));
@@ -200,9 +200,11 @@ impl Aimd {
             self.state = State::Hold;
             return;
         }
-        // Held back: we sent well under the rate (the pacer's backlog, a frozen source), so the
-        // arrivals measure us, not the path.
-        let held_back = sent.is_some_and(|s| s < APP_LIMITED * self.rate);
+        // Held back: we sent well under the rate (the pacer's backlog, a frozen source, an SFU
+        // forwarding what it gets), so the arrivals measure us, not the path. Unless the path
+        // drops what we send: then what arrived is what it carries (a link that fell to a
+        // fifth of the rate under an SFU sending half of it).
+        let held_back = !dropping && sent.is_some_and(|s| s < APP_LIMITED * self.rate);
         let next = match acked {
             Some(a) if !held_back => {
                 Capacity::update(&mut self.capacity, a);
@@ -228,7 +230,7 @@ mod tests {
         let steps = (secs * 10.0) as u32;
         for _ in 0..steps {
             *t += Duration::from_millis(100);
-            a.update(*t, usage, acked, None);
+            a.update(*t, usage, acked, None, false);
         }
         a.rate()
     }
@@ -256,7 +258,7 @@ mod tests {
         let mut r = after;
         for _ in 0..150 {
             t += Duration::from_millis(100);
-            r = a.update(t, Usage::Normal, Some(r), None);
+            r = a.update(t, Usage::Normal, Some(r), None, false);
         }
         assert!(r > 3.0 * start, "a link that came back is found again: {start} -> {r}");
     }
@@ -274,13 +276,13 @@ mod tests {
         let mut t = Instant::now();
         let mut a = Aimd::new(1_000_000.0, 30_000.0, 2_000_000.0);
         a.set_rtt(Duration::from_millis(300));
-        a.update(t, Usage::Overusing, Some(1_000_000.0), None);
+        a.update(t, Usage::Overusing, Some(1_000_000.0), None, false);
         let once = a.rate();
         t += Duration::from_millis(300);
-        a.update(t, Usage::Overusing, Some(800_000.0), None);
+        a.update(t, Usage::Overusing, Some(800_000.0), None, false);
         assert_eq!(a.rate(), once, "a second over-use within the round trip (and 100 ms) waits");
         t += Duration::from_millis(200);
-        a.update(t, Usage::Overusing, Some(800_000.0), Some(800_000.0));
+        a.update(t, Usage::Overusing, Some(800_000.0), Some(800_000.0), false);
         assert!((a.rate() - 680_000.0).abs() < 1.0, "sending at the rate, the path carried 800k: {}", a.rate());
     }
 
@@ -290,9 +292,20 @@ mod tests {
         let mut a = Aimd::new(400_000.0, 30_000.0, 2_000_000.0);
         t += Duration::from_millis(100);
         // The sender was holding back (skipping frames): 80 kbit/s sent, 78 arrived.
-        a.update(t, Usage::Overusing, Some(78_000.0), Some(80_000.0));
+        a.update(t, Usage::Overusing, Some(78_000.0), Some(80_000.0), false);
         assert!((a.rate() - 340_000.0).abs() < 1.0, "{}", a.rate());
         let held = run(&mut a, &mut t, Usage::Underusing, Some(800_000.0), 2.0);
         assert_eq!(held, a.rate());
+    }
+
+    #[test]
+    fn over_use_while_held_back_follows_what_arrives_if_the_path_drops_packets() {
+        let mut t = Instant::now();
+        let mut a = Aimd::new(1_600_000.0, 30_000.0, 2_500_000.0);
+        t += Duration::from_millis(100);
+        // An SFU forwarding 600 kbit/s under a 1.6 Mbit/s rate into a link now at 300: the queue
+        // is full and a third of the packets are lost, so what arrives is the link.
+        a.update(t, Usage::Overusing, Some(300_000.0), Some(310_000.0), true);
+        assert!((a.rate() - 255_000.0).abs() < 1.0, "{}", a.rate());
     }
 }

@@ -14,6 +14,42 @@ use crate::queue::QueueDelay;
 use crate::throughput::Throughput;
 use crate::trendline::Trendline;
 
+/// Packets lost beside a standing queue, over this share of those reported lately (and at
+/// least [`RECENT_MIN`] reported), make it a full queue (see [`crate::queue`]).
+const LOSSY: f64 = 0.05;
+/// Over this share, the path is dropping what we send: what arrives is what it carries,
+/// whatever we sent (see [`crate::aimd`]).
+const DROPPING: f64 = 0.10;
+/// "Lately": the feedback of the last half second to second.
+const RECENT: Duration = Duration::from_millis(500);
+const RECENT_MIN: u32 = 20;
+
+/// Packets lost and reported lately: this half second's counts and the last one's.
+#[derive(Debug, Default)]
+struct RecentLoss {
+    since: Option<Instant>,
+    now: (u32, u32),
+    before: (u32, u32),
+}
+
+impl RecentLoss {
+    fn add(&mut self, now: Instant, lost: u32, total: u32) {
+        let since = *self.since.get_or_insert(now);
+        if now.saturating_duration_since(since) >= RECENT {
+            // A gap longer than a window leaves nothing of the one before.
+            self.before = if now.saturating_duration_since(since) < 2 * RECENT { self.now } else { (0, 0) };
+            (self.now, self.since) = ((0, 0), Some(now));
+        }
+        self.now = (self.now.0.saturating_add(lost), self.now.1.saturating_add(total));
+    }
+
+    /// Whether over `share` of the packets reported lately were lost.
+    fn over(&self, share: f64) -> bool {
+        let (lost, total) = (self.now.0 + self.before.0, self.now.1 + self.before.1);
+        total >= RECENT_MIN && f64::from(lost) > share * f64::from(total)
+    }
+}
+
 /// The estimator's state.
 #[derive(Debug)]
 pub struct DelayBasedBwe {
@@ -30,6 +66,9 @@ pub struct DelayBasedBwe {
     overused: bool,
     /// What said over-use last: the trend (true) or the standing queue (false).
     pub last_overuse_by_trend: bool,
+    /// Packets lost lately (see [`crate::queue`]: a queue that stands while packets are lost
+    /// is full, not a longer path).
+    lost: RecentLoss,
     /// Until when the trend's over-use is put down to our own keyframe.
     grace_until: Option<Instant>,
 }
@@ -48,6 +87,7 @@ impl DelayBasedBwe {
             burst_start: None,
             overused: false,
             last_overuse_by_trend: true,
+            lost: RecentLoss::default(),
             grace_until: None,
         }
     }
@@ -62,7 +102,7 @@ impl DelayBasedBwe {
             self.burst_start = Some(departure);
             let epoch = *self.epoch.get_or_insert(departure);
             let owd_ms = (arrival.as_secs_f64() - departure.saturating_duration_since(epoch).as_secs_f64()) * 1000.0;
-            if self.queue.update(now, owd_ms) {
+            if self.queue.update(now, owd_ms, self.lost.over(LOSSY)) {
                 self.overused = true;
                 self.last_overuse_by_trend = false;
             }
@@ -83,6 +123,12 @@ impl DelayBasedBwe {
         }
     }
 
+    /// Counts one feedback's packets, `lost` of `total`, before its arrivals are given (the
+    /// send side knows of losses; a receiver feeding REMB does not, and never calls this).
+    pub fn on_losses(&mut self, now: Instant, lost: u32, total: u32) {
+        self.lost.add(now, lost, total);
+    }
+
     /// Moves the rate after a batch of packets; returns it.
     pub fn update(&mut self, now: Instant) -> f64 {
         let usage = match (std::mem::take(&mut self.overused), self.detector.usage()) {
@@ -93,7 +139,7 @@ impl DelayBasedBwe {
             (false, Usage::Normal) if self.queue.holding() => Usage::Underusing,
             (false, u) => u,
         };
-        self.aimd.update(now, usage, self.throughput.bitrate(), self.throughput.sent_bitrate())
+        self.aimd.update(now, usage, self.throughput.bitrate(), self.throughput.sent_bitrate(), self.lost.over(DROPPING))
     }
 
     pub fn rate(&self) -> f64 {
@@ -137,6 +183,28 @@ impl DelayBasedBwe {
 
 #[cfg(test)]
 mod tests {
+    use super::RecentLoss;
+
+    #[test]
+    fn losses_count_for_a_second_at_most() {
+        let t0 = Instant::now();
+        let mut l = RecentLoss::default();
+        // A full queue: 40% lost, feedback every 100 ms.
+        for i in 0..10 {
+            l.add(t0 + Duration::from_millis(i * 100), 8, 20);
+        }
+        assert!(l.over(0.10));
+        // The link came back: a second of clean feedback and the losses are forgotten.
+        for i in 10..20 {
+            l.add(t0 + Duration::from_millis(i * 100), 0, 20);
+        }
+        assert!(!l.over(0.05));
+        // Too few packets say nothing.
+        let mut few = RecentLoss::default();
+        few.add(t0, 5, 10);
+        assert!(!few.over(0.05));
+    }
+
     use super::*;
 
     /// A sender at `rate` bit/s in 1,200-byte packets, 15 frames a second, over a bottleneck of

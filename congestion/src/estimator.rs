@@ -87,11 +87,11 @@ impl SendSideBwe {
             return;
         }
         self.feedback_seen = true;
-        let mut lost = 0;
+        let lost = results.iter().filter(|r| r.arrival.is_none()).count() as u32;
+        self.delay.on_losses(now, lost, results.len() as u32);
         for r in results {
-            match r.arrival {
-                Some(arrival) => self.delay.on_packet(now, r.departure, arrival, r.size),
-                None => lost += 1,
+            if let Some(arrival) = r.arrival {
+                self.delay.on_packet(now, r.departure, arrival, r.size);
             }
         }
         self.delay.update(now);

@@ -22,7 +22,7 @@ pub const PROBE_BACKOFF: Duration = Duration::from_secs(1);
 /// growth; and a receiver at its floor, whose smallest layers fill its link, cannot drain its
 /// queue by sending less, so the queue as the estimator tells it is no guide there.)
 pub const PROBE_RISE: f64 = 1.1;
-pub const PROBE_RETRY: Duration = Duration::from_secs(7);
+pub const PROBE_RETRY: Duration = Duration::from_secs(4);
 /// A probe waits until the estimate has not fallen for this long: a link at its limit (where
 /// the estimate falls every few seconds) is not probed, a link that came back is.
 pub const PROBE_QUIET: Duration = Duration::from_secs(2);

@@ -9,7 +9,11 @@
 //! The floor is the least one-way delay seen over the last 10–20 s (two alternating windows),
 //! clock offsets cancelling since only differences matter. A path that changes (a relay far
 //! away) raises the floor for good: if a decrease brought the delay down by less than a fifth
-//! within a second, the delay is not a queue, and the floor moves up to it.
+//! within a second, the delay is not a queue, and the floor moves up to it. Unless packets are
+//! being lost meanwhile: a delay that stands at its top while the bottleneck drops what does not
+//! fit is a full queue under a rate still over the link (a tbf or a home router's FIFO at its
+//! limit, so the trend is flat), and over-use is called again once it has stood for another
+//! [`SUSTAINED`]; the rate controller acts on it once a round trip at most.
 
 use std::time::{Duration, Instant};
 
@@ -40,8 +44,9 @@ pub struct QueueDelay {
 
 impl QueueDelay {
     /// Takes one group's one-way delay (arrival on the receiver's clock minus departure on ours,
-    /// in ms); returns whether the standing queue is over the limit now.
-    pub fn update(&mut self, now: Instant, owd_ms: f64) -> bool {
+    /// in ms), and whether packets have been lost since the last call (see the module's notes);
+    /// returns whether the standing queue is over the limit now.
+    pub fn update(&mut self, now: Instant, owd_ms: f64, lossy: bool) -> bool {
         let start = *self.window_start.get_or_insert(now);
         if now.saturating_duration_since(start) >= WINDOW {
             self.previous_min = self.current_min.take();
@@ -56,11 +61,17 @@ impl QueueDelay {
             return false;
         }
         if let Some((at, then)) = self.called {
-            if now.saturating_duration_since(at) < JUDGE_AFTER {
+            let since = now.saturating_duration_since(at);
+            if lossy {
+                // A full queue dropping what does not fit: still over the link.
+                if since < SUSTAINED {
+                    return false;
+                }
+            } else if since < JUDGE_AFTER {
                 return false; // the decrease has not had time to show yet
-            }
-            if queue > 0.8 * then {
-                // It did not drain: the path itself got longer. That is the new floor.
+            } else if queue > 0.8 * then {
+                // It did not drain, and nothing was lost: the path itself got longer. That is
+                // the new floor.
                 self.rebase(smoothed);
                 return false;
             }
@@ -104,7 +115,7 @@ mod tests {
         (0..groups)
             .map(|i| {
                 *t += Duration::from_millis(66);
-                q.update(*t, owd(i))
+                q.update(*t, owd(i), false)
             })
             .collect()
     }
@@ -153,5 +164,21 @@ mod tests {
         assert_eq!(calls.iter().filter(|&&c| c).count(), 1, "called once, then judged not a queue");
         assert!(q.queue_ms().unwrap() < 5.0, "{:?}", q.queue_ms());
         assert!(!feed(&mut q, &mut t, |_| 110.0, 30).iter().any(|&c| c));
+    }
+
+    #[test]
+    fn a_full_queue_that_drops_is_called_again_and_never_taken_for_a_longer_path() {
+        let mut t = Instant::now();
+        let mut q = QueueDelay::default();
+        feed(&mut q, &mut t, |_| 10.0, 30);
+        // The link fell far under the rate: the queue fills to the bottleneck's limit (300 ms)
+        // and stays there, dropping the rest.
+        let mut calls = 0;
+        for _ in 0..60 {
+            t += Duration::from_millis(66);
+            calls += usize::from(q.update(t, 310.0, true));
+        }
+        assert!(calls >= 6, "called {calls} times in 4 s of a full queue");
+        assert!(q.queue_ms().unwrap() > 250.0, "the floor moved: {:?}", q.queue_ms());
     }
 }

@@ -102,3 +102,11 @@ pub fn cpu_ticks(pid: u32) -> u64 {
 pub fn participant<'a>(stats: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
     stats["participants"].as_array()?.iter().find(|p| p["name"] == name)
 }
+
+/// The time of day in UTC as the hub and clients log it (`HH:MM:SS.mmm`), to place a test's
+/// own steps (a link shaped, a process stopped) among their log lines.
+pub fn utc_now() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let (s, ms) = (t.as_secs() % 86_400, t.subsec_millis());
+    format!("{:02}:{:02}:{:02}.{ms:03}", s / 3600, s / 60 % 60, s % 60)
+}
