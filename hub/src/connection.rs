@@ -160,7 +160,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
             continue;
         }
-        let ClientMsg::Hello { version, name, secret, in_call_with } = msg else {
+        let ClientMsg::Hello { version, name, secret, in_call_with, ask_simulcast } = msg else {
             reply(ErrorCode::NotRegistered, "the first message must be a hello".into());
             continue;
         };
@@ -176,7 +176,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 break;
             }
         }
-        let req = JoinRequest { version, name, authenticated: users.is_some(), in_call_with };
+        let req = JoinRequest { version, name, authenticated: users.is_some(), in_call_with, ask_simulcast };
         let (done, answer) = oneshot::channel();
         let Some(kick) = kick.take() else { break };
         if hub.send(Input::Join { conn, req, link: Link { tx: tx.clone(), kick }, reply: done }).await.is_err() {

@@ -69,6 +69,8 @@ struct Member {
     call: Option<CallId>,
     /// The call this member says it still has, after a hub restart, and since when.
     resume: Option<(CallClaim, Instant)>,
+    /// Its video comes as simulcast layers through the hub only if the offer asks.
+    ask_simulcast: bool,
 }
 
 /// A hello the connection has already checked (size, secret): what the hub decides on.
@@ -81,6 +83,8 @@ pub struct JoinRequest {
     pub authenticated: bool,
     /// The hello's `in_call_with`.
     pub in_call_with: Option<CallClaim>,
+    /// The hello's `ask_simulcast`.
+    pub ask_simulcast: bool,
 }
 
 struct Call {
@@ -158,7 +162,7 @@ impl Hub {
     /// Registers a connection under a name. On refusal returns the code and a message;
     /// the caller sends them and closes the connection.
     pub fn join(&mut self, conn: ConnId, req: JoinRequest, out: &mut Outbox) -> Result<(), (ErrorCode, String)> {
-        let JoinRequest { version, name, authenticated, in_call_with } = req;
+        let JoinRequest { version, name, authenticated, in_call_with, ask_simulcast } = req;
         if version != PROTOCOL_VERSION {
             return Err((ErrorCode::BadVersion, format!("this hub speaks protocol {PROTOCOL_VERSION}, not {version}")));
         }
@@ -191,7 +195,9 @@ impl Hub {
         };
         if !self.members.contains_key(&conn) {
             let resume = in_call_with.filter(|c| c.peer != name && !c.token.is_empty()).map(|c| (c, Instant::now()));
-            self.members.insert(conn, Member { name: name.clone(), call: None, resume });
+            self.members.insert(conn, Member { name: name.clone(), call: None, resume, ask_simulcast });
+        } else if let Some(m) = self.members.get_mut(&conn) {
+            m.ask_simulcast = ask_simulcast; // handed over: this connection's hello decides
         }
         self.by_name.insert(name.clone(), conn);
         out.to(conn, ServerMsg::Welcome {
@@ -534,6 +540,12 @@ impl Hub {
 
     fn name_of(&self, conn: ConnId) -> String {
         self.members.get(&conn).map(|m| m.name.clone()).unwrap_or_default()
+    }
+
+    /// A participant of a call through the hub, as the media side is told of it.
+    fn joining(&self, call_id: CallId, conn: ConnId, echo: bool) -> MediaCmd {
+        let ask_simulcast = self.members.get(&conn).is_some_and(|m| m.ask_simulcast);
+        MediaCmd::Join { call_id, conn, name: self.name_of(conn), echo, ask_simulcast }
     }
 
     fn info_by_name(&self, name: &str) -> UserInfo {

@@ -112,6 +112,7 @@ pub fn hub(data: &[u8]) {
                     name: name.to_owned(),
                     authenticated: arg & 0x40 != 0,
                     in_call_with: (arg & 0x20 != 0).then(|| CallClaim { peer: NAMES[call_id as usize % NAMES.len()].to_owned(), token: "t".into() }),
+                    ask_simulcast: arg & 0x10 != 0,
                 };
                 if hub.join(conn, req, &mut out).is_ok() {
                     names.retain(|_, n| *n != name);
@@ -125,7 +126,7 @@ pub fn hub(data: &[u8]) {
             3 => Some(ClientMsg::Decline { call_id }),
             4 => Some(ClientMsg::Hangup { call_id }),
             5 => Some(ClientMsg::Signal { call_id, signal: signal(arg) }),
-            6 => Some(ClientMsg::Hello { version: PROTOCOL_VERSION, name: name.to_owned(), secret: None, in_call_with: None }),
+            6 => Some(ClientMsg::Hello { version: PROTOCOL_VERSION, name: name.to_owned(), secret: None, in_call_with: None, ask_simulcast: false }),
             7 => {
                 hub.leave(conn, &mut out);
                 names.remove(&conn);

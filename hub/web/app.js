@@ -34,7 +34,9 @@ function connect() {
   state.ws = ws;
   setStatus("connecting to the hub…");
   ws.onopen = () => {
-    const hello = { type: "hello", version: PROTOCOL_VERSION, name: state.me };
+    // ask_simulcast: through the hub our video goes as simulcast layers, which Chromium sends
+    // only when the hub's offer asks for them (see layerVideo).
+    const hello = { type: "hello", version: PROTOCOL_VERSION, name: state.me, ask_simulcast: true };
     if (state.secret) hello.secret = state.secret;
     send(hello);
   };
@@ -189,9 +191,11 @@ async function startPeer(call) {
   const local = await localMedia();
   if (state.call !== call) return pc.close();
   // Our tracks first: an offer applied after them takes them on its first audio and video
-  // m-lines (the hub's offer has one of each for what we send). Signals that came meanwhile
-  // waited in `call.early`.
-  for (const t of local.getTracks()) pc.addTrack(t, local);
+  // m-lines (the hub's offer has one of each for what we send). Through the hub, our video
+  // waits for the offer instead: it asks for simulcast there, and Chromium sends simulcast only
+  // on a transceiver the offer made (`sendOnOffered`). Signals that came meanwhile waited in
+  // `call.early`.
+  for (const t of local.getTracks()) if (!(call.sfu && t.kind === "video")) pc.addTrack(t, local);
   call.pc = pc;
   $("call-bar").hidden = false;
   if (call.offerer) {
@@ -215,8 +219,12 @@ async function onSignal(call, s) {
   if (!pc) { (call.early = call.early || []).push(s); return; }
   if (s.kind === "offer") {
     await pc.setRemoteDescription({ type: "offer", sdp: s.sdp });
+    if (call.sfu) await sendOnOffered(call);
     await pc.setLocalDescription(await pc.createAnswer());
     send({ type: "signal", call_id: call.id, signal: { kind: "answer", sdp: pc.localDescription.sdp } });
+    if (call.sfu) await layerVideo(call);
+  } else if (s.kind === "layers") {
+    return wantLayers(call, s.wanted);
   } else if (s.kind === "answer") {
     await pc.setRemoteDescription({ type: "answer", sdp: s.sdp });
   } else if (s.kind === "candidate") {
@@ -229,6 +237,66 @@ async function onSignal(call, s) {
     return;
   }
   for (const c of call.pending.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+}
+
+// Through the hub, our video goes as simulcast layers when its offer asks for them (RIDs q, h
+// and f, from the smallest, each half the next); the hub gives each receiver one, and says which
+// layers anyone receives. Chromium sends fewer layers of a small camera (as its own table has
+// it: 3 from 960x540, 2 from 480x270, else 1), the smallest ones: so the layers it sends are
+// sized to end at the camera's own size, and the hub is told the full size the three would have
+// (the top ones never come, and the hub does not pick what does not arrive).
+const RIDS = ["q", "h", "f"];
+
+function layersFor(width, height) {
+  const px = width * height;
+  return px >= 960 * 540 ? 3 : px >= 480 * 270 ? 2 : 1;
+}
+
+// Our camera on the hub's first video section (the one it receives ours on), once.
+async function sendOnOffered(call) {
+  const track = state.local && state.local.getVideoTracks()[0];
+  const t = call.pc.getTransceivers().find((x) => x.receiver.track.kind === "video" && x.mid !== null);
+  if (!track || !t || t.sender.track) return;
+  await t.sender.replaceTrack(track);
+  t.direction = "sendonly";
+}
+
+async function layerVideo(call) {
+  const sender = call.pc.getSenders().find((x) => x.track && x.track.kind === "video");
+  if (!sender || call.layered === sender) return;
+  const p = sender.getParameters();
+  if (!p.encodings || p.encodings.length !== RIDS.length || !p.encodings.every((e, i) => e.rid === RIDS[i])) return;
+  const { width, height } = sender.track.getSettings();
+  if (!width || !height) return;
+  const n = layersFor(width, height);
+  p.encodings.forEach((e, i) => {
+    e.scaleResolutionDownBy = i < n ? 2 ** (n - 1 - i) : 1;
+    if (i >= n) e.active = false;
+  });
+  try {
+    await sender.setParameters(p);
+  } catch (e) {
+    console.warn("simulcast layers kept as they were:", e);
+    return;
+  }
+  Object.assign(call, { layered: sender, layerCount: n });
+  const up = 2 ** (RIDS.length - n);
+  send({ type: "signal", call_id: call.id, signal: { kind: "simulcast", width: width * up, height: height * up } });
+}
+
+// The hub says which layers someone receives (from the smallest): the others are not encoded.
+async function wantLayers(call, wanted) {
+  const sender = call.layered;
+  if (!sender || !Array.isArray(wanted)) return;
+  const p = sender.getParameters();
+  let changed = false;
+  (p.encodings || []).forEach((e, i) => {
+    const want = i < call.layerCount && wanted[i] === true;
+    if (e.active !== want) { e.active = want; changed = true; }
+  });
+  // Never all off: the smallest layer the camera has stays.
+  if (changed && !p.encodings.some((e) => e.active)) p.encodings[0].active = true;
+  if (changed) await sender.setParameters(p).catch((e) => console.warn("layers not changed:", e));
 }
 
 function hangUp() {
@@ -381,10 +449,12 @@ async function measure(call) {
   const byId = new Map();
   report.forEach((s) => byId.set(s.id, s));
   let pair = null, bytesIn = 0, bytesOut = 0, lost = 0, got = 0, framesDecoded = 0, audioIn = 0;
+  const sentLayers = [];
   report.forEach((s) => {
     if (s.type === "transport" && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId);
     if (s.type === "inbound-rtp") { bytesIn += s.bytesReceived || 0; lost += s.packetsLost || 0; got += s.packetsReceived || 0; if (s.kind === "video") framesDecoded += s.framesDecoded || 0; else audioIn += s.packetsReceived || 0; }
     if (s.type === "outbound-rtp") bytesOut += s.bytesSent || 0;
+    if (s.type === "outbound-rtp" && s.kind === "video" && s.rid) sentLayers.push({ rid: s.rid, width: s.frameWidth || 0, height: s.frameHeight || 0, frames_encoded: s.framesEncoded || 0 });
   });
   const local = pair && byId.get(pair.localCandidateId), remote = pair && byId.get(pair.remoteCandidateId);
   // Our relay reached over TCP or TLS (UDP blocked) is "relay-tcp", as termcall says it.
@@ -396,10 +466,12 @@ async function measure(call) {
     path, rtt_ms: pair && pair.currentRoundTripTime != null ? Math.round(pair.currentRoundTripTime * 1000) : null,
     in_kbps: Math.round(kbps(bytesIn, last?.bytesIn || 0)), out_kbps: Math.round(kbps(bytesOut, last?.bytesOut || 0)),
     loss_pct: got + lost > 0 ? Math.round((1000 * lost) / (got + lost)) / 10 : 0, frames_decoded: framesDecoded, audio_packets_in: audioIn,
+    sent_layers: sentLayers.sort((a, b) => a.width - b.width),
   };
   call.last = { at: now, bytesIn, bytesOut };
   state.quality = q;
-  $("quality").textContent = `${q.path} · rtt ${q.rtt_ms ?? "—"} ms · in ${q.in_kbps} kbit/s · out ${q.out_kbps} kbit/s · loss ${q.loss_pct}%`;
+  const layers = sentLayers.filter((l) => l.width > 0).map((l) => `${l.width}x${l.height}`);
+  $("quality").textContent = `${q.path} · rtt ${q.rtt_ms ?? "—"} ms · in ${q.in_kbps} kbit/s · out ${q.out_kbps} kbit/s · loss ${q.loss_pct}%` + (layers.length > 1 ? ` · sending ${layers.join(" + ")}` : "");
 }
 
 async function listDevices() {

@@ -76,7 +76,7 @@ pub async fn run(url: String, idx: usize, name: String, tally: Arc<Tally>, watch
     };
     let (mut tx, mut rx) = ws.split();
     let send = |m: &ClientMsg| Message::Text(serde_json::to_string(m).unwrap_or_default().into());
-    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, name: name.clone(), secret: None, in_call_with: None };
+    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, name: name.clone(), secret: None, in_call_with: None, ask_simulcast: false };
     if tx.send(send(&hello)).await.is_err() {
         let _ = reports.send(Report::Joined { idx, result: Err("hub closed during hello".into()) });
         return;

@@ -21,6 +21,11 @@ pub enum ClientMsg {
         /// call again ([`ServerMsg::Resumed`]), so that hangups and ICE restarts reach the peer.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         in_call_with: Option<CallClaim>,
+        /// Through the hub, this client sends its video as simulcast layers (RIDs `q`, `h`,
+        /// `f`) only if the hub's offer asks for them, as a browser does: the hub's offers to it
+        /// ask. (termcall sends its layers unasked, and older clients leave this out.)
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ask_simulcast: bool,
     },
     /// Ring a user (`"to":"bob"`), or start a group call (`"to":["bob","carol"]`).
     /// A one-to-one call gets [`ServerMsg::Ringing`] or [`ServerMsg::CallEnded`]. A group call,
@@ -261,7 +266,7 @@ mod tests {
 
     #[test]
     fn hello_has_the_documented_form() {
-        let m = ClientMsg::Hello { version: 1, name: "alice".into(), secret: None, in_call_with: None };
+        let m = ClientMsg::Hello { version: 1, name: "alice".into(), secret: None, in_call_with: None, ask_simulcast: false };
         assert_eq!(serde_json::to_value(&m).unwrap(), json!({"type":"hello","version":1,"name":"alice"}));
     }
 

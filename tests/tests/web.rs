@@ -36,6 +36,11 @@ fn signed_in_at(tag: &str, name: &str, query: &str) -> Web {
 
 /// The same, with all the browser's UDP dropped (a firewall that lets only TCP out) if `no_udp`.
 fn signed_in_behind(tag: &str, name: &str, query: &str, no_udp: bool) -> Web {
+    signed_in_with(tag, name, query, no_udp, (320, 240))
+}
+
+/// The same, with a camera of `size`.
+fn signed_in_with(tag: &str, name: &str, query: &str, no_udp: bool, size: (usize, usize)) -> Web {
     netns::available().expect("this test makes network namespaces");
     Browser::available().expect("this test runs Chromium");
     let lan = Lan::new(tag).expect("test hosts");
@@ -44,7 +49,7 @@ fn signed_in_behind(tag: &str, name: &str, query: &str, no_udp: bool) -> Web {
     }
     let hub = Hub::start_in(Some(&lan.hub), &format!("{LAN_HUB}:0"), &["--allow-peer", LAN_CIDR]);
     let page_url = hub.url.replace("ws://", "http://").trim_end_matches("/ws").to_owned() + "/" + query;
-    let clip = termcall_tests::media::noisy_clip(320, 240, 30);
+    let clip = termcall_tests::media::noisy_clip(size.0, size.1, 30);
     let (browser, mut page) = Browser::driven(&lan.alice, &page_url, &clip);
     page.sign_in(name);
     Web { page, _browser: browser, hub, lan }
@@ -190,6 +195,50 @@ fn the_web_client_tests_echo_and_joins_group_calls() {
     page_decodes(&mut web.page, 30, Duration::from_secs(10));
     web.page.wait_for("both tiles playing", Duration::from_secs(10), EVERY_TILE_PLAYS);
     stats_until(&mut others[0], "bob decodes carol", |e| participant(e, "carol").is_some_and(|p| p["video"]["fps"].as_f64() >= Some(5.0)));
+}
+
+/// Chromium in a group call through the hub sends its camera as simulcast layers (the hub's
+/// offer asks for them): of a 640x480 camera, two, 320x240 and 640x480 (Chromium sends two
+/// layers of a camera that size, and the page sizes them to end at the camera's), and each
+/// receiver gets one: bob, who shows carol at full size, decodes her at 640x480; dave, who says
+/// he shows 80x60 (a small terminal tile), decodes her at 320x240, for less than half the
+/// bitrate. The page receives one stream of each participant.
+#[test]
+fn the_web_client_sends_simulcast_and_each_receiver_gets_the_layer_it_shows() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut web = signed_in_with("wc5", "carol", "", false, (640, 480));
+    let mut bob = client(&web, "bob", &["--auto-accept", "--stats-every", "500"]);
+    let mut dave = client(&web, "dave", &["--auto-accept", "--stats-every", "500"]);
+    dave.send(json!({"cmd":"view","width":80,"height":60}));
+    for n in ["bob", "dave"] {
+        web.page.click(&format!("#roster li[data-name='{n}'] input[type=checkbox]"));
+    }
+    web.page.click("#call-selected");
+    web.page.wait_for("two tiles", Duration::from_secs(15), "document.querySelectorAll('.tile').length === 2");
+    page_decodes(&mut web.page, 30, Duration::from_secs(10));
+    let sent = web.page.wait_for(
+        "two layers sent",
+        Duration::from_secs(15),
+        "(termcall.quality.sent_layers || []).filter(l => l.frames_encoded >= 15 && l.width > 0).length === 2 && termcall.quality.sent_layers",
+    );
+    let widths: Vec<u64> = sent.as_array().map(|a| a.iter().filter_map(|l| l["width"].as_u64()).filter(|&w| w > 0).collect()).unwrap_or_default();
+    assert_eq!(widths, [320, 640], "Chromium's layers: {sent}");
+    let seen = |c: &mut Client, what: &str, width: u64| {
+        let s = stats_until(c, what, |e| participant(e, "carol").is_some_and(|p| p["video"]["width"].as_u64() == Some(width) && p["video"]["fps"].as_f64() >= Some(5.0)));
+        participant(&s, "carol").map(|p| p["video"].clone()).unwrap_or_default()
+    };
+    seen(&mut bob, "bob decodes carol at full size", 640);
+    seen(&mut dave, "dave decodes carol's smaller layer", 320);
+    // Both a few seconds on: the rates of the layers as they settle.
+    std::thread::sleep(Duration::from_secs(3));
+    let (bobs, daves) = (seen(&mut bob, "bob still on her full size", 640), seen(&mut dave, "dave still on her smaller layer", 320));
+    let inbound = web.page.eval(
+        "(async () => { const r = await termcall.call.pc.getStats(); const n = []; r.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0) n.push(s.frameWidth); }); return n; })()",
+    );
+    eprintln!("carol (Chromium) sends {sent}; bob decodes her {bobs}; dave {daves}; her page decodes video streams of widths {inbound}");
+    assert_eq!(inbound.as_array().map(Vec::len), Some(2), "one stream of each participant: {inbound}");
+    let (b, d) = (bobs["kbps"].as_f64().unwrap_or(0.0), daves["kbps"].as_f64().unwrap_or(0.0));
+    assert!(d < b / 2.0, "dave's layer of carol ({d} kbit/s) should cost well under bob's ({b} kbit/s)");
 }
 
 #[test]

@@ -114,6 +114,7 @@ async fn session(
         name: login.name.clone(),
         secret: login.secret.clone(),
         in_call_with: in_call_with.borrow().clone(),
+        ask_simulcast: false,
     };
     if let Err(e) = sink.send(Message::Text(to_json(&hello).into())).await {
         return Session::Lost { why: format!("hub closed during hello: {e}"), was_up: false };

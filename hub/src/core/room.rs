@@ -13,8 +13,9 @@ use super::{ConnId, Hub, Outbox};
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaCmd {
     /// Open a peer connection to `conn`, which joined room `call_id` as `name`, and send it
-    /// the first offer. In an `echo` room its media comes back to it.
-    Join { call_id: CallId, conn: ConnId, name: String, echo: bool },
+    /// the first offer. In an `echo` room its media comes back to it. `ask_simulcast`: its
+    /// offers ask for its video as simulcast layers (its hello said it needs that).
+    Join { call_id: CallId, conn: ConnId, name: String, echo: bool, ask_simulcast: bool },
     /// Close `conn`'s peer connection and stop forwarding to and from it.
     Leave { call_id: CallId, conn: ConnId },
     /// Negotiation from `conn` for its peer connection.
@@ -53,7 +54,7 @@ impl Hub {
         self.enter_call(conn, call_id);
         out.to(conn, ServerMsg::Ringing { call_id, to: ECHO_USER.to_owned() });
         out.to(conn, ServerMsg::Accepted { call_id, peer: ECHO_USER.to_owned(), offerer: false, resume_token: String::new(), sfu: true });
-        out.media.push(MediaCmd::Join { call_id, conn, name: self.name_of(conn), echo: true });
+        out.media.push(self.joining(call_id, conn, true));
         self.announce_states(&[conn]);
     }
 
@@ -91,7 +92,7 @@ impl Hub {
             return;
         }
         out.to(conn, ServerMsg::Accepted { call_id, peer: label, offerer: false, resume_token: String::new(), sfu: true });
-        out.media.push(MediaCmd::Join { call_id, conn, name: self.name_of(conn), echo: false });
+        out.media.push(self.joining(call_id, conn, false));
         self.announce_states(&[conn]);
         self.send_group(call_id, out);
     }
@@ -157,7 +158,7 @@ impl Hub {
         let others: Vec<ConnId> = room.joined.iter().copied().filter(|c| *c != conn).collect();
         let peer = others.iter().map(|c| self.name_of(*c)).collect::<Vec<_>>().join(", ");
         out.to(conn, ServerMsg::Accepted { call_id, peer, offerer: false, resume_token: String::new(), sfu: true });
-        out.media.push(MediaCmd::Join { call_id, conn, name: self.name_of(conn), echo: false });
+        out.media.push(self.joining(call_id, conn, false));
         self.announce_states(&[conn]);
         self.send_group(call_id, out);
     }

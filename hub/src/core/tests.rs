@@ -10,7 +10,7 @@ fn claim(peer: &str, token: &str) -> Option<CallClaim> {
 }
 
 fn req(name: &str) -> JoinRequest {
-    JoinRequest { version: PROTOCOL_VERSION, name: name.into(), authenticated: false, in_call_with: None }
+    JoinRequest { version: PROTOCOL_VERSION, name: name.into(), authenticated: false, in_call_with: None, ask_simulcast: false }
 }
 
 /// Joins and flushes the roster, as the actor would once its queue runs dry.
@@ -332,12 +332,22 @@ fn joins(out: &Outbox) -> Vec<ConnId> {
 }
 
 #[test]
+fn a_client_that_asks_for_simulcast_offers_is_joined_to_the_media_side_so() {
+    let mut h = hub();
+    let mut out = Outbox::default();
+    h.join(1, JoinRequest { ask_simulcast: true, ..req("alice") }, &mut out).unwrap();
+    let (id, out) = ring(&mut h, 1, "echo");
+    assert_eq!(out.media, vec![MediaCmd::Join { call_id: id, conn: 1, name: "alice".into(), echo: true, ask_simulcast: true }]);
+    h.check_invariants().unwrap();
+}
+
+#[test]
 fn echo_is_accepted_at_once_with_the_hub_as_the_other_end() {
     let mut h = hub();
     join(&mut h, 1, "alice");
     let (id, out) = ring(&mut h, 1, "echo");
     assert!(to(&out, 1).iter().any(|m| matches!(m, ServerMsg::Accepted { peer, sfu: true, offerer: false, .. } if peer == "echo")));
-    assert_eq!(out.media, vec![MediaCmd::Join { call_id: id, conn: 1, name: "alice".into(), echo: true }]);
+    assert_eq!(out.media, vec![MediaCmd::Join { call_id: id, conn: 1, name: "alice".into(), echo: true, ask_simulcast: false }]);
     h.check_invariants().unwrap();
     // Its signals go to the media endpoint, and the endpoint's come back signed by the hub.
     let mut out = Outbox::default();

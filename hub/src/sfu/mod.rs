@@ -78,7 +78,7 @@ impl Sfu {
     /// Carries out one decision of the core.
     pub fn apply(&mut self, cmd: MediaCmd) {
         match cmd {
-            MediaCmd::Join { call_id, conn, name, echo } => {
+            MediaCmd::Join { call_id, conn, name, echo, ask_simulcast } => {
                 // A room whose task ended (its last participant left) starts afresh.
                 if self.rooms.get(&call_id).is_some_and(|tx| tx.is_closed()) {
                     self.rooms.remove(&call_id);
@@ -88,7 +88,7 @@ impl Sfu {
                     tokio::spawn(room::run(call_id, rx, self.settings.clone(), self.metrics.clone(), self.out.clone()));
                     tx
                 });
-                let _ = tx.send(RoomCmd::Join { conn, name, echo });
+                let _ = tx.send(RoomCmd::Join { conn, name, echo, ask_simulcast });
             }
             MediaCmd::Leave { call_id, conn } => {
                 if let Some(tx) = self.rooms.get(&call_id) {

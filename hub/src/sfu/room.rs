@@ -45,7 +45,7 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 /// What the room's task is told.
 #[derive(Debug)]
 pub enum RoomCmd {
-    Join { conn: ConnId, name: String, echo: bool },
+    Join { conn: ConnId, name: String, echo: bool, ask_simulcast: bool },
     Leave { conn: ConnId },
     Signal { conn: ConnId, signal: Signal },
 }
@@ -92,6 +92,8 @@ struct Participant {
     sends: Option<VideoCodec>,
     /// It was told (in the log) that it does not take the room's codec.
     told_no_common: bool,
+    /// Its offers ask for its own video as simulcast layers (a browser sends them only then).
+    ask_simulcast: bool,
 }
 
 impl Participant {
@@ -132,9 +134,9 @@ pub async fn run(call_id: CallId, mut cmds: mpsc::UnboundedReceiver<RoomCmd>, se
         tokio::select! {
             c = cmds.recv() => match c {
                 None => break,
-                Some(RoomCmd::Join { conn, name, echo }) => {
+                Some(RoomCmd::Join { conn, name, echo, ask_simulcast }) => {
                     room.echo = echo;
-                    if let Err(e) = room.join(conn, name.clone()).await {
+                    if let Err(e) = room.join(conn, name.clone(), ask_simulcast).await {
                         warn!(call = call_id, %name, "cannot open the media connection: {e:#}");
                         // Undo what was wired, and end this participant's part of the call.
                         room.leave(conn).await;
@@ -166,7 +168,7 @@ pub async fn run(call_id: CallId, mut cmds: mpsc::UnboundedReceiver<RoomCmd>, se
 }
 
 impl Room {
-    async fn join(&mut self, conn: ConnId, name: String) -> anyhow::Result<()> {
+    async fn join(&mut self, conn: ConnId, name: String, ask_simulcast: bool) -> anyhow::Result<()> {
         if self.participants.contains_key(&conn) {
             return Ok(());
         }
@@ -215,6 +217,7 @@ impl Room {
             upload: super::codec::ordered(self.codec),
             sends: None,
             told_no_common: false,
+            ask_simulcast,
         };
         // In the room from here on, so that a failure below is undone by `leave`.
         self.participants.insert(conn, p);

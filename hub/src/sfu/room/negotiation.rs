@@ -35,7 +35,13 @@ impl Room {
         let result = async {
             let offer = p.pc.create_offer(None).await?;
             p.pc.set_local_description(offer.clone()).await?;
-            anyhow::Ok(offer.sdp)
+            // A browser sends its video as simulcast layers only if the offer asks (termcall
+            // sends them unasked).
+            let sdp = match p.upload_video.mid().await {
+                Ok(Some(mid)) if p.ask_simulcast => termcall_shared::media::sdp::with_simulcast_recv(&offer.sdp, &mid).into_owned(),
+                _ => offer.sdp,
+            };
+            anyhow::Ok(sdp)
         }
         .await;
         match result {
