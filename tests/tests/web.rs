@@ -239,6 +239,20 @@ fn the_web_client_sends_simulcast_and_each_receiver_gets_the_layer_it_shows() {
     assert_eq!(inbound.as_array().map(Vec::len), Some(2), "one stream of each participant: {inbound}");
     let (b, d) = (bobs["kbps"].as_f64().unwrap_or(0.0), daves["kbps"].as_f64().unwrap_or(0.0));
     assert!(d < b / 2.0, "dave's layer of carol ({d} kbit/s) should cost well under bob's ({b} kbit/s)");
+
+    // bob's tile shrinks too: nobody receives her full size, and the page stops encoding it.
+    bob.send(json!({"cmd":"view","width":80,"height":60}));
+    seen(&mut bob, "bob on her smaller layer", 320);
+    let top_frames = |page: &mut termcall_tests::cdp::Cdp| {
+        page.eval("(termcall.quality.sent_layers || []).filter(l => l.rid === 'h').map(l => l.frames_encoded)[0] || 0").as_u64().unwrap_or(0)
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let before = top_frames(&mut web.page);
+    std::thread::sleep(Duration::from_secs(3));
+    let after = top_frames(&mut web.page);
+    let active = web.page.eval("termcall.call.layered.getParameters().encodings.map(e => e.active)");
+    eprintln!("nobody shows carol at full size: her 640x480 layer encoded {} frames in 3 s (layers active: {active})", after - before);
+    assert!(after - before <= 2, "the page still encodes the layer nobody receives: {before} -> {after} frames, {active}");
 }
 
 #[test]
