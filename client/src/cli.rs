@@ -56,7 +56,8 @@ pub struct Cli {
     #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never", "tcp"])]
     pub relay: String,
 
-    /// Video to send: testsrc (a test pattern), none, a .y4m file (looped), a .png/.jpg image,
+    /// Video to send: testsrc (a test pattern), sync (dark, flashing white every 2 s with
+    /// `--audio sync`'s beep, to check lip sync), none, a .y4m file (looped), a .png/.jpg image,
     /// or a V4L2 camera /dev/videoN (builds with `--features camera`).
     #[arg(long, default_value = "testsrc")]
     pub video: String,
@@ -79,8 +80,9 @@ pub struct Cli {
     #[arg(long, default_value = "auto", value_parser = ["auto", "h264", "vp8"])]
     pub video_codec: String,
 
-    /// Audio to send: tone (a quiet 440 Hz sine), none, a .wav file (looped), or mic
-    /// (the default microphone; builds with `--features sound`).
+    /// Audio to send: tone (a quiet 440 Hz sine), sync (silence, and a 100 ms beep every 2 s with
+    /// `--video sync`'s flash), none, a .wav file (looped), or mic (the default microphone;
+    /// builds with `--features sound`).
     #[arg(long, default_value = "tone")]
     pub audio: String,
 
@@ -106,6 +108,11 @@ pub struct Cli {
     /// (they are on by default, as in a browser; for a headset, or to compare).
     #[arg(long)]
     pub no_aec: bool,
+
+    /// Show received video as soon as it is decoded, not in step with its sound (lip sync is
+    /// on by default with a speaker, as in a browser; to compare).
+    #[arg(long)]
+    pub no_lip_sync: bool,
 
     /// The speaker to play received audio on, by the name `--list-devices` shows (default: the
     /// system's default output).
@@ -182,6 +189,7 @@ impl Cli {
             audio: AudioSpec::parse(&self.audio)?,
             voice_processing: !self.no_aec,
             speaker: !self.no_speaker,
+            lip_sync: !self.no_lip_sync,
             speaker_device: self.speaker.clone(),
             feedback: if self.feedback == "remb" { Feedback::RembOnly } else { Feedback::TransportWide },
             stats_every: std::time::Duration::from_millis(self.stats_every),

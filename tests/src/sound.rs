@@ -133,7 +133,7 @@ impl Pulse {
     pub fn record(&self, source: &str) -> Recording {
         let path = self.dir.join(format!("{source}.raw"));
         let out = std::fs::File::create(&path).expect("recording file");
-        let child = self.tool("parec").args(["-d", source, "--rate=48000", "--channels=1", "--format=s16le", "--raw"]).stdout(out).spawn().expect("start parec");
+        let child = self.tool("parec").args(["-d", source, "--rate=48000", "--channels=1", "--format=s16le", "--raw", "--latency-msec=10"]).stdout(out).spawn().expect("start parec");
         Recording { child, path, started: Instant::now() }
     }
 

@@ -12,7 +12,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use termcall_tests::sound::{find, follow, sound_client, speech, Pulse};
 use termcall_tests::{scratch, Client, Hub, SOON};
 
@@ -249,4 +249,83 @@ fn the_microphone_and_the_speaker_are_switched_mid_call() {
     assert!(pieces > 0.6, "the sentence into the second microphone is not recognisable at the second speaker: {pieces:.2}, {m:?}");
     assert!(dbfs(before) < -60.0, "the first microphone is still heard: {:.0} dBFS", dbfs(before));
     assert!(dbfs(&old) < -60.0, "the first speaker still plays: {:.0} dBFS", dbfs(&old));
+}
+
+/// Where beeps begin in a recording, as sample indices: the first sample over a thirtieth of
+/// full scale after at least 300 ms under it, if a tenth of full scale follows within 10 ms.
+fn onsets(x: &[i16]) -> Vec<usize> {
+    let (mut out, mut quiet_since) = (Vec::new(), 0usize);
+    for (i, &s) in x.iter().enumerate() {
+        if s.unsigned_abs() <= 1092 {
+            continue;
+        }
+        let loud = x[i..(i + 480).min(x.len())].iter().any(|s| s.unsigned_abs() > 3277);
+        if i - quiet_since >= 48_000 * 3 / 10 && loud {
+            out.push(i);
+        }
+        quiet_since = i + 1;
+    }
+    out
+}
+
+/// One run of the sync pattern from alice to bob (`lip_sync`: bob's default, or
+/// `--no-lip-sync`): how much later each beep is heard than its flash is shown, ms, the first two
+/// left out (the buffers settle); and bob's audio jitter buffer.
+fn sync_run(lip_sync: bool) -> (Vec<f64>, Option<Value>) {
+    let pulse = Pulse::start(&["bob_spk"]);
+    let hub = Hub::start();
+    let mut bob_args = vec!["--auto-accept", "--video", "none", "--audio", "none", "--stats-every", "100"];
+    if !lip_sync {
+        bob_args.push("--no-lip-sync");
+    }
+    let mut bob = Client::start_binary(&sound_client(), &pulse.env(None, Some("bob_spk")), &hub.url, "bob", &bob_args);
+    let mut alice = Client::start(&hub, "alice", &["--video", "sync", "--audio", "sync", "--video-size", "320x240"]);
+    for c in [&mut alice, &mut bob] {
+        c.expect("ready", SOON, |e| e["event"] == "ready");
+    }
+    alice.expect_roster("bob", SOON, |u| !u.is_empty());
+    alice.send(json!({"cmd":"call","to":"bob"}));
+    alice.expect_call("connected", Duration::from_secs(10));
+    bob.expect("alice's picture", Duration::from_secs(10), |e| e["event"] == "stats" && e["video"]["frames_decoded"].as_u64() >= Some(15));
+
+    let mut ear = pulse.record("bob_spk.monitor");
+    let began = ear.running();
+    // The recording's first sample on the wall clock, in Unix ms.
+    let (now_i, now_s) = (std::time::Instant::now(), std::time::SystemTime::now());
+    let began_ms = now_s.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0 - (now_i - began).as_secs_f64() * 1000.0;
+    let mut flashes: Vec<u64> = Vec::new();
+    while flashes.len() < 7 {
+        let last = flashes.last().copied().unwrap_or(0);
+        let s = bob.expect("the next flash shown", Duration::from_secs(4), |e| e["event"] == "stats" && e["video"]["flash_at_ms"].as_u64().is_some_and(|f| f > last));
+        flashes.push(s["video"]["flash_at_ms"].as_u64().unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let jitter = bob.latest(&|e| e["event"] == "stats").map(|s| s["audio"]["jitter_ms"].clone());
+    let heard = ear.stop();
+    let beeps: Vec<f64> = onsets(&heard).into_iter().map(|i| began_ms + i as f64 / 48.0).collect();
+    // Each flash against the beep nearest it.
+    let offsets: Vec<f64> = flashes
+        .iter()
+        .filter(|&&f| f as f64 > began_ms + 100.0)
+        .map(|&f| beeps.iter().map(|&b| b - f as f64).min_by(|a, b| a.abs().total_cmp(&b.abs())).unwrap_or(f64::INFINITY))
+        .map(|o| (o * 10.0).round() / 10.0)
+        .collect();
+    assert!(offsets.len() >= 5, "too few flashes inside the recording: {offsets:?} ({} beeps found)", beeps.len());
+    (offsets[2..].to_vec(), jitter)
+}
+
+/// Lip sync: alice sends the sync test pattern (a dark picture that flashes white, and a beep,
+/// at the same instant every 2 s). bob's client shows the flashes (headless, it notes when in
+/// `video.flash_at_ms`) and plays the beeps through his speaker, recorded from its PulseAudio
+/// monitor. Every beep is heard within 45 ms of its flash being shown (ITU-R BT.1359's
+/// threshold of detectability); with `--no-lip-sync` the picture runs ahead of the sound (the
+/// test shows by how much).
+#[test]
+fn the_flash_and_the_beep_of_one_instant_are_played_within_45_ms_of_each_other() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    Pulse::available().expect("this test plays and records sound through PulseAudio");
+    let (apart, _) = sync_run(false);
+    let (synced, jitter) = sync_run(true);
+    eprintln!("the beep heard after its flash was shown, ms: {synced:?} with lip sync (bob's audio jitter buffer {jitter:?} ms), {apart:?} without");
+    assert!(synced.iter().all(|o| o.abs() <= 45.0), "flash and beep more than 45 ms apart: {synced:?}");
 }

@@ -143,6 +143,10 @@ pub struct VideoStats {
     /// The codec it arrives in (`H264`, `VP8`), once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codec: Option<String>,
+    /// When the last flash of the sync test pattern (`--video sync`) was shown, Unix ms: to be
+    /// set against when `--audio sync`'s beep was heard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash_at_ms: Option<u64>,
 }
 
 /// Received audio, over the last second.
@@ -153,6 +157,10 @@ pub struct AudioStats {
     /// RMS level of the decoded sound (-127 is silence).
     pub level_dbov: f64,
     pub kbps: f64,
+    /// How long received audio waits before it plays, ms: the jitter buffer's target, which
+    /// grows at once when arrivals vary more and shrinks slowly when they calm.
+    #[serde(default)]
+    pub jitter_ms: u32,
 }
 
 /// What we sent, over the last second, and how it adapts to the network.

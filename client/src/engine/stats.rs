@@ -41,11 +41,13 @@ impl RecvRates {
             decode_errors: recv.decode_errors.load(Relaxed),
             frames_held: recv.frames_held.load(Relaxed),
             codec: codec_name(recv.codec.load(Relaxed)),
+            flash_at_ms: Some(recv.flash_at_ms.load(Relaxed)).filter(|&ms| ms > 0),
         };
         let audio = AudioStats {
             packets: recv.audio_packets.load(Relaxed),
             level_dbov: round1(take_level(&recv.audio_sq, &recv.audio_samples)),
             kbps: round1(rate(recv.audio_bytes.load(Relaxed), &mut self.audio_bytes) * 8.0 / 1000.0),
+            jitter_ms: recv.audio_jitter_ms.load(Relaxed),
         };
         (video, audio)
     }
@@ -68,6 +70,7 @@ pub fn totals(parts: &[ParticipantStats]) -> (VideoStats, AudioStats) {
         if v.codec.is_none() {
             v.codec.clone_from(&p.video.codec);
         }
+        v.flash_at_ms = v.flash_at_ms.max(p.video.flash_at_ms);
         v.fps = round1(v.fps + p.video.fps);
         v.kbps = round1(v.kbps + p.video.kbps);
         if p.video.width * p.video.height > v.width * v.height {
@@ -80,6 +83,7 @@ pub fn totals(parts: &[ParticipantStats]) -> (VideoStats, AudioStats) {
         a.packets += p.audio.packets;
         a.kbps = round1(a.kbps + p.audio.kbps);
         a.level_dbov = a.level_dbov.max(p.audio.level_dbov);
+        a.jitter_ms = a.jitter_ms.max(p.audio.jitter_ms);
     }
     (v, a)
 }

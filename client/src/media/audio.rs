@@ -1,4 +1,4 @@
-//! Audio: sources (`--audio tone|none|FILE.wav`), Opus at 48 kHz in 20 ms frames, and levels.
+//! Audio: sources (`--audio tone|sync|none|FILE.wav|mic`), Opus at 48 kHz in 20 ms frames, and levels.
 
 use std::path::PathBuf;
 
@@ -15,6 +15,8 @@ pub const TONE_HZ: f32 = 440.0;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AudioSpec {
     Tone,
+    /// The sync test pattern's beeps ([`super::syncpattern`]).
+    Sync,
     None,
     Wav(PathBuf),
     /// A microphone: the system's default, or the device named (`mic:NAME`, as `--list-devices` shows it).
@@ -32,10 +34,11 @@ impl AudioSpec {
         }
         Ok(match lower.as_str() {
             "tone" | "" => AudioSpec::Tone,
+            "sync" => AudioSpec::Sync,
             "none" | "off" => AudioSpec::None,
             "mic" | "microphone" => AudioSpec::Microphone(None),
             _ if lower.ends_with(".wav") => AudioSpec::Wav(s.into()),
-            _ => return Err(format!("unsupported --audio {s:?}: use tone, none, a .wav file, mic or mic:DEVICE")),
+            _ => return Err(format!("unsupported --audio {s:?}: use tone, sync, none, a .wav file, mic or mic:DEVICE")),
         })
     }
 }
@@ -43,6 +46,7 @@ impl AudioSpec {
 /// A source of 20 ms mono frames at 48 kHz.
 pub enum AudioSource {
     Tone { phase: f32 },
+    Sync { phase: f32 },
     /// A whole file, resampled to 48 kHz mono, played in a loop.
     Clip { pcm: Vec<i16>, at: usize },
     #[cfg(feature = "sound")]
@@ -53,6 +57,7 @@ impl std::fmt::Debug for AudioSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             AudioSource::Tone { .. } => "tone",
+            AudioSource::Sync { .. } => "sync",
             AudioSource::Clip { .. } => "clip",
             #[cfg(feature = "sound")]
             AudioSource::Mic(_) => "microphone",
@@ -67,6 +72,7 @@ impl AudioSource {
         Ok(Some(match spec {
             AudioSpec::None => return Ok(None),
             AudioSpec::Tone => AudioSource::Tone { phase: 0.0 },
+            AudioSpec::Sync => AudioSource::Sync { phase: 0.0 },
             AudioSpec::Wav(p) => AudioSource::Clip { pcm: load_wav(p)?, at: 0 },
             #[cfg(feature = "sound")]
             AudioSpec::Microphone(device) => AudioSource::Mic(Box::new(super::sound::Microphone::open(device.as_deref(), processing)?)),
@@ -99,6 +105,7 @@ impl AudioSource {
                     *phase = (*phase + step) % (2.0 * std::f32::consts::PI);
                 }
             }
+            AudioSource::Sync { phase } => super::syncpattern::beep(out, std::time::SystemTime::now(), RATE, phase),
             AudioSource::Clip { pcm, at } => {
                 for s in out.iter_mut() {
                     *s = pcm[*at];

@@ -28,6 +28,13 @@ pub struct RecvCounters {
     /// The newest decoded audio frame's level, in tenths of a dBov (for a speaking indicator;
     /// 0 until the first frame, which reads as silence).
     pub audio_level_decidb: AtomicI32,
+    /// How long received audio waits before it plays, in ms ([`super::jitter`]): it follows
+    /// how much the network's delay varies.
+    pub audio_jitter_ms: AtomicU32,
+    /// What this participant's audio and video sides tell each other to play in step.
+    pub av: super::lipsync::AvClock,
+    /// When a flash of the sync test pattern was last shown, Unix ms (0: none).
+    pub flash_at_ms: AtomicU64,
 }
 
 impl RecvCounters {

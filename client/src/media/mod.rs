@@ -10,7 +10,9 @@
 //! - [`codecs`]: what is negotiated (defined in `termcall-shared`, which the hub's SFU shares).
 //! - [`send`]: our tracks, the threads that feed them, and RTP packetizing.
 //! - [`adapt`]: what the encoder should do under the network's estimate (bitrate, size, frame rate).
-//! - [`recv`]: decoding what arrives.
+//! - [`recv`]: decoding what arrives; [`jitter`]: how long received audio waits before it plays;
+//!   [`lipsync`]: a participant's audio and video played in step; [`syncpattern`]: the flash and
+//!   beep that test it.
 //! - [`rtcp_tap`]: the RTCP the application needs (sender reports, keyframe requests; shared too).
 //! - [`counters`]: what the stats are computed from.
 //! - [`snapshot`]: a frame to a PNG file.
@@ -23,6 +25,8 @@ pub mod camera;
 pub mod counters;
 pub mod frame;
 pub mod h264;
+pub mod jitter;
+pub mod lipsync;
 pub mod vp8;
 pub mod video_codec;
 pub mod pcm;
@@ -36,6 +40,7 @@ pub mod echo;
 #[cfg(feature = "sound")]
 pub mod sound;
 pub mod source;
+pub mod syncpattern;
 pub mod testsrc;
 pub mod y4m;
 
@@ -104,6 +109,8 @@ pub struct MediaConfig {
     pub voice_processing: bool,
     /// Play received audio (only with the `sound` feature).
     pub speaker: bool,
+    /// Play a participant's video in step with its audio ([`lipsync`]; `--no-lip-sync` turns it off).
+    pub lip_sync: bool,
     /// The speaker to play it on (`--speaker NAME`); the system's default when `None`.
     pub speaker_device: Option<String>,
     /// What feedback we ask receivers for, to adapt to the network.
@@ -116,7 +123,7 @@ pub struct MediaConfig {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, voice_processing: true, speaker: true, speaker_device: None, feedback: Default::default(), stats_every: std::time::Duration::from_secs(1), video_codecs: video_codec::VideoCodec::ALL.to_vec() }
+        MediaConfig { video: VideoSpec::TestSrc, width: 640, height: 480, fps: 15, video_kbps: None, audio: AudioSpec::Tone, voice_processing: true, speaker: true, lip_sync: true, speaker_device: None, feedback: Default::default(), stats_every: std::time::Duration::from_secs(1), video_codecs: video_codec::VideoCodec::ALL.to_vec() }
     }
 }
 

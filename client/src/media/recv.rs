@@ -20,6 +20,8 @@ use super::audio::OpusDecoder;
 use super::counters::{add_energy, RecvCounters};
 use super::frame::Frame;
 use super::h264::Decoded;
+use super::jitter::JitterTarget;
+use super::lipsync::{unix_us, LipSync};
 use super::video_codec::{is_keyframe, VideoCodec, VideoDecoder};
 use super::rtcp_tap::ClockMap;
 
@@ -34,7 +36,8 @@ type Unit = (Bytes, u32, bool, VideoCodec);
 /// At most one keyframe request per this long.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
 /// Access units waiting for the decoder; past this the decoder is too slow and we resync.
-const DECODE_QUEUE: usize = 8;
+/// Frames held for lip sync wait here too: 300 ms of 30 fps, and some.
+const DECODE_QUEUE: usize = 16;
 
 /// Puts `picture` in the slot, and gives back in its place the picture it replaces when nobody
 /// holds that one any more, so that its buffer is reused: no allocation per frame once warm.
@@ -63,14 +66,22 @@ impl Screen {
     }
 }
 
+/// How received media is played.
+#[derive(Debug, Clone, Copy)]
+pub struct Playout {
+    /// Audio goes to the speaker (with the `sound` feature; ignored without).
+    pub speaker: bool,
+    /// Video is shown in step with the audio heard ([`super::lipsync`]).
+    pub lip_sync: bool,
+}
+
 /// Reads a remote track until it ends.
 /// `link` is the call's link, for its round trip: how long a lost packet's repair takes.
-/// `play` sends received audio to the speaker, the one `device` names or the default, and
-/// follows it when it changes (with the `sound` feature; ignored without).
-pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen, link: Arc<SendLink>, play: bool, device: watch::Receiver<Option<String>>) {
+/// Audio goes to the speaker `device` names or the default, following it when it changes.
+pub async fn run(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, screen: Screen, link: Arc<SendLink>, playout: Playout, device: watch::Receiver<Option<String>>) {
     match track.kind().await {
         RtpCodecKind::Video => video(track, counters, screen, &link).await,
-        RtpCodecKind::Audio => audio(track, counters, play, device).await,
+        RtpCodecKind::Audio => audio(track, counters, playout, device).await,
         _ => while track.poll().await.is_some() {},
     }
 }
@@ -171,6 +182,8 @@ fn decode_loop(mut codec: VideoCodec, rx: Receiver<Unit>, counters: &RecvCounter
     };
     let mut spare = Frame::new(0, 0);
     let mut broken = false;
+    let mut sync = LipSync::default();
+    let mut flashing = false;
     while let Ok((au, rtp_ts, after_loss, of)) = rx.recv() {
         if of != codec {
             match VideoDecoder::new(of) {
@@ -192,17 +205,32 @@ fn decode_loop(mut codec: VideoCodec, rx: Receiver<Unit>, counters: &RecvCounter
                 // Capture-to-decode: the sender's wall clock for this RTP time, from its last report.
                 let map = *clock.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(map) = map {
-                    if let Ok(d) = SystemTime::now().duration_since(map.wall_clock(rtp_ts, 90_000)) {
+                    let captured = map.wall_clock(rtp_ts, 90_000);
+                    if let Ok(d) = SystemTime::now().duration_since(captured) {
                         let us = (d.as_micros() as u64).max(1);
                         counters.latency_us.store(us, Relaxed);
                         counters.latency_sum_us.fetch_add(us, Relaxed);
                         counters.latency_count.fetch_add(1, Relaxed);
                     }
+                    // In step with the sound being heard: held while it is ahead of it.
+                    if let Some(heard) = counters.av.heard_at(Instant::now()) {
+                        let ahead_ms = (unix_us(captured) as i64 - heard) as f64 / 1000.0;
+                        let hold = sync.on_frame(ahead_ms);
+                        counters.av.set_audio_extra_ms(sync.audio_extra_ms());
+                        if !hold.is_zero() {
+                            std::thread::sleep(hold);
+                        }
+                    }
                 }
                 counters.frames_decoded.fetch_add(1, Relaxed);
                 counters.width.store(spare.width, Relaxed);
                 counters.height.store(spare.height, Relaxed);
+                let flash = super::syncpattern::is_flash(&spare);
                 publish(frames, &mut spare);
+                if flash && !flashing {
+                    counters.flash_at_ms.store(unix_us(SystemTime::now()) / 1000, Relaxed);
+                }
+                flashing = flash;
             }
             Ok(Decoded::Nothing) => {}
             Err(e) => {
@@ -215,14 +243,30 @@ fn decode_loop(mut codec: VideoCodec, rx: Receiver<Unit>, counters: &RecvCounter
     }
 }
 
-async fn audio(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, play: bool, mut device: watch::Receiver<Option<String>>) {
+async fn audio(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, playout: Playout, mut device: watch::Receiver<Option<String>>) {
+    let play = playout.speaker;
     let mut dec = match OpusDecoder::new() {
         Ok(d) => d,
         Err(e) => return tracing::warn!("{e}"),
     };
     let mut speaker = open_speaker(play, device.borrow_and_update().as_deref());
+    let mut jitter = JitterTarget::new(super::audio::RATE);
+    let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    let mut clock: Option<ClockMap> = None;
     while let Some(ev) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(p) = ev else { continue };
+        let p = match ev {
+            TrackRemoteEvent::OnRtpPacket(p) => p,
+            TrackRemoteEvent::OnRtcpPacket(rtcp) => {
+                clock = ClockMap::from_rtcp(&rtcp, media_ssrc).or(clock);
+                continue;
+            }
+            _ => continue,
+        };
+        let now = Instant::now();
+        jitter.on_packet(now, p.header.timestamp);
+        counters.audio_jitter_ms.store(jitter.target_ms().round() as u32, Relaxed);
+        // Lip sync may ask the sound to wait for the picture.
+        let target_ms = jitter.target_ms() + counters.av.audio_extra_ms();
         // Another speaker was chosen (checked by the engine before it got here): one atomic
         // read a packet until then.
         if device.has_changed().unwrap_or(false) {
@@ -237,25 +281,58 @@ async fn audio(track: Arc<dyn TrackRemote>, counters: Arc<RecvCounters>, play: b
                 add_energy(&counters.audio_sq, &counters.audio_samples, pcm);
                 let level = super::audio::level_dbov(super::audio::sum_squares(pcm), pcm.len() as u64);
                 counters.audio_level_decidb.store(((level * 10.0) as i32).min(-1), Relaxed);
-                speaker.play(pcm);
+                speaker.play(pcm, target_ms, level < QUIET_DBOV);
+                // What is heard now: this packet's end, less what waits before it is.
+                match (clock, speaker.delay_ms()) {
+                    (Some(map), Some(delay_ms)) if playout.lip_sync => {
+                        let end = map.wall_clock(p.header.timestamp.wrapping_add(pcm.len() as u32), super::audio::RATE);
+                        counters.av.heard(end.checked_sub(Duration::from_secs_f64(delay_ms / 1000.0)).unwrap_or(end), now);
+                    }
+                    _ => counters.av.silent(),
+                }
             }
             Err(e) => debug!("dropping an audio packet: {e}"),
         }
     }
+    counters.av.silent();
 }
 
 /// Where received audio is played: the speaker with the `sound` feature, else nowhere.
 struct Playback(#[cfg(feature = "sound")] Option<super::sound::Speaker>);
 
 impl Playback {
+    /// Queues `pcm` to wait `target_ms` before it plays: silence first if much less waits (the
+    /// target grew), or nothing if far more does (`quiet` frames, near silence, go first).
     #[inline]
-    fn play(&mut self, _pcm: &[i16]) {
+    fn play(&mut self, _pcm: &[i16], _target_ms: f64, _quiet: bool) {
         #[cfg(feature = "sound")]
         if let Some(s) = &mut self.0 {
+            s.set_target_ms(_target_ms);
+            let buffered = s.buffered_ms();
+            if super::jitter::sheds(buffered, _target_ms, _quiet) {
+                return;
+            }
+            let short = super::jitter::short_ms(buffered, _target_ms);
+            if short > 0.0 {
+                s.pad_ms(short);
+            }
             s.play(_pcm);
         }
     }
+
+    /// How long what is queued now waits before it is heard (the speaker's ring and the
+    /// device's own buffer), ms; `None` without a speaker.
+    fn delay_ms(&self) -> Option<f64> {
+        #[cfg(feature = "sound")]
+        if let Some(s) = &self.0 {
+            return Some(s.buffered_ms() + s.device_latency_ms());
+        }
+        None
+    }
 }
+
+/// A frame under this level is quiet: shed first when too much audio waits.
+const QUIET_DBOV: f64 = -45.0;
 
 #[cfg(feature = "sound")]
 fn open_speaker(play: bool, device: Option<&str>) -> Playback {

@@ -5,7 +5,7 @@
 //! drops. PCM crosses to and from the media threads through a bounded [`PcmRing`], so a device
 //! running late or early costs at most the ring's length, never a growing delay.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -17,12 +17,12 @@ use crate::engine::api::SoundDevice;
 use super::echo::{far_end, Canceller};
 use super::pcm::{to_i16, PcmRing, Resampler};
 
-/// How much audio a ring holds at most: 200 ms.
+/// How much audio a ring holds at most: 200 ms for the microphone; the speaker's holds the
+/// jitter buffer's largest target and some.
 const RING_MS: u32 = 200;
+const SPEAKER_RING_MS: u32 = 600;
 /// How long the microphone's reader waits for a frame the device has not delivered yet.
 const MIC_WAIT: Duration = Duration::from_millis(30);
-/// The speaker waits for this much before it starts (and after running dry), to ride out jitter.
-const PRIME_MS: u32 = 40;
 
 /// Keeps a device thread (and its cpal stream) alive; dropping it closes the device.
 struct DeviceGuard(Arc<AtomicBool>);
@@ -235,6 +235,13 @@ where
 /// The default output device, fed with decoded 48 kHz mono PCM.
 pub struct Speaker {
     ring: Arc<PcmRing>,
+    /// The device's rate, for the ring's length in time.
+    rate: u32,
+    /// How long audio waits before it plays, ms (the jitter buffer's target): the device starts
+    /// once its ring holds that much, and again after running dry.
+    target_ms: Arc<AtomicU32>,
+    /// The device's own buffer (from what its callback says of when it plays), µs.
+    latency_us: Arc<AtomicU32>,
     /// This speaker's stream in the microphone's echo reference.
     far: u64,
     resampler: Resampler,
@@ -249,22 +256,46 @@ impl Speaker {
         let device = device.map(str::to_owned);
         let (tx, rx) = mpsc::channel();
         let far = far_end().speaker();
+        let target_ms = Arc::new(AtomicU32::new(super::jitter::MIN_MS as u32));
+        let latency_us = Arc::new(AtomicU32::new(0));
+        let (target, latency) = (target_ms.clone(), latency_us.clone());
         let guard = device_thread("termcall-speaker", move || {
             let dev = find(Direction::Output, device.as_deref())?;
             let cfg = dev.default_output_config().map_err(|e| format!("cannot query the speaker: {e}"))?;
             let (fmt, cfg): (SampleFormat, StreamConfig) = (cfg.sample_format(), cfg.into());
-            let ring = Arc::new(PcmRing::new((cfg.sample_rate * RING_MS / 1000) as usize));
+            let ring = Arc::new(PcmRing::new((cfg.sample_rate * SPEAKER_RING_MS / 1000) as usize));
             let _ = tx.send((ring.clone(), cfg.sample_rate));
             match fmt {
-                SampleFormat::F32 => output::<f32>(&dev, cfg, ring, far),
-                SampleFormat::I16 => output::<i16>(&dev, cfg, ring, far),
-                SampleFormat::I32 => output::<i32>(&dev, cfg, ring, far),
-                SampleFormat::U8 => output::<u8>(&dev, cfg, ring, far),
+                SampleFormat::F32 => output::<f32>(&dev, cfg, ring, far, target, latency),
+                SampleFormat::I16 => output::<i16>(&dev, cfg, ring, far, target, latency),
+                SampleFormat::I32 => output::<i32>(&dev, cfg, ring, far, target, latency),
+                SampleFormat::U8 => output::<u8>(&dev, cfg, ring, far, target, latency),
                 other => Err(format!("the speaker's sample format {other} is not supported")),
             }
         })?;
         let (ring, rate) = rx.recv().map_err(|_| "the speaker thread stopped while opening".to_string())?;
-        Ok(Speaker { ring, far, resampler: Resampler::new(RATE, rate), scratch: Vec::with_capacity(FRAME * 4), _guard: guard })
+        Ok(Speaker { ring, rate, target_ms, latency_us, far, resampler: Resampler::new(RATE, rate), scratch: Vec::with_capacity(FRAME * 4), _guard: guard })
+    }
+
+    /// How long received audio should wait before it plays (see [`super::jitter`]).
+    pub fn set_target_ms(&self, ms: f64) {
+        self.target_ms.store(ms.round() as u32, Relaxed);
+    }
+
+    /// How much audio waits to be played, in ms.
+    pub fn buffered_ms(&self) -> f64 {
+        self.ring.len() as f64 * 1000.0 / f64::from(self.rate.max(1))
+    }
+
+    /// How long the device holds what it was given before it is heard, ms.
+    pub fn device_latency_ms(&self) -> f64 {
+        f64::from(self.latency_us.load(Relaxed)) / 1000.0
+    }
+
+    /// Queues `ms` of silence (the jitter buffer's target grew).
+    pub fn pad_ms(&mut self, ms: f64) {
+        let n = (ms.max(0.0) * f64::from(self.rate) / 1000.0) as usize;
+        self.ring.push(std::iter::repeat_n(0i16, n));
     }
 
     /// Queues decoded PCM for playing, resampled to the device's rate.
@@ -291,20 +322,23 @@ impl Drop for Speaker {
 /// The device's callback: plays what the ring holds, and tells the microphone's echo canceller
 /// exactly what went out (silence while it waits for a cushion included), back at 48 kHz: the
 /// echo it will hear follows what the device played, not when packets came.
-fn output<T>(dev: &cpal::Device, cfg: StreamConfig, ring: Arc<PcmRing>, far: u64) -> Result<cpal::Stream, String>
+fn output<T>(dev: &cpal::Device, cfg: StreamConfig, ring: Arc<PcmRing>, far: u64, target_ms: Arc<AtomicU32>, latency_us: Arc<AtomicU32>) -> Result<cpal::Stream, String>
 where
     T: SizedSample + FromSample<f32>,
 {
     let channels = usize::from(cfg.channels.max(1));
-    let prime = (cfg.sample_rate * PRIME_MS / 1000) as usize;
+    let rate = cfg.sample_rate as usize;
     let mut primed = false;
     let mut mono = [0i16; 1024];
     let mut back = Resampler::new(cfg.sample_rate, RATE);
     let mut played = [0i16; 1024];
     dev.build_output_stream(
         cfg,
-        move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
-            if !primed && ring.len() >= prime {
+        move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
+            let ts = info.timestamp();
+            let ahead = ts.playback.duration_since(ts.callback);
+            latency_us.store(ahead.as_micros().min(u128::from(u32::MAX)) as u32, Relaxed);
+            if !primed && ring.len() >= rate * target_ms.load(Relaxed) as usize / 1000 {
                 primed = true;
             }
             for block in data.chunks_mut(mono.len() * channels) {

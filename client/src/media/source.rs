@@ -11,6 +11,8 @@ use super::y4m::Y4m;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VideoSpec {
     TestSrc,
+    /// The sync test pattern's flashes ([`super::syncpattern`]).
+    Sync,
     None,
     Y4m(PathBuf),
     Image(PathBuf),
@@ -23,11 +25,12 @@ impl VideoSpec {
         let lower = s.to_ascii_lowercase();
         Ok(match lower.as_str() {
             "testsrc" | "" => VideoSpec::TestSrc,
+            "sync" => VideoSpec::Sync,
             "none" | "off" => VideoSpec::None,
             _ if lower.ends_with(".y4m") => VideoSpec::Y4m(s.into()),
             _ if [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e)) => VideoSpec::Image(s.into()),
             _ if lower.starts_with("/dev/video") => VideoSpec::Camera(s.into()),
-            _ => return Err(format!("unsupported --video {s:?}: use testsrc, none, a .y4m file, a .png/.jpg image, or /dev/videoN")),
+            _ => return Err(format!("unsupported --video {s:?}: use testsrc, sync, none, a .y4m file, a .png/.jpg image, or /dev/videoN")),
         })
     }
 }
@@ -35,6 +38,8 @@ impl VideoSpec {
 /// A source of frames at the video size.
 pub enum VideoSource {
     TestSrc { n: u64 },
+    /// The sync test pattern, sampled on a grid of `tick_ms`.
+    Sync { tick_ms: u64 },
     Still(Frame),
     Y4m(Box<Y4m>),
     #[cfg(feature = "camera")]
@@ -47,6 +52,7 @@ impl VideoSource {
         Ok(Some(match spec {
             VideoSpec::None => return Ok(None),
             VideoSpec::TestSrc => VideoSource::TestSrc { n: 0 },
+            VideoSpec::Sync => VideoSource::Sync { tick_ms: 1000 / u64::from(fps.max(1)) },
             VideoSpec::Image(p) => VideoSource::Still(load_image(p, width, height)?),
             VideoSpec::Y4m(p) => VideoSource::Y4m(Box::new(Y4m::open(p)?)),
             #[cfg(feature = "camera")]
@@ -73,6 +79,10 @@ impl VideoSource {
             }
             VideoSource::Still(f) => {
                 out.rgb.copy_from_slice(&f.rgb);
+                Ok(())
+            }
+            VideoSource::Sync { tick_ms } => {
+                super::syncpattern::draw(out, std::time::SystemTime::now(), *tick_ms);
                 Ok(())
             }
             VideoSource::Y4m(y) => y.next_into(out),

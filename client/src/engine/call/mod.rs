@@ -301,6 +301,11 @@ async fn run(setup: CallSetup, mut inbox: mpsc::UnboundedReceiver<CallIn>, out: 
 }
 
 impl Call<'_> {
+    /// How received media is played.
+    fn playout(&self) -> recv::Playout {
+        recv::Playout { speaker: self.media.speaker, lip_sync: self.media.lip_sync }
+    }
+
     fn report(&self, m: CallOut) {
         let _ = self.out.send((self.id, m));
     }
@@ -350,10 +355,10 @@ impl Call<'_> {
             PcEvent::Track(track) if self.sfu => {
                 let name = track.stream_id().await;
                 let (counters, slot) = self.remote(&name);
-                tokio::spawn(recv::run(track, counters, Screen::Tile(slot), self.link.clone(), self.media.speaker, self.speaker.subscribe()));
+                tokio::spawn(recv::run(track, counters, Screen::Tile(slot), self.link.clone(), self.playout(), self.speaker.subscribe()));
             }
             PcEvent::Track(track) => {
-                tokio::spawn(recv::run(track, self.recv.clone(), Screen::Main(self.pictures.clone()), self.link.clone(), self.media.speaker, self.speaker.subscribe()));
+                tokio::spawn(recv::run(track, self.recv.clone(), Screen::Main(self.pictures.clone()), self.link.clone(), self.playout(), self.speaker.subscribe()));
             }
             PcEvent::State(state) => {
                 debug!(call = self.id, "peer connection {state}");

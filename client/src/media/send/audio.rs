@@ -25,7 +25,7 @@ pub fn run(mut source: AudioSource, tx: mpsc::Sender<Encoded>, c: &Controls, n: 
     let period = Duration::from_millis(20);
     let mut enc = OpusEncoder::new()?;
     let mut pcm = [0i16; FRAME];
-    let mut next = Instant::now();
+    let mut next = super::grid_start(period);
     let mut low = false;
     while !c.stop.load(Relaxed) && !tx.is_closed() {
         pace(&mut next, period);

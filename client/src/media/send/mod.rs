@@ -393,8 +393,8 @@ fn rtp_pump(track: Arc<TrackLocalStaticRTP>, mut packetizer: Packetizer, depth: 
     tx
 }
 
-/// Sleeps until `next`, then moves it one period on; if we fell behind, starts afresh from now
-/// (the ticks missed are skipped, not made up).
+/// Sleeps until `next`, then moves it one period on; if we fell behind, starts afresh on the
+/// grid (the ticks missed are skipped, not made up).
 fn pace(next: &mut Instant, period: Duration) {
     let now = Instant::now();
     if *next > now {
@@ -402,6 +402,20 @@ fn pace(next: &mut Instant, period: Duration) {
     }
     *next += period;
     if *next + period < Instant::now() {
-        *next = Instant::now() + period;
+        *next = grid_start(period);
     }
+}
+
+/// The next tick of a grid of `period` laid on the wall clock (whole periods from each second):
+/// a sender samples its audio (20 ms) and video (1/15 s) on grids that meet at every second, so
+/// that what happens at one instant in both (the sync pattern's flash and beep, `--video sync`
+/// and `--audio sync`) is captured at the same time in both.
+pub fn grid_start(period: Duration) -> Instant {
+    let now = Instant::now();
+    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    // From the start of this second (whole periods since the Unix epoch would not meet the
+    // seconds: 1/15 s does not divide 1.7e18 ns evenly).
+    let p = period.as_nanos().max(1);
+    let wait = (p - u128::from(unix.subsec_nanos()) % p) % p;
+    now + Duration::from_nanos(wait as u64)
 }

@@ -88,7 +88,7 @@ impl Job {
             .collect();
         let mut frame = Frame::new(p.width, p.height);
         let mut shown = Frame::new(p.width, p.height);
-        let mut next = Instant::now();
+        let mut next = super::grid_start(period);
         let mut was_muted = false;
         let mut last_on = [false; LAYERS];
         while !self.controls.stop.load(Relaxed) && layers.iter().any(|l| !l.tx.is_closed()) {

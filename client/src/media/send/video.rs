@@ -58,7 +58,7 @@ impl Job {
         let mut frame = Frame::new(p.width, p.height);
         let mut scaled = Frame::new(p.width, p.height);
         let mut shown = Frame::new(p.width, p.height);
-        let mut next = Instant::now();
+        let mut next = super::grid_start(period);
         let mut last_encoded: Option<Instant> = None;
         let mut was_muted = false;
         let mut last_plan = None;

@@ -97,7 +97,7 @@ fn in_a_call_with_video_and_chat() {
     let stats = CallStats {
         rtt_ms: Some(1.4),
         loss_pct: 0.5,
-        video: VideoStats { frames_decoded: 300, fps: 15.0, width: 640, height: 480, kbps: 700.0, latency_ms: Some(2.0), decode_errors: 0, frames_held: 0, codec: Some("VP8".into()) },
+        video: VideoStats { frames_decoded: 300, fps: 15.0, width: 640, height: 480, kbps: 700.0, latency_ms: Some(2.0), decode_errors: 0, frames_held: 0, codec: Some("VP8".into()), flash_at_ms: None },
         sent: SentStats { codec: Some("H264".into()), width: 320, height: 240, bwe_kbps: 260.0, quality_limitation: QualityLimitation::Bandwidth, ..Default::default() },
         ..Default::default()
     };
