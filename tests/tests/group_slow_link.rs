@@ -22,7 +22,7 @@ const WINDOW: Duration = Duration::from_secs(10);
 /// The top layer's width.
 const TOP: u64 = 320;
 /// The least frame rate dave, on the slow link, must decode each of the others at: the issue's
-/// 12 (measured 15.0–15.9 in the last eight runs, on the quarter layer, never probed into loss).
+/// 12 (measured 15.0–15.9 in the last six runs, on the quarter layer, never probed into loss).
 const SLOW_LINK_FPS: f64 = 12.0;
 /// What the others must decode one another at, on the top layer. The aim is 14 fps; four
 /// debug-built clients (each encoding three layers and decoding three streams) and the hub
