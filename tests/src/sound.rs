@@ -311,6 +311,23 @@ pub fn sound_client() -> PathBuf {
     path
 }
 
+/// Where beeps begin in a recording, as sample indices: the first sample over a thirtieth of
+/// full scale after at least 300 ms under it, if a tenth of full scale follows within 10 ms.
+pub fn onsets(x: &[i16]) -> Vec<usize> {
+    let (mut out, mut quiet_since) = (Vec::new(), 0usize);
+    for (i, &s) in x.iter().enumerate() {
+        if s.unsigned_abs() <= 1092 {
+            continue;
+        }
+        let loud = x[i..(i + 480).min(x.len())].iter().any(|s| s.unsigned_abs() > 3277);
+        if i - quiet_since >= 48_000 * 3 / 10 && loud {
+            out.push(i);
+        }
+        quiet_since = i + 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use termcall_tests::sound::{find, follow, sound_client, speech, Pulse};
+use termcall_tests::sound::{find, follow, onsets, sound_client, speech, Pulse};
 use termcall_tests::{scratch, Client, Hub, SOON};
 
 /// Sound is timed in real time: four calls at once, each with two clients processing their
@@ -249,23 +249,6 @@ fn the_microphone_and_the_speaker_are_switched_mid_call() {
     assert!(pieces > 0.6, "the sentence into the second microphone is not recognisable at the second speaker: {pieces:.2}, {m:?}");
     assert!(dbfs(before) < -60.0, "the first microphone is still heard: {:.0} dBFS", dbfs(before));
     assert!(dbfs(&old) < -60.0, "the first speaker still plays: {:.0} dBFS", dbfs(&old));
-}
-
-/// Where beeps begin in a recording, as sample indices: the first sample over a thirtieth of
-/// full scale after at least 300 ms under it, if a tenth of full scale follows within 10 ms.
-fn onsets(x: &[i16]) -> Vec<usize> {
-    let (mut out, mut quiet_since) = (Vec::new(), 0usize);
-    for (i, &s) in x.iter().enumerate() {
-        if s.unsigned_abs() <= 1092 {
-            continue;
-        }
-        let loud = x[i..(i + 480).min(x.len())].iter().any(|s| s.unsigned_abs() > 3277);
-        if i - quiet_since >= 48_000 * 3 / 10 && loud {
-            out.push(i);
-        }
-        quiet_since = i + 1;
-    }
-    out
 }
 
 /// One run of the sync pattern from alice to bob (`lip_sync`: bob's default, or
