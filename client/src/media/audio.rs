@@ -2,10 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Samples a second, the Opus clock.
-pub const RATE: u32 = 48_000;
-/// Samples in one 20 ms frame (mono).
-pub const FRAME: usize = 960;
+pub use super::pcm::{FRAME, RATE};
 /// The test tone's peak, as a fraction of full scale: quiet, about -23 dBov RMS.
 pub const TONE_PEAK: f32 = 0.1;
 /// The test tone's pitch.

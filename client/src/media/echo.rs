@@ -17,7 +17,7 @@ use std::sync::{Mutex, OnceLock};
 use sonora::config::{EchoCanceller, GainController2, HighPassFilter, NoiseSuppression};
 use sonora::{AudioProcessing, Config, StreamConfig};
 
-use super::audio::{FRAME, RATE};
+use super::pcm::{FRAME, RATE};
 
 /// The processing module's frame: 10 ms.
 const HALF: usize = FRAME / 2;

@@ -4,6 +4,11 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+/// Samples a second, the Opus clock (and everything's rate between the devices and the codec).
+pub const RATE: u32 = 48_000;
+/// Samples in one 20 ms frame (mono).
+pub const FRAME: usize = 960;
+
 /// A bounded FIFO of mono samples (at one rate: 48 kHz for the microphone, the device's for the
 /// speaker) shared by a device callback and a media thread. When it is full the oldest samples
 /// go: latency stays bounded, it never grows. The lock is held for a copy of one device period.

@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
-use super::audio::{FRAME, RATE};
 use crate::engine::api::SoundDevice;
 use super::echo::{far_end, Canceller};
-use super::pcm::{to_i16, PcmRing, Resampler};
+use super::pcm::{to_i16, PcmRing, Resampler, FRAME, RATE};
 
 /// How much audio a ring holds at most: 200 ms for the microphone; the speaker's holds the
 /// jitter buffer's largest target and some.

@@ -111,13 +111,13 @@ pub fn without_rejected_ice(sdp: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// `sdp` (an offer) asking for simulcast in the section `mid`: an `a=rid:<id> recv` line per
-/// RID of [`super::simulcast::RIDS`] and `a=simulcast:recv q;h;f`, so that a browser answering
+/// RID of `rids` (the layers' RIDs, from the smallest: `q`, `h`, `f`) and `a=simulcast:recv
+/// q;h;f`, so that a browser answering
 /// it sends its video there as those three layers (Chromium and Firefox send simulcast as
 /// answerers only when the offer asks). webrtc-rs writes no such lines in an offer of its own;
 /// it binds the layers from the answer and from the RID header extension. A section that asks
 /// already, or no section `mid`, leaves `sdp` as it is.
-pub fn with_simulcast_recv<'a>(sdp: &'a str, mid: &str) -> std::borrow::Cow<'a, str> {
-    let rids = super::simulcast::RIDS;
+pub fn with_simulcast_recv<'a>(sdp: &'a str, mid: &str, rids: &[&str]) -> std::borrow::Cow<'a, str> {
     let mut out = String::with_capacity(sdp.len() + 100);
     let (mut in_section, mut asks, mut added) = (false, false, false);
     let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
@@ -150,21 +150,23 @@ pub fn with_simulcast_recv<'a>(sdp: &'a str, mid: &str) -> std::borrow::Cow<'a, 
 mod tests {
     use super::*;
 
+    const RIDS: [&str; 3] = ["q", "h", "f"];
+
     #[test]
     fn an_offer_asks_for_simulcast_in_one_section_once() {
         let offer = "v=0\r\nm=audio 9 X 111\r\na=mid:0\r\na=recvonly\r\n\
             m=video 9 X 102\r\na=mid:1\r\na=recvonly\r\na=rtpmap:102 H264/90000\r\n\
             m=video 9 X 102\r\na=mid:2\r\na=sendonly\r\n";
-        let asked = with_simulcast_recv(offer, "1");
+        let asked = with_simulcast_recv(offer, "1", &RIDS);
         let sections: Vec<&str> = asked.split("m=").collect();
         assert!(sections[2].ends_with("a=rtpmap:102 H264/90000\r\na=rid:q recv\r\na=rid:h recv\r\na=rid:f recv\r\na=simulcast:recv q;h;f\r\n"), "{asked}");
         assert!(!sections[1].contains("rid") && !sections[3].contains("rid"), "{asked}");
         // The last section, and LF line ends.
-        let last = with_simulcast_recv("m=audio 9 X 111\na=mid:a\nm=video 9 X 96\na=mid:v\n", "v").into_owned();
+        let last = with_simulcast_recv("m=audio 9 X 111\na=mid:a\nm=video 9 X 96\na=mid:v\n", "v", &RIDS).into_owned();
         assert!(last.ends_with("a=mid:v\na=rid:q recv\na=rid:h recv\na=rid:f recv\na=simulcast:recv q;h;f\n"), "{last}");
         // Asked already, or no such section: unchanged.
-        assert!(matches!(with_simulcast_recv(&asked, "1"), std::borrow::Cow::Borrowed(_)));
-        assert!(matches!(with_simulcast_recv(offer, "7"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(with_simulcast_recv(&asked, "1", &RIDS), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(with_simulcast_recv(offer, "7", &RIDS), std::borrow::Cow::Borrowed(_)));
     }
 
     const FIREFOX_OFFER: &str = "v=0\r\no=mozilla 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\

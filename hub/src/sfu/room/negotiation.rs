@@ -38,7 +38,7 @@ impl Room {
             // A browser sends its video as simulcast layers only if the offer asks (termcall
             // sends them unasked).
             let sdp = match p.upload_video.mid().await {
-                Ok(Some(mid)) if p.ask_simulcast => termcall_shared::media::sdp::with_simulcast_recv(&offer.sdp, &mid).into_owned(),
+                Ok(Some(mid)) if p.ask_simulcast => termcall_shared::media::sdp::with_simulcast_recv(&offer.sdp, &mid, &termcall_shared::media::simulcast::RIDS).into_owned(),
                 _ => offer.sdp,
             };
             anyhow::Ok(sdp)
