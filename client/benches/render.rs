@@ -4,7 +4,11 @@
 //! - render time per frame: sampling the picture into cells, then ratatui's draw (buffer diff and
 //!   escape sequences) into a byte counter instead of a terminal;
 //! - bytes written to the terminal per second, against a naive full redraw of every cell of the
-//!   same frames through the same backend.
+//!   same frames through the same backend;
+//! - per kind of glyph (half blocks, sextants), at 80x24 and 120x40: what the terminal shows,
+//!   rebuilt from the cells (each glyph's two colours over its pixels, on a grid of 2x6 a cell,
+//!   which both kinds divide), against the decoded picture box-filtered to the same grid: PSNR,
+//!   bytes a second and render time.
 //!
 //! `cargo bench -p termcall --bench render`
 
@@ -21,6 +25,7 @@ use termcall::media::frame::Frame;
 use termcall::media::h264::{Decoded, H264Decoder, H264Encoder};
 use termcall::media::testsrc;
 use termcall::tui::color::ColorMode;
+use termcall::tui::glyphs::Glyphs;
 use termcall::tui::video::{VideoView, DEFAULT_THRESHOLD};
 
 const FRAMES: u64 = 150;
@@ -77,6 +82,65 @@ fn term(w: u16, h: u16) -> (Terminal<CrosstermBackend<Counter>>, Rc<Cell<u64>>) 
     (t, bytes)
 }
 
+/// `frame` box-filtered to `w`x`h`.
+fn scaled(frame: &Frame, w: u32, h: u32) -> Vec<[u8; 3]> {
+    let mut out = Vec::with_capacity((w * h) as usize);
+    for y in 0..h {
+        let (y0, y1) = (y * frame.height / h, ((y + 1) * frame.height / h).max(y * frame.height / h + 1));
+        for x in 0..w {
+            let (x0, x1) = (x * frame.width / w, ((x + 1) * frame.width / w).max(x * frame.width / w + 1));
+            let (mut sum, mut n) = ([0u64; 3], 0u64);
+            for sy in y0..y1.min(frame.height) {
+                for sx in x0..x1.min(frame.width) {
+                    let i = ((sy * frame.width + sx) * 3) as usize;
+                    for c in 0..3 {
+                        sum[c] += u64::from(frame.rgb[i + c]);
+                    }
+                    n += 1;
+                }
+            }
+            out.push(sum.map(|v| (v / n.max(1)) as u8));
+        }
+    }
+    out
+}
+
+/// PSNR of `shown` against `want`, dB.
+fn psnr(shown: &[[u8; 3]], want: &[[u8; 3]]) -> f64 {
+    let se: f64 = shown.iter().zip(want).flat_map(|(a, b)| (0..3).map(move |c| (f64::from(a[c]) - f64::from(b[c])).powi(2))).sum();
+    let mse = se / (shown.len() * 3).max(1) as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
+}
+
+/// Each kind of glyph on the same frames: PSNR of what the terminal shows, bytes, render time.
+fn glyphs_compared(content: &str, frames: &[Frame]) {
+    for (w, h) in [(80u16, 24u16), (120, 40)] {
+        let area = Rect::new(0, 0, w, h);
+        for glyphs in [Glyphs::HalfBlock, Glyphs::Sextant] {
+            let mut view = VideoView::with_glyphs(ColorMode::TrueColor, glyphs, std::env::var("THRESHOLD").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_THRESHOLD));
+            let (mut t, written) = term(w, h);
+            let (mut total, mut psnrs) = (Vec::new(), Vec::new());
+            for f in frames {
+                let t0 = Instant::now();
+                view.update(f, area);
+                t.draw(|fr| view.draw(fr.area(), fr.buffer_mut())).expect("draw");
+                total.push(t0.elapsed());
+                let (pw, ph, shown) = view.shown_pixels((2, 6)).expect("a picture");
+                psnrs.push(psnr(&shown, &scaled(f, pw, ph)));
+            }
+            let secs = frames.len() as f64 / FPS;
+            psnrs.sort_by(f64::total_cmp);
+            println!(
+                "  {content:<7} {w:>3}x{h:<2}  {:<9}  PSNR {:>5.2} dB (median)   {:>6.1} KB/s   render p50 {:.2} ms",
+                format!("{glyphs:?}"),
+                psnrs[psnrs.len() / 2],
+                written.get() as f64 / secs / 1000.0,
+                pct(&mut total, 0.5),
+            );
+        }
+    }
+}
+
 fn main() {
     println!("TUI video renderer, {FRAMES} decoded 640x480 frames at {FPS} fps, truecolor, threshold {DEFAULT_THRESHOLD}:");
     for content in ["testsrc", "camera"] {
@@ -120,5 +184,9 @@ fn main() {
                 naive_bytes as f64 / secs / 1000.0,
             );
         }
+    }
+    println!("The kinds of glyph, what the terminal shows against the picture (a grid of 2x6 a cell), same frames:");
+    for content in ["testsrc", "camera"] {
+        glyphs_compared(content, &decoded(content));
     }
 }

@@ -91,6 +91,12 @@ pub struct Cli {
     #[arg(long, default_value = "auto", global = true)]
     pub color: String,
 
+    /// The characters video is drawn with: auto (half blocks for now), halfblock (two pixels a
+    /// cell: every terminal and font), or sextant (six pixels a cell: sharper, needs a font with
+    /// Unicode 13's block sextants).
+    #[arg(long, default_value = "auto", global = true)]
+    pub graphics: String,
+
     /// Video redraws a second at most (the rest of the UI redraws whenever it changes).
     #[arg(long, default_value_t = 15, global = true, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub max_fps: u32,
@@ -160,6 +166,7 @@ impl Cli {
     pub fn tui_options(&self) -> Result<TuiOptions, String> {
         Ok(TuiOptions {
             color: ColorMode::parse(&self.color, std::env::var("COLORTERM").ok().as_deref(), std::env::var("TERM").ok().as_deref())?,
+            glyphs: crate::tui::glyphs::Glyphs::parse(&self.graphics)?,
             max_fps: self.max_fps,
             threshold: self.redraw_threshold,
             autocall: None,

@@ -2,7 +2,7 @@
 //!
 //! - [`app`]: the one state, changed by keys, clicks and engine events.
 //! - [`ui`]: drawing it.
-//! - [`video`]: pictures as half-block cells; [`color`]: truecolor or the 256 palette.
+//! - [`video`]: pictures as cells, in half blocks or sextants ([`glyphs`]); [`color`]: truecolor or the 256 palette.
 //! - [`input`]: the chat line editor.
 //! - [`terminal`]: taking the terminal over and always restoring it.
 //!
@@ -12,6 +12,8 @@
 
 pub mod app;
 pub mod color;
+pub mod detect;
+pub mod glyphs;
 pub mod input;
 pub mod terminal;
 pub mod ui;
@@ -39,6 +41,8 @@ use ui::grid::{self, TileView};
 #[derive(Debug, Clone)]
 pub struct TuiOptions {
     pub color: ColorMode,
+    /// The characters video is drawn with (`--graphics`); `None`: as the terminal answers.
+    pub glyphs: Option<glyphs::Glyphs>,
     /// Video redraws a second at most (the UI itself redraws whenever something changes).
     pub max_fps: u32,
     /// How far a cell's colour must move before it is redrawn.
@@ -52,15 +56,27 @@ pub async fn run(cfg: EngineConfig, opts: TuiOptions) -> Result<Outcome, String>
     let mut app = App::new(&cfg.login.name, &cfg.login.url);
     app.autocall = opts.autocall.clone();
     let mut engine = engine::start(cfg);
-    let (mut term, guard) = terminal::enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let (mut term, guard, answers, took) = terminal::enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let caps = answers.caps(detect::from_env(std::env::var("TERM").ok().as_deref(), std::env::var("TERM_PROGRAM").ok().as_deref()));
+    let glyphs = opts.glyphs.unwrap_or_else(|| glyphs::Glyphs::for_terminal(&caps));
+    tracing::info!(
+        took_ms = took.as_millis() as u64,
+        answered = caps.answered,
+        kitty = caps.kitty,
+        sixel = caps.sixel,
+        draws_blocks = caps.draws_blocks,
+        ?glyphs,
+        "what the terminal can draw (answered: DA1 came back within the budget)"
+    );
     let mut views = Views {
-        remote: VideoView::new(opts.color, opts.threshold),
-        local: VideoView::new(opts.color, opts.threshold),
+        remote: VideoView::with_glyphs(opts.color, glyphs, opts.threshold),
+        local: VideoView::with_glyphs(opts.color, glyphs, opts.threshold),
         remote_rx: engine.remote_video.clone(),
         local_rx: engine.local_video.clone(),
         tiles: Vec::new(),
         tiles_rx: engine.tiles.clone(),
         color: opts.color,
+        glyphs,
         threshold: opts.threshold,
         shown: ShownSizes::default(),
     };
@@ -149,6 +165,7 @@ struct Views {
     tiles: Vec<TileView>,
     tiles_rx: tokio::sync::watch::Receiver<Vec<Tile>>,
     color: ColorMode,
+    glyphs: glyphs::Glyphs,
     threshold: u8,
     shown: ShownSizes,
 }
@@ -166,10 +183,12 @@ struct ShownSizes {
 
 impl Views {
     /// What the video panes show, in pixels (a half-block cell is one pixel wide and two
-    /// high), once it has settled and if it changed: a `view` command per pane.
+    /// high, a sextant cell two by three), once it has settled and if it changed: a `view`
+    /// command per pane.
     fn sizes_to_tell(&mut self, term: &terminal::Term, now: std::time::Instant) -> Vec<Command> {
         let Some(a) = areas(term) else { return Vec::new() };
-        let px = |r: ratatui::layout::Rect| (u32::from(r.width).max(1), u32::from(r.height).max(1) * 2);
+        let (gw, gh) = self.glyphs.cell_pixels();
+        let px = |r: ratatui::layout::Rect| (u32::from(r.width).max(1) * gw, u32::from(r.height).max(1) * gh);
         let mut sizes = std::collections::BTreeMap::new();
         if self.tiles.is_empty() {
             sizes.insert(None, px(a.video_inner));
@@ -224,7 +243,7 @@ impl Views {
             .into_iter()
             .map(|tile| match old.iter().position(|t| t.tile.name == tile.name) {
                 Some(i) => old.swap_remove(i),
-                None => TileView { tile, view: VideoView::new(self.color, self.threshold) },
+                None => TileView { tile, view: VideoView::with_glyphs(self.color, self.glyphs, self.threshold) },
             })
             .collect();
         true

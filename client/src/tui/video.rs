@@ -1,5 +1,7 @@
-//! Video as terminal cells: each cell is the upper-half block `▀`, its foreground the upper pixel
-//! and its background the lower one, so a cell holds two square-ish pixels.
+//! Video as terminal cells: each cell shows two colours split by a glyph ([`super::glyphs`]): the
+//! upper-half block `▀` (its foreground the upper pixel, its background the lower one: two
+//! square-ish pixels a cell), or a block sextant (2x3 pixels a cell, in the two colours that
+//! suit them best).
 //!
 //! What keeps it light over SSH: the picture is box-filtered down to the pane (which also averages
 //! sensor noise away), colours are quantized, and a cell whose colours moved less than a threshold
@@ -11,6 +13,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 
 use super::color::ColorMode;
+use super::glyphs::{sextant, sextant_symbol, Glyphs};
 use crate::media::Frame;
 
 /// Samples per axis averaged into one output pixel (so at most 16 reads a pixel).
@@ -22,9 +25,23 @@ pub const DEFAULT_THRESHOLD: u8 = 12;
 /// The upper half block.
 const HALF: &str = "▀";
 
+/// Pixels a cell holds at most (a sextant's six).
+const CELL_PX: usize = 6;
+
+/// What one cell shows: its pixels as sampled, and the split drawn (`mask`'s pixels, in cell
+/// order from the top left, in `fg`; the rest in `bg`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Shown {
+    px: [[u8; 3]; CELL_PX],
+    mask: u8,
+    fg: [u8; 3],
+    bg: [u8; 3],
+}
+
 /// One pane's video: what is on screen now, and how a frame maps onto it.
 pub struct VideoView {
     mode: ColorMode,
+    glyphs: Glyphs,
     threshold: i16,
     /// Pane size in cells, and the source size, that the mapping below was made for.
     pane: (u16, u16),
@@ -34,16 +51,22 @@ pub struct VideoView {
     /// For each output pixel column / row: the source coordinates it averages.
     xs: Vec<[u32; TAPS]>,
     ys: Vec<[u32; TAPS]>,
-    /// Per picture cell: the colours shown (upper, lower), and as terminal colours.
-    shown: Vec<[[u8; 3]; 2]>,
-    colors: Vec<(Color, Color)>,
+    /// Per picture cell: what it shows, and as terminal colours and a glyph.
+    shown: Vec<Shown>,
+    colors: Vec<(Color, Color, &'static str)>,
     has_picture: bool,
 }
 
 impl VideoView {
     pub fn new(mode: ColorMode, threshold: u8) -> VideoView {
+        VideoView::with_glyphs(mode, Glyphs::HalfBlock, threshold)
+    }
+
+    /// The same, drawn with `glyphs`.
+    pub fn with_glyphs(mode: ColorMode, glyphs: Glyphs, threshold: u8) -> VideoView {
         VideoView {
             mode,
+            glyphs,
             threshold: i16::from(threshold),
             pane: (0, 0),
             source: (0, 0),
@@ -83,17 +106,31 @@ impl VideoView {
             self.fit(frame.width, frame.height, pane.width, pane.height);
         }
         let (cols, rows) = (usize::from(self.pic.width), usize::from(self.pic.height));
+        let (gw, gh) = self.glyphs.cell_pixels();
+        let (gw, gh) = (gw as usize, gh as usize);
+        let n = gw * gh;
         let stride = frame.width as usize * 3;
         let rgb = &frame.rgb[..];
         for cy in 0..rows {
-            let (top, bottom) = (&self.ys[cy * 2], &self.ys[cy * 2 + 1]);
             for cx in 0..cols {
-                let xs = &self.xs[cx];
-                let new = [average(rgb, stride, xs, top), average(rgb, stride, xs, bottom)];
+                let mut px = [[0u8; 3]; CELL_PX];
+                for sy in 0..gh {
+                    let ys = &self.ys[cy * gh + sy];
+                    for sx in 0..gw {
+                        px[sy * gw + sx] = average(rgb, stride, &self.xs[cx * gw + sx], ys);
+                    }
+                }
                 let i = cy * cols + cx;
-                if fresh || moved(&self.shown[i], &new, self.threshold) {
-                    self.shown[i] = new;
-                    self.colors[i] = (self.mode.color(new[0]), self.mode.color(new[1]));
+                if fresh || moved(&self.shown[i].px[..n], &px[..n], self.threshold) {
+                    let (mask, fg, bg, symbol) = match self.glyphs {
+                        Glyphs::HalfBlock => (1, px[0], px[1], HALF),
+                        Glyphs::Sextant => {
+                            let (mask, fg, bg) = sextant(&px);
+                            (mask, fg, bg, sextant_symbol(mask))
+                        }
+                    };
+                    self.shown[i] = Shown { px, mask, fg, bg };
+                    self.colors[i] = (self.mode.color(fg), self.mode.color(bg), symbol);
                 }
             }
         }
@@ -120,17 +157,39 @@ impl VideoView {
         let cols = usize::from(self.pic.width);
         for cy in 0..self.pic.height {
             for cx in 0..self.pic.width {
-                let (fg, bg) = self.colors[usize::from(cy) * cols + usize::from(cx)];
+                let (fg, bg, symbol) = self.colors[usize::from(cy) * cols + usize::from(cx)];
                 if let Some(cell) = buf.cell_mut((area.x + self.pic.x + cx, area.y + self.pic.y + cy)) {
-                    cell.set_symbol(HALF).set_fg(fg).set_bg(bg);
+                    cell.set_symbol(symbol).set_fg(fg).set_bg(bg);
                 }
             }
         }
     }
 
+    /// What the picture's cells show, as pixels: `sub` (across, down) a cell, each the colour
+    /// of the glyph's part over it (for comparing what each kind of glyph shows with the
+    /// picture: `sub` a multiple of both kinds' pixels, 2x6). `None` before a picture.
+    pub fn shown_pixels(&self, sub: (u32, u32)) -> Option<(u32, u32, Vec<[u8; 3]>)> {
+        if !self.has_picture {
+            return None;
+        }
+        let (gw, gh) = self.glyphs.cell_pixels();
+        let (cols, rows) = (u32::from(self.pic.width), u32::from(self.pic.height));
+        let (w, h) = (cols * sub.0, rows * sub.1);
+        let mut out = vec![[0u8; 3]; (w * h) as usize];
+        for y in 0..h {
+            for x in 0..w {
+                let s = &self.shown[((y / sub.1) * cols + x / sub.0) as usize];
+                let (sx, sy) = ((x % sub.0) * gw / sub.0, (y % sub.1) * gh / sub.1);
+                out[(y * w + x) as usize] = if s.mask >> (sy * gw + sx) & 1 == 1 { s.fg } else { s.bg };
+            }
+        }
+        Some((w, h, out))
+    }
+
     /// Works out the picture's place in the pane and the sampling grid (allocates, on resize only).
     fn fit(&mut self, src_w: u32, src_h: u32, pane_w: u16, pane_h: u16) {
-        let (pw, ph) = (u32::from(pane_w), u32::from(pane_h) * 2); // pane in half-block pixels
+        // The pane in square units: a cell is one wide and two tall.
+        let (pw, ph) = (u32::from(pane_w), u32::from(pane_h) * 2);
         // Largest picture of the source's aspect that fits, in whole cells.
         let (mut w, mut h) = if u64::from(pw) * u64::from(src_h) <= u64::from(ph) * u64::from(src_w) {
             (pw, (u64::from(pw) * u64::from(src_h) / u64::from(src_w)) as u32)
@@ -141,11 +200,13 @@ impl VideoView {
         h = (h / 2 * 2).clamp(2, ph);
         let (cols, rows) = (w as u16, (h / 2) as u16);
         self.pic = Rect::new((pane_w - cols) / 2, (pane_h - rows) / 2, cols, rows);
-        self.xs = taps(src_w, w);
-        self.ys = taps(src_h, h);
+        // The pixels the glyphs give each cell.
+        let (gw, gh) = self.glyphs.cell_pixels();
+        self.xs = taps(src_w, u32::from(cols) * gw);
+        self.ys = taps(src_h, u32::from(rows) * gh);
         let cells = usize::from(cols) * usize::from(rows);
-        self.shown = vec![[[0; 3]; 2]; cells];
-        self.colors = vec![(Color::Black, Color::Black); cells];
+        self.shown = vec![Shown::default(); cells];
+        self.colors = vec![(Color::Black, Color::Black, HALF); cells];
         self.pane = (pane_w, pane_h);
         self.source = (src_w, src_h);
     }
@@ -183,9 +244,9 @@ fn average(rgb: &[u8], stride: usize, xs: &[u32; TAPS], ys: &[u32; TAPS]) -> [u8
     sum.map(|s| (((s + n / 2) / n + QUANTUM / 2) / QUANTUM * QUANTUM).min(255) as u8)
 }
 
-/// Whether either half moved by the threshold or more in some channel.
+/// Whether some pixel of a cell moved by the threshold or more in some channel.
 #[inline]
-fn moved(old: &[[u8; 3]; 2], new: &[[u8; 3]; 2], threshold: i16) -> bool {
+fn moved(old: &[[u8; 3]], new: &[[u8; 3]], threshold: i16) -> bool {
     old.iter().flatten().zip(new.iter().flatten()).any(|(&a, &b)| (i16::from(a) - i16::from(b)).abs() >= threshold)
 }
 
@@ -257,15 +318,44 @@ mod tests {
 
     #[test]
     fn odd_sizes_do_not_panic() {
-        let mut v = VideoView::new(ColorMode::TrueColor, DEFAULT_THRESHOLD);
-        for (fw, fh) in [(2, 2), (1, 1), (3, 1000), (1000, 2)] {
-            let f = Frame { width: fw, height: fh, rgb: vec![7; (fw * fh * 3) as usize] };
-            for (pw, ph) in [(1, 1), (2, 1), (1, 50), (300, 100)] {
-                let area = Rect::new(0, 0, pw, ph);
-                v.update(&f, area);
-                let mut buf = Buffer::empty(area);
-                v.draw(area, &mut buf);
+        for glyphs in [Glyphs::HalfBlock, Glyphs::Sextant] {
+            let mut v = VideoView::with_glyphs(ColorMode::TrueColor, glyphs, DEFAULT_THRESHOLD);
+            for (fw, fh) in [(2, 2), (1, 1), (3, 1000), (1000, 2)] {
+                let f = Frame { width: fw, height: fh, rgb: vec![7; (fw * fh * 3) as usize] };
+                for (pw, ph) in [(1, 1), (2, 1), (1, 50), (300, 100)] {
+                    let area = Rect::new(0, 0, pw, ph);
+                    v.update(&f, area);
+                    let mut buf = Buffer::empty(area);
+                    v.draw(area, &mut buf);
+                    let _ = v.shown_pixels((2, 6));
+                }
             }
         }
+    }
+
+    #[test]
+    fn sextants_draw_an_edge_inside_a_cell_that_half_blocks_blur() {
+        // A white left half and a black right half, 4 cells wide: the edge falls in the middle
+        // of cell 1 (at 1.5 cells).
+        let mut f = Frame::new(48, 36);
+        f.fill(0, 0, 18, 36, [250, 250, 250]);
+        f.fill(18, 0, 30, 36, [0, 0, 0]);
+        let area = Rect::new(0, 0, 4, 2);
+        let mut s = VideoView::with_glyphs(ColorMode::TrueColor, Glyphs::Sextant, DEFAULT_THRESHOLD);
+        s.update(&f, area);
+        let mut buf = Buffer::empty(area);
+        s.draw(area, &mut buf);
+        // The split keeps the top-left pixel in the background: the black right column is the
+        // foreground of `▐` on white.
+        assert_eq!(buf[(1, 0)].symbol(), "▐", "the edge cell's right column black");
+        assert_eq!(buf[(1, 0)].fg, Color::Rgb(0, 0, 0));
+        assert_eq!(buf[(1, 0)].bg, Color::Rgb(252, 252, 252));
+        let mut h = VideoView::new(ColorMode::TrueColor, DEFAULT_THRESHOLD);
+        h.update(&f, area);
+        let (_, _, half) = h.shown_pixels((2, 6)).unwrap();
+        let (_, _, sext) = s.shown_pixels((2, 6)).unwrap();
+        // Pixel column 3 (the right half of cell 1) is black in the picture, column 2 white.
+        assert_eq!((sext[2], sext[3]), ([252, 252, 252], [0, 0, 0]));
+        assert!(half[3][0] > 100, "a half block can only average it: {:?}", half[3]);
     }
 }
