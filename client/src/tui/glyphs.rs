@@ -84,7 +84,7 @@ pub fn sextant(px: &[[u8; 3]; 6]) -> (u8, [u8; 3], [u8; 3]) {
                 sum[g][c] += u32::from(p[c]);
             }
         }
-        let mean = |g: usize| -> [u8; 3] { std::array::from_fn(|c| if n[g] == 0 { 0 } else { ((sum[g][c] + n[g] / 2) / n[g]) as u8 }) };
+        let mean = |g: usize| -> [u8; 3] { std::array::from_fn(|c| (sum[g][c] + n[g] / 2).checked_div(n[g]).unwrap_or(0) as u8) };
         let (bg, fg) = (mean(0), mean(1));
         let err: u32 = px
             .iter()
