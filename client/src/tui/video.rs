@@ -13,7 +13,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 
 use super::color::ColorMode;
-use super::glyphs::{sextant, sextant_symbol, Glyphs};
+use super::glyphs::{best_cell, Glyphs};
 use crate::media::Frame;
 
 /// Samples per axis averaged into one output pixel (so at most 16 reads a pixel).
@@ -25,15 +25,15 @@ pub const DEFAULT_THRESHOLD: u8 = 12;
 /// The upper half block.
 const HALF: &str = "▀";
 
-/// Pixels a cell holds at most (a sextant's six).
-const CELL_PX: usize = 6;
+/// Samples a cell is worked out from, at most (a sextant cell's 2x6).
+const CELL_PX: usize = 12;
 
-/// What one cell shows: its pixels as sampled, and the split drawn (`mask`'s pixels, in cell
-/// order from the top left, in `fg`; the rest in `bg`).
+/// What one cell shows: its samples, and the split drawn (`mask`'s samples, row by row from
+/// the top left, in `fg`; the rest in `bg`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 struct Shown {
     px: [[u8; 3]; CELL_PX],
-    mask: u8,
+    mask: u16,
     fg: [u8; 3],
     bg: [u8; 3],
 }
@@ -106,7 +106,7 @@ impl VideoView {
             self.fit(frame.width, frame.height, pane.width, pane.height);
         }
         let (cols, rows) = (usize::from(self.pic.width), usize::from(self.pic.height));
-        let (gw, gh) = self.glyphs.cell_pixels();
+        let (gw, gh) = self.glyphs.samples();
         let (gw, gh) = (gw as usize, gh as usize);
         let n = gw * gh;
         let stride = frame.width as usize * 3;
@@ -125,8 +125,8 @@ impl VideoView {
                     let (mask, fg, bg, symbol) = match self.glyphs {
                         Glyphs::HalfBlock => (1, px[0], px[1], HALF),
                         Glyphs::Sextant => {
-                            let (mask, fg, bg) = sextant(&px);
-                            (mask, fg, bg, sextant_symbol(mask))
+                            let c = best_cell(&px);
+                            (c.coverage, c.fg, c.bg, c.symbol)
                         }
                     };
                     self.shown[i] = Shown { px, mask, fg, bg };
@@ -172,7 +172,7 @@ impl VideoView {
         if !self.has_picture {
             return None;
         }
-        let (gw, gh) = self.glyphs.cell_pixels();
+        let (gw, gh) = self.glyphs.samples();
         let (cols, rows) = (u32::from(self.pic.width), u32::from(self.pic.height));
         let (w, h) = (cols * sub.0, rows * sub.1);
         let mut out = vec![[0u8; 3]; (w * h) as usize];
@@ -200,8 +200,8 @@ impl VideoView {
         h = (h / 2 * 2).clamp(2, ph);
         let (cols, rows) = (w as u16, (h / 2) as u16);
         self.pic = Rect::new((pane_w - cols) / 2, (pane_h - rows) / 2, cols, rows);
-        // The pixels the glyphs give each cell.
-        let (gw, gh) = self.glyphs.cell_pixels();
+        // The samples each cell is worked out from.
+        let (gw, gh) = self.glyphs.samples();
         self.xs = taps(src_w, u32::from(cols) * gw);
         self.ys = taps(src_h, u32::from(rows) * gh);
         let cells = usize::from(cols) * usize::from(rows);
