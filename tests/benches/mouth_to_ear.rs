@@ -12,9 +12,8 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use termcall_tests::sound::{onsets, sound_client, Pulse};
-use termcall_tests::{scratch, Client, Hub, SOON};
+use termcall_tests::{scratch, Client, Hub};
 
 fn pct(v: &[f64], p: f64) -> f64 {
     let mut v = v.to_vec();
@@ -43,12 +42,7 @@ fn main() {
         alice_args.push("--no-aec");
     }
     let mut alice = Client::start_binary(&sound_client(), &pulse.env(Some("alice_mic.monitor"), None), &hub.url, "alice", &alice_args);
-    for c in [&mut alice, &mut bob] {
-        c.expect("ready", SOON, |e| e["event"] == "ready");
-    }
-    alice.expect_roster("bob", SOON, |u| !u.is_empty());
-    alice.send(json!({"cmd":"call","to":"bob"}));
-    alice.expect_call("connected", Duration::from_secs(10));
+    alice.call_connected(&mut bob);
     bob.expect("alice's microphone", Duration::from_secs(5), |e| e["event"] == "stats" && e["audio"]["packets"].as_u64() >= Some(50));
 
     let mut mouth = pulse.record("alice_mic.monitor");

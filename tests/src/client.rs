@@ -186,6 +186,18 @@ impl Client {
         }
     }
 
+    /// Both clients ready, then `self` calls `callee` (once it sees it online, and it answers
+    /// with `--auto-accept`) and the call connects within 10 s.
+    pub fn call_connected(&mut self, callee: &mut Client) {
+        for c in [&mut *self, &mut *callee] {
+            c.expect("ready", crate::SOON, |e| e["event"] == "ready");
+        }
+        let name = callee.name.clone();
+        self.expect_roster(&name, crate::SOON, |u| !u.is_empty());
+        self.send(serde_json::json!({"cmd":"call","to":name}));
+        self.expect_call("connected", Duration::from_secs(10));
+    }
+
     /// Waits for the call event with this state.
     pub fn expect_call(&mut self, state: &str, within: Duration) -> Value {
         self.expect(&format!("call {state}"), within, |e| e["event"] == "call" && e["state"] == state)

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use termcall_tests::{signal, Client, Hub, SOON};
 
 fn jitter_ms(c: &mut Client) -> u64 {
@@ -19,12 +19,7 @@ fn the_audio_jitter_buffer_grows_with_bursty_arrivals_and_shrinks_when_they_calm
     let hub = Hub::start();
     let mut bob = Client::start(&hub, "bob", &["--auto-accept", "--video", "none", "--stats-every", "250"]);
     let mut alice = Client::start(&hub, "alice", &["--video", "none"]);
-    for c in [&mut alice, &mut bob] {
-        c.expect("ready", SOON, |e| e["event"] == "ready");
-    }
-    alice.expect_roster("bob", SOON, |u| !u.is_empty());
-    alice.send(json!({"cmd":"call","to":"bob"}));
-    alice.expect_call("connected", Duration::from_secs(10));
+    alice.call_connected(&mut bob);
     bob.expect("alice's audio", Duration::from_secs(5), |e| e["event"] == "stats" && e["audio"]["packets"].as_u64() >= Some(100));
     let calm = jitter_ms(&mut bob);
 

@@ -33,12 +33,7 @@ fn a_sentence_into_alices_microphone_comes_out_of_bobs_speaker() {
     // bob names his speaker as `--list-devices` shows it; alice takes the default microphone.
     let mut bob = Client::start_binary(&binary, &pulse.env(None, Some("bob_spk")), &hub.url, "bob", &["--auto-accept", "--video", "none", "--audio", "none", "--speaker", "pulse"]);
     let mut alice = Client::start_binary(&binary, &pulse.env(Some("alice_mic.monitor"), Some("alice_spk")), &hub.url, "alice", &["--video", "none", "--audio", "mic", "--no-speaker", "--no-aec"]);
-    for c in [&mut alice, &mut bob] {
-        c.expect("ready", SOON, |e| e["event"] == "ready");
-    }
-    alice.expect_roster("bob", SOON, |u| !u.is_empty());
-    alice.send(json!({"cmd":"call","to":"bob"}));
-    alice.expect_call("connected", Duration::from_secs(10));
+    alice.call_connected(&mut bob);
     bob.expect("alice's microphone, silent so far", Duration::from_secs(5), |e| e["event"] == "stats" && e["audio"]["packets"].as_u64() >= Some(50));
 
     // bob's speaker, recorded; the sentence goes into alice's microphone once that runs.
@@ -119,12 +114,7 @@ fn echo_run(aec: bool, hers: &std::path::Path, his: &std::path::Path, her_words:
     }
     let mut bob = Client::start_binary(&sound_client(), &pulse.env(Some("bob_mic.monitor"), Some("bob_spk")), &hub.url, "bob", &bob_args);
     let mut alice = Client::start_binary(&sound_client(), &pulse.env(Some("alice_mic.monitor"), Some("alice_spk")), &hub.url, "alice", &["--video", "none", "--audio", "mic", "--no-aec"]);
-    for c in [&mut alice, &mut bob] {
-        c.expect("ready", SOON, |e| e["event"] == "ready");
-    }
-    alice.expect_roster("bob", SOON, |u| !u.is_empty());
-    alice.send(json!({"cmd":"call","to":"bob"}));
-    alice.expect_call("connected", Duration::from_secs(10));
+    alice.call_connected(&mut bob);
     bob.expect("alice's microphone", Duration::from_secs(5), |e| e["event"] == "stats" && e["audio"]["packets"].as_u64() >= Some(50));
 
     let mut ear = pulse.record("alice_spk.monitor");
@@ -199,12 +189,7 @@ fn the_microphone_and_the_speaker_are_switched_mid_call() {
     let hub = Hub::start();
     let mut bob = Client::start_binary(&sound_client(), &pulse.env(None, Some("bob_spk")), &hub.url, "bob", &["--auto-accept", "--video", "none", "--audio", "none"]);
     let mut alice = Client::start_binary(&sound_client(), &pulse.env(Some("alice_mic.monitor"), None), &hub.url, "alice", &["--video", "none", "--audio", "mic", "--no-speaker"]);
-    for c in [&mut alice, &mut bob] {
-        c.expect("ready", SOON, |e| e["event"] == "ready");
-    }
-    alice.expect_roster("bob", SOON, |u| !u.is_empty());
-    alice.send(json!({"cmd":"call","to":"bob"}));
-    alice.expect_call("connected", Duration::from_secs(10));
+    alice.call_connected(&mut bob);
     bob.expect("alice's microphone", Duration::from_secs(5), |e| e["event"] == "stats" && e["audio"]["packets"].as_u64() >= Some(50));
 
     alice.send(json!({"cmd":"devices"}));
@@ -263,12 +248,7 @@ fn sync_run(lip_sync: bool) -> (Vec<f64>, Option<Value>) {
     }
     let mut bob = Client::start_binary(&sound_client(), &pulse.env(None, Some("bob_spk")), &hub.url, "bob", &bob_args);
     let mut alice = Client::start(&hub, "alice", &["--video", "sync", "--audio", "sync", "--video-size", "320x240"]);
-    for c in [&mut alice, &mut bob] {
-        c.expect("ready", SOON, |e| e["event"] == "ready");
-    }
-    alice.expect_roster("bob", SOON, |u| !u.is_empty());
-    alice.send(json!({"cmd":"call","to":"bob"}));
-    alice.expect_call("connected", Duration::from_secs(10));
+    alice.call_connected(&mut bob);
     bob.expect("alice's picture", Duration::from_secs(10), |e| e["event"] == "stats" && e["video"]["frames_decoded"].as_u64() >= Some(15));
 
     let mut ear = pulse.record("bob_spk.monitor");
