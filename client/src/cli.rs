@@ -19,9 +19,10 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Sub>,
 
-    /// The hub's WebSocket URL.
+    /// The hub's WebSocket URL. Repeat it for the hubs of a cluster: the first is used, and
+    /// when the one in use is lost, the next (your call goes on, and is claimed back there).
     #[arg(long, default_value = "ws://127.0.0.1:7878/ws", global = true)]
-    pub hub: String,
+    pub hub: Vec<String>,
 
     /// Your name on the hub (letters, digits, '-', '_', '.'; at most 32). Defaults to $USER.
     #[arg(long)]
@@ -180,12 +181,15 @@ impl Cli {
             None => std::env::var("USER").unwrap_or_else(|_| "user".into()),
         };
         termcall_shared::names::validate_name(&name).map_err(|why| format!("bad --name {name:?}: {why}"))?;
-        if !(self.hub.starts_with("ws://") || self.hub.starts_with("wss://")) {
-            return Err(format!("bad --hub {:?}: give a ws:// or wss:// URL, like ws://127.0.0.1:7878/ws", self.hub));
+        for hub in &self.hub {
+            if !(hub.starts_with("ws://") || hub.starts_with("wss://")) {
+                return Err(format!("bad --hub {hub:?}: give a ws:// or wss:// URL, like ws://127.0.0.1:7878/ws"));
+            }
+            if self.ca.is_some() && !hub.starts_with("wss://") {
+                return Err(format!("--ca is for a wss:// hub, and --hub is {hub}"));
+            }
         }
-        if self.ca.is_some() && !self.hub.starts_with("wss://") {
-            return Err(format!("--ca is for a wss:// hub, and --hub is {}", self.hub));
-        }
+        let (hub, others) = self.hub.split_first().ok_or("give a hub: --hub ws://HOST:PORT/ws")?;
         let (width, height) = parse_size(&self.video_size)?;
         let media = MediaConfig {
             video: VideoSpec::parse(&self.video)?,
@@ -206,9 +210,9 @@ impl Cli {
             },
         };
         Ok(EngineConfig {
-            login: Login { url: self.hub.clone(), name, secret: self.secret.clone(), ca: self.ca.clone() },
+            login: Login { url: hub.clone(), others: others.to_vec(), name, secret: self.secret.clone(), ca: self.ca.clone() },
             auto_accept: self.auto_accept,
-            ice: IceOptions { bind: ice_bind(&self.hub, &self.ice_bind), relay: RelayMode::parse(&self.relay)? },
+            ice: IceOptions { bind: ice_bind(hub, &self.ice_bind), relay: RelayMode::parse(&self.relay)? },
             media,
         })
     }

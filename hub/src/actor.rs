@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tracing::{debug, info, warn};
 
+use crate::cluster::{FromCluster, ToCluster};
 use crate::core::{ConnId, Hub, JoinRequest, Outbox, Target};
 use crate::metrics::Metrics;
 use crate::sfu::{Sfu, SfuOut};
@@ -47,7 +48,12 @@ pub enum Input {
     Msg { conn: ConnId, msg: ClientMsg },
     Leave { conn: ConnId },
     Shutdown { done: oneshot::Sender<()> },
+    /// What the other hubs of the cluster said.
+    Cluster(FromCluster),
 }
+
+/// The hub's way to the other hubs of its cluster (`--cluster`), if it has any.
+pub type ClusterLink = Option<mpsc::UnboundedSender<ToCluster>>;
 
 /// Serializes a message once for any number of recipients.
 pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
@@ -58,7 +64,7 @@ pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
 /// Runs the hub until a [`Input::Shutdown`] arrives or every sender is gone. The media
 /// endpoint's negotiation comes back on `sfu_signals`, and goes out only to participants the
 /// core still has in that call.
-pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, mut sfu_signals: mpsc::UnboundedReceiver<SfuOut>, metrics: Arc<Metrics>) {
+pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, mut sfu_signals: mpsc::UnboundedReceiver<SfuOut>, metrics: Arc<Metrics>, cluster: ClusterLink) {
     let mut clients: HashMap<ConnId, Link> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -93,9 +99,22 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, 
                     }
                     hub.leave(conn, &mut out);
                 }
+                Some(Input::Cluster(msg)) => match msg {
+                    FromCluster::Roster { node, joined, left, full } => hub.remote_roster(&node, joined, left, full, &mut out),
+                    FromCluster::Gone { node } => hub.node_gone(&node, &mut out),
+                    FromCluster::Relay { from_node, relay } => hub.relayed(&from_node, relay, &mut out),
+                    FromCluster::Load { node, load } => hub.set_load(&node, load),
+                },
                 Some(Input::Shutdown { done }) => {
                     hub.shutdown(&mut out);
-                    deliver(&mut hub, &mut clients, &mut sfu, out, &metrics);
+                    deliver(&mut hub, &mut clients, &mut sfu, out, &metrics, &cluster);
+                    if let Some(cluster) = &cluster {
+                        // The other hubs hear that this one leaves before its clients do.
+                        let (said, heard) = oneshot::channel();
+                        if cluster.send(ToCluster::Leave(said)).is_ok() {
+                            let _ = tokio::time::timeout(Duration::from_secs(1), heard).await;
+                        }
+                    }
                     for link in clients.values() {
                         let _ = link.tx.try_send(Outgoing::Close);
                     }
@@ -107,18 +126,34 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, 
                 SfuOut::Signal { call_id, conn, signal } => hub.media_signal(call_id, conn, signal, &mut out),
                 SfuOut::Failed { call_id, conn, why } => hub.media_failed(call_id, conn, &why, &mut out),
             },
-            _ = tick.tick() => hub.tick(Instant::now(), &mut out),
+            _ = tick.tick() => {
+                hub.tick(Instant::now(), &mut out);
+                if let Some(cluster) = &cluster {
+                    let _ = cluster.send(ToCluster::Load(hub.load()));
+                }
+            }
         }
-        deliver(&mut hub, &mut clients, &mut sfu, out, &metrics);
+        deliver(&mut hub, &mut clients, &mut sfu, out, &metrics, &cluster);
         metrics.users_online.store(hub.online() as u64, Relaxed);
+        metrics.cluster_remote_users.store(hub.remote_users() as u64, Relaxed);
         metrics.calls_active.store(hub.calls() as u64, Relaxed);
     }
 }
 
 /// Sends an outbox and closes the connections it drops; a client whose queue is full is cut
 /// off, and its leaving is delivered too.
-fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, Link>, sfu: &mut Sfu, mut out: Outbox, metrics: &Metrics) {
+fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, Link>, sfu: &mut Sfu, mut out: Outbox, metrics: &Metrics, cluster: &ClusterLink) {
     loop {
+        hub.route_remote(&mut out);
+        if let Some(cluster) = cluster {
+            if !out.presence.is_empty() {
+                let _ = cluster.send(ToCluster::Presence(std::mem::take(&mut out.presence)));
+            }
+            if !out.relay.is_empty() {
+                metrics.cluster_relays.fetch_add(out.relay.len() as u64, Relaxed);
+                let _ = cluster.send(ToCluster::Relay(std::mem::take(&mut out.relay)));
+            }
+        }
         for cmd in out.media.drain(..) {
             sfu.apply(cmd);
         }

@@ -136,6 +136,22 @@ pub struct Config {
     /// (another hub on this machine), the hub runs without metrics and says so.
     #[arg(long, default_value = DEFAULT_METRICS_LISTEN, value_name = "ADDR|off", value_parser = parse_metrics_listen)]
     pub metrics_listen: MetricsListen,
+
+    /// Join the other hubs that share this Redis (redis://HOST:PORT): one roster across them,
+    /// calls between their users, group calls on the least loaded one, and a hub's users
+    /// moving to the others when it stops. Give every hub the same --turn-secret. Without
+    /// it this hub works alone.
+    #[arg(long, value_name = "redis://HOST:PORT")]
+    pub cluster: Option<String>,
+
+    /// This hub's name in its cluster, unique there. Default: the host and port of --public-url.
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub node_id: Option<String>,
+
+    /// The URL clients (and their media) reach this hub at, told to those of other hubs whose
+    /// group call lives here. Default: the address it listens on.
+    #[arg(long, value_name = "ws://HOST:PORT/ws", requires = "cluster")]
+    pub public_url: Option<String>,
 }
 
 /// `--metrics-listen`: an address, or none (`off`).

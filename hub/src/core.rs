@@ -12,7 +12,10 @@ use termcall_shared::{
     PROTOCOL_VERSION,
 };
 
+mod cluster;
 mod room;
+pub use cluster::{NodeId, REMOTE_CONN_BASE};
+use cluster::{is_remote, Away, Cluster, Remote};
 pub use room::MediaCmd;
 use room::Room;
 
@@ -50,6 +53,12 @@ pub struct Outbox {
     pub closes: Vec<ConnId>,
     /// Work for the hub's media endpoint (group calls and `echo`), in order.
     pub media: Vec<MediaCmd>,
+    /// For other hubs of the cluster, in order: messages of calls that live on another hub
+    /// than one of their parties (see [`termcall_shared::cluster`]).
+    pub relay: Vec<(NodeId, termcall_shared::cluster::Relay)>,
+    /// This hub's users who joined, changed or left, for the other hubs (by name; `None`:
+    /// gone), gathered like the roster and published with it.
+    pub presence: Vec<(String, Option<termcall_shared::cluster::Presence>)>,
 }
 
 impl Outbox {
@@ -71,6 +80,10 @@ struct Member {
     resume: Option<(CallClaim, Instant)>,
     /// Its video comes as simulcast layers through the hub only if the offer asks.
     ask_simulcast: bool,
+    /// A user of another hub of the cluster, as its hub says it is.
+    remote: Option<Remote>,
+    /// The call this user (of this hub) is in lives on another hub.
+    away: Option<Away>,
 }
 
 /// A hello the connection has already checked (size, secret): what the hub decides on.
@@ -118,6 +131,8 @@ pub struct Hub {
     /// Sent as one message by [`Hub::flush_roster`], so that a mass join costs each client
     /// a few messages rather than one per joiner.
     roster_delta: BTreeMap<String, Option<UserInfo>>,
+    /// The other hubs, with `--cluster`.
+    cluster: Option<Cluster>,
 }
 
 impl Hub {
@@ -146,12 +161,13 @@ impl Hub {
             ice,
             ring_timeout,
             roster_delta: BTreeMap::new(),
+            cluster: None,
         }
     }
 
     /// How many users are online.
     pub fn online(&self) -> usize {
-        self.members.len()
+        self.members.len() - self.cluster.as_ref().map_or(0, |c| c.remotes)
     }
 
     /// How many calls are ringing or connected, group calls included.
@@ -171,10 +187,14 @@ impl Hub {
             return Err((ErrorCode::BadMessage, "this connection is already registered".into()));
         }
         let mut handed_over = None;
-        if let Some(&older) = self.by_name.get(&name) {
-            if !authenticated {
-                return Err((ErrorCode::NameTaken, format!("{name} is already online")));
-            }
+        if self.by_name.contains_key(&name) && !authenticated {
+            return Err((ErrorCode::NameTaken, format!("{name} is already online")));
+        }
+        if let Some(&older) = self.by_name.get(&name).filter(|c| is_remote(**c)) {
+            // Logged in on another hub of the cluster: that hub closes it, and it leaves here now
+            // (its call between two waits to be claimed, if this login names one).
+            self.kick_remote(older, in_call_with.is_some(), out);
+        } else if let Some(&older) = self.by_name.get(&name) {
             out.error(older, ErrorCode::Replaced, format!("{name} logged in again elsewhere; this connection is closed"), None);
             out.closes.push(older);
             handed_over = self.hand_over(older, conn, in_call_with.as_ref());
@@ -195,7 +215,7 @@ impl Hub {
         };
         if !self.members.contains_key(&conn) {
             let resume = in_call_with.filter(|c| c.peer != name && !c.token.is_empty()).map(|c| (c, Instant::now()));
-            self.members.insert(conn, Member { name: name.clone(), call: None, resume, ask_simulcast });
+            self.members.insert(conn, Member { name: name.clone(), call: None, resume, ask_simulcast, remote: None, away: None });
         } else if let Some(m) = self.members.get_mut(&conn) {
             m.ask_simulcast = ask_simulcast; // handed over: this connection's hello decides
         }
@@ -246,6 +266,16 @@ impl Hub {
         let mutual = self.members.get(&other).is_some_and(|m| {
             m.call.is_none() && m.resume.as_ref().is_some_and(|(c, _)| c.peer == me.name && c.token == claim.token)
         });
+        if is_remote(other) {
+            // One of two hubs adopts it (the one [`Hub::adopts_here`] names), once it has both
+            // claims: this one tells the other its claim unless it adopts the call now.
+            if is_remote(conn) {
+                return;
+            }
+            if !(mutual && self.adopts_here(&me.name, &claim.peer)) {
+                return self.claim_at_peer(conn, &claim, other);
+            }
+        }
         if !mutual {
             return;
         }
@@ -281,6 +311,7 @@ impl Hub {
         }
         if let Some(member) = self.members.remove(&conn) {
             self.by_name.remove(&member.name);
+            self.forget(&member);
             self.roster_delta.insert(member.name, None);
         }
     }
@@ -288,6 +319,7 @@ impl Hub {
     /// Sends the roster changes gathered since the last flush as one message to everyone.
     /// The actor calls it while changes are pending, at most every [`crate::actor::ROSTER_INTERVAL`].
     pub fn flush_roster(&mut self, out: &mut Outbox) {
+        self.flush_presence(out);
         if self.roster_delta.is_empty() {
             return;
         }
@@ -303,14 +335,17 @@ impl Hub {
 
     /// Whether roster changes are waiting for [`Hub::flush_roster`].
     pub fn roster_pending(&self) -> bool {
-        !self.roster_delta.is_empty()
+        !self.roster_delta.is_empty() || self.cluster.as_ref().is_some_and(Cluster::pending)
     }
 
     /// The hub is stopping: everyone in a call is told so.
     pub fn shutdown(&mut self, out: &mut Outbox) {
+        // In a cluster, calls between two people go on: their parties claim them again on the
+        // hubs they move to. (Alone, the hub tells them, and they claim them when it is back.)
+        let keep_calls = self.cluster.is_some();
         let ids: Vec<CallId> = self.calls.keys().copied().collect();
         for id in ids {
-            if let Some(call) = self.calls.remove(&id) {
+            if let Some(call) = self.calls.remove(&id).filter(|c| !keep_calls || !c.accepted) {
                 for (me, other) in [(call.caller, call.callee), (call.callee, call.caller)] {
                     let peer = self.name_of(other);
                     out.to(me, ServerMsg::CallEnded { call_id: id, peer, reason: CallEndReason::HubShutdown });
@@ -333,16 +368,27 @@ impl Hub {
             out.error(conn, ErrorCode::NotRegistered, "send a hello first", None);
             return;
         }
+        // A message about a call that lives on another hub goes there.
+        let Some(msg) = self.route_away(conn, msg, out) else { return };
         match msg {
             ClientMsg::Hello { .. } => out.error(conn, ErrorCode::BadMessage, "already registered; hello comes once", None),
             ClientMsg::Call { to } => {
                 if self.members[&conn].call.is_some() {
                     return out.error(conn, ErrorCode::Busy, "you are already in a call; hang up first", None);
                 }
+                if is_remote(conn) {
+                    // A user's calls start on their own hub, which places rooms itself.
+                    return;
+                }
                 match to {
-                    Callees::One(name) if name == ECHO_USER => self.call_echo(conn, out),
+                    Callees::One(name) if name == ECHO_USER => self.place_room(conn, Callees::One(name), out),
                     Callees::One(name) => self.call(conn, &name, out),
-                    Callees::Group(names) => self.call_group(conn, &names, out),
+                    Callees::Group(names) => {
+                        if let Err(refusal) = self.check_group(&names) {
+                            return out.error(conn, refusal.0, refusal.1, None);
+                        }
+                        self.place_room(conn, Callees::Group(names), out)
+                    }
                 }
             }
             ClientMsg::Invite { call_id, to } => self.invite(conn, call_id, &to, out),
@@ -420,7 +466,7 @@ impl Hub {
         if callee == conn {
             return refuse(out, CallEndReason::SelfCall);
         }
-        if self.members[&callee].call.is_some() || self.members[&callee].resume.is_some() {
+        if self.busy(callee) {
             return refuse(out, CallEndReason::Busy);
         }
         self.calls.insert(call_id, Call { caller: conn, callee, accepted: false, rang_at: Instant::now(), token: new_token() });
@@ -442,8 +488,8 @@ impl Hub {
             _ => return out.error(conn, ErrorCode::NotInCall, "no call of yours is ringing with that id", Some(call_id)),
         };
         let (caller_name, callee_name) = (self.name_of(caller), self.name_of(conn));
-        out.to(caller, ServerMsg::Accepted { call_id, peer: callee_name, offerer: true, resume_token: token.clone(), sfu: false });
-        out.to(conn, ServerMsg::Accepted { call_id, peer: caller_name, offerer: false, resume_token: token, sfu: false });
+        out.to(caller, ServerMsg::Accepted { call_id, peer: callee_name, offerer: true, resume_token: token.clone(), sfu: false, media_hub: None });
+        out.to(conn, ServerMsg::Accepted { call_id, peer: caller_name, offerer: false, resume_token: token, sfu: false, media_hub: None });
         self.announce_states(&[caller, conn]);
     }
 
@@ -487,13 +533,25 @@ impl Hub {
     }
 
     /// Queues the parties' new states for the next roster message.
+    /// A user of another hub is announced by that hub, not this one.
     fn announce_states(&mut self, parties: &[ConnId]) {
         for c in parties {
-            if let Some(m) = self.members.get(c) {
+            if let Some(m) = self.members.get(c).filter(|m| m.remote.is_none()) {
                 let info = self.info_by_name(&m.name);
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.publish(info.clone(), m.ask_simulcast);
+                }
                 self.roster_delta.insert(info.name.clone(), Some(info));
             }
         }
+    }
+
+    /// In a call or claiming one: not free to be rung. A user of another hub is also busy
+    /// when that hub says so.
+    fn busy(&self, conn: ConnId) -> bool {
+        self.members.get(&conn).is_none_or(|m| {
+            m.call.is_some() || m.resume.is_some() || m.remote.as_ref().is_some_and(|r| r.info.state != UserState::Idle)
+        })
     }
 
     /// Checks that the roster and the calls agree with each other; the reason if they do not.
@@ -513,6 +571,7 @@ impl Hub {
                 match self.calls.get(&id) {
                     Some(c) if c.caller == *conn || c.callee == *conn => {}
                     None if self.rooms.get(&id).is_some_and(|r| r.has(*conn)) => {}
+                    _ if m.away.is_some() => {}
                     _ => return Err(format!("{} is in call {id}, which does not have them", m.name)),
                 }
                 if m.resume.is_some() {
@@ -521,6 +580,7 @@ impl Hub {
             }
         }
         self.check_rooms()?;
+        self.check_cluster()?;
         for (id, c) in &self.calls {
             if c.caller == c.callee {
                 return Err(format!("call {id} is with oneself"));
@@ -551,6 +611,15 @@ impl Hub {
     fn info_by_name(&self, name: &str) -> UserInfo {
         let conn = self.by_name.get(name).copied();
         let member = conn.and_then(|c| self.members.get(&c));
+        if let Some(m) = member {
+            if let Some(remote) = &m.remote {
+                return remote.info.clone();
+            }
+            if let (Some(away), Some(id)) = (&m.away, m.call) {
+                let state = if away.accepted { UserState::InCall } else { UserState::Ringing };
+                return UserInfo { name: name.to_owned(), state, call: away.group.then_some(id) };
+            }
+        }
         let call = member.and_then(|m| m.call);
         if let Some((id, room)) = call.and_then(|id| self.rooms.get(&id).map(|r| (id, r))) {
             let joined = conn.is_some_and(|c| room.is_joined(c));
@@ -570,3 +639,5 @@ impl Hub {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod cluster_tests;

@@ -16,12 +16,14 @@
 //!   and chat between participants, never decoding.
 //! - [`turn`]: the embedded STUN/TURN server: credentials, relays, peer policy, quotas.
 //! - [`ice`]: the ICE servers (with fresh TURN credentials) each welcome carries.
+//! - [`cluster`]: `--cluster`: the hubs of a team sharing one roster and their calls through Redis.
 //! - [`metrics`]: the hub's counters.
 //! - [`admin`]: the operator's listener (`--metrics-listen`): `/metrics` and `/healthz`.
 //! - [`fuzzing`]: what the fuzz targets in `fuzz/` run (and the unit tests replay).
 
 pub mod actor;
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod core;

@@ -1,6 +1,7 @@
 //! The `termcall-hub` binary: parses the command line, sets up logging, serves until a signal.
 
 use clap::Parser;
+use termcall_hub::cluster::ClusterSettings;
 use termcall_hub::config::{Config, Tool};
 use termcall_hub::server::{self, Security};
 use tracing::{error, info};
@@ -109,10 +110,27 @@ async fn serve() -> std::process::ExitCode {
         }
         None => info!("no STUN/TURN server (--no-turn)"),
     }
-    // One line on stdout for scripts and tests: where to connect (the log above is written by then).
     let scheme = if security.tls.is_some() { "wss" } else { "ws" };
+    let cluster = match &cfg.cluster {
+        None => None,
+        Some(redis) => match ClusterSettings::new(redis, cfg.node_id.as_deref(), cfg.public_url.as_deref(), &format!("{scheme}://{addr}/ws")) {
+            Ok(c) => {
+                info!(node = %c.node, url = %c.url, "cluster through Redis at {}", c.redis);
+                if cfg.turn_secret.is_none() && turn.is_some() {
+                    tracing::warn!("--cluster without --turn-secret: this hub's TURN relay accepts only its own users' credentials; give every hub the same --turn-secret");
+                }
+                Some(c)
+            }
+            Err(e) => {
+                error!("{e}");
+                eprintln!("termcall-hub: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+    };
+    // One line on stdout for scripts and tests: where to connect (the log above is written by then).
     println!("termcall-hub listening on {scheme}://{addr}/ws");
-    server::run(listener, cfg, turn, external_ice, security, metrics, shutdown_signal()).await;
+    server::run(listener, cfg, turn, external_ice, security, metrics, cluster, shutdown_signal()).await;
     info!("stopped");
     std::process::ExitCode::SUCCESS
 }

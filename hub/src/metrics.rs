@@ -19,6 +19,10 @@ pub struct Metrics {
     pub roster_sent: AtomicU64,
     /// Hellos refused for a missing or wrong secret.
     pub logins_refused: AtomicU64,
+    /// Messages sent to other hubs of the cluster (`--cluster`).
+    pub cluster_relays: AtomicU64,
+    /// Users of other hubs of the cluster in the roster now.
+    pub cluster_remote_users: AtomicU64,
     /// TURN allocations open now.
     pub turn_allocations_active: AtomicU64,
     /// TURN allocations ever made.
@@ -159,12 +163,14 @@ impl Metrics {
 
     /// The Prometheus text exposition of every figure.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 25] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 27] = [
             ("termcall_users_online", "gauge", "Users registered now.", &self.users_online),
             ("termcall_calls_active", "gauge", "Calls ringing or connected now.", &self.calls_active),
             ("termcall_messages_sent_total", "counter", "Signaling messages sent, one per recipient.", &self.messages_sent),
             ("termcall_roster_sent_total", "counter", "Roster updates sent, one per recipient.", &self.roster_sent),
             ("termcall_logins_refused_total", "counter", "Hellos refused for a missing or wrong secret.", &self.logins_refused),
+            ("termcall_cluster_relays_total", "counter", "Messages sent to other hubs of the cluster.", &self.cluster_relays),
+            ("termcall_cluster_remote_users", "gauge", "Users of other hubs of the cluster in the roster.", &self.cluster_remote_users),
             ("termcall_turn_allocations_active", "gauge", "TURN allocations open now.", &self.turn_allocations_active),
             ("termcall_turn_allocations_total", "counter", "TURN allocations made.", &self.turn_allocations_total),
             ("termcall_turn_allocations_refused_total", "counter", "TURN allocations refused (quota, ports, user).", &self.turn_allocations_refused_total),

@@ -19,6 +19,7 @@ use tracing::{debug, info};
 
 use crate::sfu::Sfu;
 use crate::actor::{self, Input};
+use crate::cluster::ClusterSettings;
 use crate::config::Config;
 use crate::connection;
 use crate::core::Hub;
@@ -106,15 +107,17 @@ pub async fn run(
     external_ice: ExternalIce,
     security: Security,
     metrics: Arc<Metrics>,
+    cluster: Option<ClusterSettings>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    // Call ids start at the clock in milliseconds: a restarted hub then never reuses an id its
-    // clients still hold (and stays below 2^53, exact in JavaScript).
-    let first_call = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_millis() as u64);
-    let hub = Hub::new(IceDirectory::new(external_ice, turn.clone()), cfg.ring_timeout()).first_call_id(first_call).max_group(cfg.max_group);
+    let mut hub = Hub::new(IceDirectory::new(external_ice, turn.clone()), cfg.ring_timeout()).first_call_id(first_call_id(cluster.is_some())).max_group(cfg.max_group);
+    if let Some(c) = &cluster {
+        hub = hub.clustered(&c.node, &c.url);
+    }
     let (hub_tx, hub_rx) = mpsc::channel::<Input>(4096);
+    let cluster = cluster.map(|c| crate::cluster::spawn(c, hub_tx.clone()));
     let (sfu, sfu_rx) = Sfu::new(cfg.sfu(), metrics.clone());
-    let hub_task = tokio::spawn(actor::run(hub, hub_rx, sfu, sfu_rx, metrics.clone()));
+    let hub_task = tokio::spawn(actor::run(hub, hub_rx, sfu, sfu_rx, metrics.clone(), cluster));
     let cfg = Arc::new(cfg);
     let next_conn = AtomicU64::new(1);
     let open = Arc::new(AtomicUsize::new(0));
@@ -176,6 +179,16 @@ pub async fn run(
     }
     // Give writers a moment to flush the goodbyes.
     tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+/// The first call id. Alone, the clock in milliseconds: a restarted hub then never reuses an
+/// id its clients still hold. In a cluster, a random one, so that hubs do not hand out the
+/// same ids (each uses a few million at most of 2^52). Both stay below 2^53, exact in JavaScript.
+fn first_call_id(clustered: bool) -> u64 {
+    if clustered {
+        return rand::random_range(1u64 << 32..1u64 << 52);
+    }
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_millis() as u64)
 }
 
 /// What a new connection needs to be served.

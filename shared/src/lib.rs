@@ -8,6 +8,7 @@
 //! - [`signal`]: the SDP and ICE payloads relayed between the two parties of a call.
 //! - [`roster`]: who is online and in which state.
 //! - [`errors`]: the machine-readable error codes both sides understand.
+//! - [`cluster`]: what the hubs of one cluster tell one another through Redis.
 //! - [`chat`]: the chat message carried on the data channel, peer to peer.
 //! - [`names`]: what a user name may be.
 //! - [`limits`]: sizes both sides must agree on.
@@ -15,6 +16,7 @@
 //!   and the hub's SFU) must agree on.
 
 pub mod chat;
+pub mod cluster;
 pub mod errors;
 pub mod limits;
 #[cfg(feature = "media")]

@@ -210,6 +210,10 @@ pub enum ServerMsg {
         resume_token: String,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         sfu: bool,
+        /// With `sfu` on a hub of a cluster: the hub the call's media goes to (its public URL),
+        /// which may be another than the one this client is logged in to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_hub: Option<String>,
     },
     /// Who is in a group call now: sent to its participants whenever that changes.
     Group { call_id: CallId, joined: Vec<String>, ringing: Vec<String> },
@@ -338,7 +342,7 @@ mod tests {
             ServerMsg::CallEnded { call_id: 3, peer: "b".into(), reason: CallEndReason::Busy },
             ServerMsg::Group { call_id: 4, joined: vec!["a".into(), "b".into()], ringing: vec!["c".into()] },
             ServerMsg::Left { call_id: 4, name: "c".into(), reason: CallEndReason::Declined },
-            ServerMsg::Accepted { call_id: 4, peer: "echo".into(), offerer: false, resume_token: String::new(), sfu: true },
+            ServerMsg::Accepted { call_id: 4, peer: "echo".into(), offerer: false, resume_token: String::new(), sfu: true, media_hub: None },
             ServerMsg::Incoming { call_id: 4, from: "a".into(), group: Some(vec!["b".into()]) },
             ServerMsg::error(ErrorCode::NameTaken, "taken"),
         ];

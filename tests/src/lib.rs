@@ -18,6 +18,7 @@ pub mod coturn;
 pub mod hub;
 pub mod media;
 pub mod netns;
+pub mod redis;
 mod raw;
 pub mod shaped;
 pub mod sound;

@@ -76,7 +76,7 @@ pub async fn spawn_hub() -> Result<(Child, String), String> {
 /// A user of the demo: on loopback, 320x240 video unless said otherwise.
 pub fn user(name: &str, url: &str, auto_accept: bool) -> EngineConfig {
     EngineConfig {
-        login: Login { url: url.to_owned(), name: name.to_owned(), secret: None, ca: None },
+        login: Login { url: url.to_owned(), others: Vec::new(), name: name.to_owned(), secret: None, ca: None },
         auto_accept,
         ice: IceOptions { bind: vec!["127.0.0.1:0".into()], relay: RelayMode::Auto },
         media: crate::media::MediaConfig { width: 320, height: 240, ..Default::default() },

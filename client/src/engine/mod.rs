@@ -105,6 +105,8 @@ struct State {
     media_tx: mpsc::UnboundedSender<(CallId, CallOut)>,
     me: Option<String>,
     hub_up: bool,
+    /// The hub this engine is logged in to (one of `--hub`).
+    hub_url: String,
     ice_servers: Vec<IceServer>,
     roster: BTreeMap<String, UserInfo>,
     call: Option<Active>,
@@ -144,6 +146,7 @@ async fn run(cfg: EngineConfig, mut commands: mpsc::UnboundedReceiver<Command>, 
         media_tx,
         me: None,
         hub_up: false,
+        hub_url: cfg_login.url.clone(),
         ice_servers: Vec::new(),
         roster: BTreeMap::new(),
         call: None,
@@ -339,28 +342,29 @@ impl State {
 
     async fn on_hub(&mut self, h: HubEvent) {
         match h {
-            HubEvent::Up(ServerMsg::Welcome { name, ice_servers, users, turn_stream, .. }) => {
+            HubEvent::Up(ServerMsg::Welcome { name, ice_servers, users, turn_stream, .. }, url) => {
                 let first = self.me.is_none();
                 self.me = Some(name.clone());
-                self.relay_routes.on_welcome(&self.cfg.login.url, turn_stream.as_deref(), &ice_servers, self.cfg.ice.relay, &self.cfg.ice.bind);
+                self.hub_url = url;
+                self.relay_routes.on_welcome(&self.hub_url, turn_stream.as_deref(), &ice_servers, self.cfg.ice.relay, &self.cfg.ice.bind);
                 self.ice_servers = ice_servers;
                 self.hub_up = true;
                 self.roster = users.into_iter().filter(|u| u.name != name).map(|u| (u.name.clone(), u)).collect();
                 if first {
                     self.emit(Event::Ready { name });
                 } else {
-                    self.emit(Event::Hub { state: HubState::Connected, url: self.cfg.login.url.clone() });
+                    self.emit(Event::Hub { state: HubState::Connected, url: self.hub_url.clone() });
                 }
                 self.emit_roster();
                 for c in std::mem::take(&mut self.early) {
                     Box::pin(self.on_command(c)).await;
                 }
             }
-            HubEvent::Up(_) | HubEvent::Refused { .. } => {}
+            HubEvent::Up(..) | HubEvent::Refused { .. } => {}
             HubEvent::Down { why, retry_in } => {
                 if self.hub_up {
                     self.hub_up = false;
-                    self.emit(Event::Hub { state: HubState::Disconnected, url: self.cfg.login.url.clone() });
+                    self.emit(Event::Hub { state: HubState::Disconnected, url: self.hub_url.clone() });
                     // A call being set up or recovering its media path needs the hub for
                     // signaling; a connected one does not, unless its media goes through the hub.
                     if self.call.as_ref().is_some_and(|c| c.state != CallState::Connected || c.sfu) {
@@ -416,7 +420,7 @@ impl State {
                     self.emit_call();
                 }
             }
-            ServerMsg::Accepted { call_id, peer, offerer, resume_token, sfu } => {
+            ServerMsg::Accepted { call_id, peer, offerer, resume_token, sfu, .. } => {
                 let Some(c) = self.call.as_mut().filter(|c| c.id == Some(call_id)) else {
                     return self.send_hub(ClientMsg::Hangup { call_id }).await;
                 };

@@ -15,8 +15,8 @@ use super::connect::{self, ConnectError};
 /// What the signaling task tells the engine.
 #[derive(Debug)]
 pub enum HubEvent {
-    /// Registered; the welcome carries the roster and ICE servers.
-    Up(ServerMsg),
+    /// Registered, at the hub of this URL; the welcome carries the roster and ICE servers.
+    Up(ServerMsg, String),
     /// A message from the hub.
     Msg(ServerMsg),
     /// The hub connection is down; the task is retrying.
@@ -30,6 +30,8 @@ pub enum HubEvent {
 #[derive(Debug, Clone)]
 pub struct Login {
     pub url: String,
+    /// Other hubs of the same cluster, tried in turn when the one in use is lost.
+    pub others: Vec<String>,
     pub name: String,
     pub secret: Option<String>,
     /// Extra trusted certificates (PEM) for a `wss://` hub, e.g. a self-signed one.
@@ -43,6 +45,8 @@ const RESUME_GRACE: Duration = Duration::from_millis(250);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 /// Short enough that clients are back within about 3 s of a hub restart, however long it was down.
 const BACKOFF_MAX: Duration = Duration::from_secs(3);
+/// How soon to try again when the name is still held by our own lost session.
+const NAME_RETRY: Duration = Duration::from_millis(400);
 
 /// Runs until the engine drops its sender or the hub refuses us. `in_call_with` is the peer
 /// of the engine's connected call, named in each hello so that a restarted hub adopts the call.
@@ -58,22 +62,33 @@ pub async fn run(login: Login, in_call_with: watch::Receiver<Option<CallClaim>>,
     } else {
         None
     };
+    let urls: Vec<&str> = std::iter::once(login.url.as_str()).chain(login.others.iter().map(String::as_str)).collect();
+    let mut at = 0;
+    let mut ever_up = false;
     let mut backoff = BACKOFF_MIN;
     loop {
-        let why = match session(&login, tls.as_ref(), &in_call_with, &mut outbox, &events).await {
+        let url = urls[at % urls.len()];
+        let (why, retry_in) = match session(&login, url, tls.as_ref(), &in_call_with, &mut outbox, &events).await {
             Session::EngineGone => return,
+            // Back after losing a hub of a cluster, the name may still be held by the old
+            // session until the others find that hub dead (a few seconds): try again soon.
+            Session::Refused(code, message) if ever_up && code == ErrorCode::NameTaken.to_string() => (format!("{url}: {message} (the old session, still being dropped)"), NAME_RETRY),
             Session::Refused(code, message) => {
                 let _ = events.send(HubEvent::Refused { code, message });
                 return;
             }
             Session::Lost { why, was_up } => {
                 if was_up {
+                    ever_up = true;
                     backoff = BACKOFF_MIN;
                 }
-                why
+                // The next hub of the cluster, if there are others.
+                at += 1;
+                let retry_in = jitter(backoff);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                (why, retry_in)
             }
         };
-        let retry_in = jitter(backoff);
         if events.send(HubEvent::Down { why, retry_in }).is_err() {
             return;
         }
@@ -86,7 +101,6 @@ pub async fn run(login: Login, in_call_with: watch::Receiver<Option<CallClaim>>,
                 m = outbox.recv() => if m.is_none() { return },
             }
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
@@ -98,12 +112,13 @@ enum Session {
 
 async fn session(
     login: &Login,
+    url: &str,
     tls: Option<&Arc<rustls::ClientConfig>>,
     in_call_with: &watch::Receiver<Option<CallClaim>>,
     outbox: &mut mpsc::Receiver<ClientMsg>,
     events: &mpsc::UnboundedSender<HubEvent>,
 ) -> Session {
-    let ws = match connect::connect(&login.url, tls).await {
+    let ws = match connect::connect(url, tls).await {
         Ok(ws) => ws,
         Err(ConnectError::Retry(why)) => return Session::Lost { why, was_up: false },
         Err(ConnectError::Fatal { code, message }) => return Session::Refused(code.into(), message),
@@ -159,7 +174,7 @@ async fn session(
                     match msg {
                         ServerMsg::Welcome { .. } => {
                             up = true;
-                            if events.send(HubEvent::Up(msg)).is_err() {
+                            if events.send(HubEvent::Up(msg, url.to_owned())).is_err() {
                                 return Session::EngineGone;
                             }
                         }

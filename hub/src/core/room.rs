@@ -48,31 +48,39 @@ impl Room {
 
 impl Hub {
     /// A call to `echo`: accepted at once, with the hub as the other end.
-    pub(super) fn call_echo(&mut self, conn: ConnId, out: &mut Outbox) {
-        let call_id = self.take_call_id();
+    pub(super) fn call_echo(&mut self, conn: ConnId, call_id: CallId, out: &mut Outbox) {
         self.rooms.insert(call_id, Room { joined: vec![conn], ringing: Vec::new(), echo: true });
         self.enter_call(conn, call_id);
         out.to(conn, ServerMsg::Ringing { call_id, to: ECHO_USER.to_owned() });
-        out.to(conn, ServerMsg::Accepted { call_id, peer: ECHO_USER.to_owned(), offerer: false, resume_token: String::new(), sfu: true });
+        out.to(conn, ServerMsg::Accepted { call_id, peer: ECHO_USER.to_owned(), offerer: false, resume_token: String::new(), sfu: true, media_hub: self.media_hub() });
         out.media.push(self.joining(call_id, conn, true));
         self.announce_states(&[conn]);
     }
 
-    /// Starts a group call: the caller is in it at once, the others are rung.
-    pub(super) fn call_group(&mut self, conn: ConnId, names: &[String], out: &mut Outbox) {
+    /// Whether a group call to `names` may be placed: the refusal if not.
+    pub(super) fn check_group(&self, names: &[String]) -> Result<(), (ErrorCode, String)> {
         // The length first, before any work that grows with it: a list longer than the group
         // may be is refused whatever it holds.
         if names.len() + 1 > self.max_group {
             let msg = format!("a group call holds at most {} people on this hub; you named {}", self.max_group, names.len() + 1);
-            return out.error(conn, ErrorCode::CallFull, msg, None);
+            return Err((ErrorCode::CallFull, msg));
+        }
+        if names.is_empty() {
+            return Err((ErrorCode::BadMessage, "a group call needs at least one name to ring".into()));
+        }
+        Ok(())
+    }
+
+    /// Starts group call `call_id` (checked by [`Hub::check_group`]): the caller is in it at
+    /// once, the others are rung.
+    pub(super) fn call_group(&mut self, conn: ConnId, call_id: CallId, names: &[String], out: &mut Outbox) {
+        if let Err((code, message)) = self.check_group(names) {
+            out.error(conn, code, message, Some(call_id));
+            return out.to(conn, ServerMsg::CallEnded { call_id, peer: String::new(), reason: CallEndReason::UnknownUser });
         }
         // Duplicates are dropped in linear time, keeping the first of each name in order.
         let mut seen = std::collections::HashSet::with_capacity(names.len());
         let wanted: Vec<&String> = names.iter().filter(|n| seen.insert(n.as_str())).collect();
-        if wanted.is_empty() {
-            return out.error(conn, ErrorCode::BadMessage, "a group call needs at least one name to ring", None);
-        }
-        let call_id = self.take_call_id();
         self.rooms.insert(call_id, Room { joined: vec![conn], ringing: Vec::new(), echo: false });
         self.enter_call(conn, call_id);
         let label = wanted.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
@@ -91,7 +99,7 @@ impl Hub {
             out.to(conn, ServerMsg::CallEnded { call_id, peer: label, reason: last_refusal });
             return;
         }
-        out.to(conn, ServerMsg::Accepted { call_id, peer: label, offerer: false, resume_token: String::new(), sfu: true });
+        out.to(conn, ServerMsg::Accepted { call_id, peer: label, offerer: false, resume_token: String::new(), sfu: true, media_hub: self.media_hub() });
         out.media.push(self.joining(call_id, conn, false));
         self.announce_states(&[conn]);
         self.send_group(call_id, out);
@@ -105,8 +113,7 @@ impl Hub {
         if callee == by {
             return Err(CallEndReason::SelfCall);
         }
-        let member = &self.members[&callee];
-        if member.call.is_some() || member.resume.is_some() {
+        if self.busy(callee) {
             return Err(CallEndReason::Busy);
         }
         let Some(room) = self.rooms.get_mut(&call_id) else { return Err(CallEndReason::PeerGone) };
@@ -157,7 +164,7 @@ impl Hub {
         room.joined.push(conn);
         let others: Vec<ConnId> = room.joined.iter().copied().filter(|c| *c != conn).collect();
         let peer = others.iter().map(|c| self.name_of(*c)).collect::<Vec<_>>().join(", ");
-        out.to(conn, ServerMsg::Accepted { call_id, peer, offerer: false, resume_token: String::new(), sfu: true });
+        out.to(conn, ServerMsg::Accepted { call_id, peer, offerer: false, resume_token: String::new(), sfu: true, media_hub: self.media_hub() });
         out.media.push(self.joining(call_id, conn, false));
         self.announce_states(&[conn]);
         self.send_group(call_id, out);
