@@ -103,7 +103,14 @@ pub async fn run(url: String, idx: usize, name: String, tally: Arc<Tally>, watch
             frame = rx.next() => {
                 let text = match frame {
                     Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(e)) => {
+                        if !joined {
+                            let _ = reports.send(Report::Joined { idx, result: Err(format!("{url}: {e}")) });
+                            return;
+                        }
+                        break;
+                    }
                     Some(Ok(_)) => continue,
                 };
                 tally.messages.fetch_add(1, Relaxed);
@@ -156,6 +163,9 @@ pub async fn run(url: String, idx: usize, name: String, tally: Arc<Tally>, watch
                 }
             }
         }
+    }
+    if !joined {
+        let _ = reports.send(Report::Joined { idx, result: Err(format!("{url}: the connection ended before the welcome")) });
     }
     let _ = tx.send(Message::Close(None)).await;
     let _ = reports.send(Report::Gone);

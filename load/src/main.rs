@@ -15,9 +15,11 @@ use clap::Parser;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "termcall-load", version, about)]
 pub struct Opts {
-    /// The hub's WebSocket URL (ws:// only: this is for a hub on loopback or a LAN).
+    /// The hub's WebSocket URL (ws:// only: this is for a hub on loopback or a LAN). Repeat it
+    /// for the hubs of a cluster: client i goes to hub i mod n, the timed join to the first,
+    /// and calls are made both between hubs and within one.
     #[arg(long, default_value = "ws://127.0.0.1:7878/ws")]
-    pub hub: String,
+    pub hub: Vec<String>,
 
     /// Clients to connect and hold.
     #[arg(long, default_value_t = 1000)]
@@ -36,9 +38,14 @@ pub struct Opts {
     #[arg(long, default_value_t = 100)]
     pub calls: usize,
 
-    /// The hub's process id, to report its memory and CPU (e.g. `$(pidof termcall-hub)`).
+    /// The hub's process id, to report its memory and CPU (e.g. `$(pidof termcall-hub)`);
+    /// one for each --hub, in the same order.
     #[arg(long)]
-    pub hub_pid: Option<u32>,
+    pub hub_pid: Vec<u32>,
+
+    /// The cluster's Redis (HOST:PORT), to report its memory and commands a second.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub redis: Option<String>,
 
     /// Names are PREFIX0, PREFIX1, ...
     #[arg(long, default_value = "load")]
@@ -52,8 +59,12 @@ pub struct Opts {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let opts = Opts::parse();
-    if !opts.hub.starts_with("ws://") {
-        eprintln!("termcall-load: --hub must be a ws:// URL");
+    if let Some(bad) = opts.hub.iter().find(|h| !h.starts_with("ws://")) {
+        eprintln!("termcall-load: --hub must be a ws:// URL, not {bad}");
+        return std::process::ExitCode::from(2);
+    }
+    if !opts.hub_pid.is_empty() && opts.hub_pid.len() != opts.hub.len() {
+        eprintln!("termcall-load: give one --hub-pid for each --hub, or none");
         return std::process::ExitCode::from(2);
     }
     raise_fd_limit();

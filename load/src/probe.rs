@@ -31,3 +31,28 @@ pub fn metric(ws_url: &str, name: &str) -> Option<f64> {
     s.read_to_string(&mut page).ok()?;
     page.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
+
+/// One field of Redis's `INFO` (e.g. `used_memory`), asked over RESP at `addr` (HOST:PORT).
+pub fn redis_info(addr: &str, field: &str) -> Option<f64> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"*1\r\n$4\r\nINFO\r\n").ok()?;
+    // A bulk string: `$LEN\r\n` then LEN bytes.
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        let Some((head, body)) = text.split_once("\r\n") else { continue };
+        let len: usize = head.strip_prefix('$')?.parse().ok()?;
+        if body.len() >= len {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&reply);
+    text.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.trim().parse().ok())
+}

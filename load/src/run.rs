@@ -15,36 +15,61 @@ use crate::Opts;
 /// How long one phase may wait for the bots before the run fails.
 const PHASE_LIMIT: Duration = Duration::from_secs(60);
 
-/// The hub's cost at one moment.
-#[derive(Debug, Clone, Copy)]
+/// The hubs' cost at one moment (summed over the hubs, and each hub's memory and CPU).
+#[derive(Debug, Clone)]
 struct Sample {
     at: Instant,
-    rss_kib: Option<u64>,
-    cpu: Option<Duration>,
+    rss_kib: Vec<Option<u64>>,
+    cpu: Vec<Option<Duration>>,
     sent: f64,
     roster_sent: f64,
+    /// Redis's memory in bytes and commands processed so far, with `--redis`.
+    redis_memory: f64,
+    redis_commands: f64,
 }
 
 fn sample(opts: &Opts) -> Sample {
+    let sum = |name: &str| opts.hub.iter().map(|h| probe::metric(h, name).unwrap_or(f64::NAN)).sum();
+    let redis = |field: &str| opts.redis.as_deref().and_then(|r| probe::redis_info(r, field)).unwrap_or(f64::NAN);
     Sample {
         at: Instant::now(),
-        rss_kib: opts.hub_pid.and_then(probe::rss_kib),
-        cpu: opts.hub_pid.and_then(probe::cpu_time),
-        sent: probe::metric(&opts.hub, "termcall_messages_sent_total").unwrap_or(f64::NAN),
-        roster_sent: probe::metric(&opts.hub, "termcall_roster_sent_total").unwrap_or(f64::NAN),
+        rss_kib: opts.hub_pid.iter().map(|p| probe::rss_kib(*p)).collect(),
+        cpu: opts.hub_pid.iter().map(|p| probe::cpu_time(*p)).collect(),
+        sent: sum("termcall_messages_sent_total"),
+        roster_sent: sum("termcall_roster_sent_total"),
+        redis_memory: redis("used_memory"),
+        redis_commands: redis("total_commands_processed"),
     }
 }
 
-/// CPU used between two samples, as a percentage of one core.
+/// CPU used between two samples by each hub, as a percentage of one core.
 fn cpu_pct(a: &Sample, b: &Sample) -> String {
-    match (a.cpu, b.cpu) {
-        (Some(x), Some(y)) => format!("{:.1}% of a core", (y - x).as_secs_f64() / (b.at - a.at).as_secs_f64() * 100.0),
-        _ => "n/a (no --hub-pid)".into(),
+    if a.cpu.is_empty() {
+        return "n/a (no --hub-pid)".into();
     }
+    let each: Vec<String> = a
+        .cpu
+        .iter()
+        .zip(&b.cpu)
+        .map(|(x, y)| match (x, y) {
+            (Some(x), Some(y)) => format!("{:.1}%", (*y - *x).as_secs_f64() / (b.at - a.at).as_secs_f64() * 100.0),
+            _ => "n/a".into(),
+        })
+        .collect();
+    format!("{} of a core", each.join(" / "))
 }
 
-fn mib(kib: Option<u64>) -> String {
-    kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+fn mib(kib: &[Option<u64>]) -> String {
+    if kib.is_empty() {
+        return "n/a".into();
+    }
+    kib.iter().map(|k| k.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))).collect::<Vec<_>>().join(" / ")
+}
+
+/// Memory over the empty hubs, per client on them.
+fn kib_per_client(before: &Sample, after: &Sample, n: usize) -> f64 {
+    let grown: u64 = before.rss_kib.iter().zip(&after.rss_kib).filter_map(|(a, b)| Some(b.as_ref()?.saturating_sub(*a.as_ref()?))).sum();
+    grown as f64 / n as f64
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -79,10 +104,12 @@ pub async fn run(opts: &Opts) -> Result<String, String> {
     let (reports_tx, mut reports) = mpsc::unbounded_channel();
     let mut orders = Vec::with_capacity(n + 1);
     let mut out = String::new();
+    let hubs = opts.hub.len();
     let spawn = |idx: usize, name: String, orders: &mut Vec<watch::Sender<Order>>| {
         let (tx, rx) = watch::channel(Order::Hold);
         orders.push(tx);
-        tokio::spawn(bot::run(opts.hub.clone(), idx, name, tally.clone(), watch_rx.clone(), rx, reports_tx.clone()));
+        let hub = opts.hub[idx % hubs].clone();
+        tokio::spawn(bot::run(hub, idx, name, tally.clone(), watch_rx.clone(), rx, reports_tx.clone()));
     };
 
     // 1. The mass join, paced.
@@ -122,7 +149,7 @@ pub async fn run(opts: &Opts) -> Result<String, String> {
         roster_per_join,
         roster_per_join / n as f64,
     );
-    let _ = writeln!(out, "  hub CPU during the join: {}; RSS {} -> {}", cpu_pct(&before, &after_join), mib(before.rss_kib), mib(after_join.rss_kib));
+    let _ = writeln!(out, "  hub CPU during the join: {}; RSS {} -> {}", cpu_pct(&before, &after_join), mib(&before.rss_kib), mib(&after_join.rss_kib));
 
     // 2. Hold, idle.
     let hold_start = sample(opts);
@@ -133,12 +160,18 @@ pub async fn run(opts: &Opts) -> Result<String, String> {
         "idle hold of {n} clients for {}s: hub CPU {}, RSS {} ({:.1} KiB per client over the empty hub)",
         opts.hold_secs,
         cpu_pct(&hold_start, &hold_end),
-        mib(hold_end.rss_kib),
-        match (before.rss_kib, hold_end.rss_kib) {
-            (Some(a), Some(b)) => (b.saturating_sub(a)) as f64 / n as f64,
-            _ => f64::NAN,
-        }
+        mib(&hold_end.rss_kib),
+        kib_per_client(&before, &hold_end, n),
     );
+    if opts.redis.is_some() {
+        let secs = (hold_end.at - hold_start.at).as_secs_f64();
+        let _ = writeln!(
+            out,
+            "  redis: {:.1} MiB used, {:.0} commands a second while idle",
+            hold_end.redis_memory / 1048576.0,
+            (hold_end.redis_commands - hold_start.redis_commands) / secs,
+        );
+    }
 
     // 3. One more join, timed until every client has it in its roster.
     let probe_name = format!("{}probe", opts.prefix);
@@ -157,34 +190,58 @@ pub async fn run(opts: &Opts) -> Result<String, String> {
     let probe_after = sample(opts);
     let _ = writeln!(
         out,
-        "one more join reached all {n} clients in {:.0} ms (p50 {:.0} ms); hub sent {:.0} roster updates for it, clients read {} messages",
+        "one more join reached all {n} clients in {:.0} ms (p50 {:.0} ms, p99 {:.0} ms); hubs sent {:.0} roster updates for it, clients read {} messages",
         percentile(&saw, 1.0).as_secs_f64() * 1000.0,
         percentile(&saw, 0.5).as_secs_f64() * 1000.0,
+        percentile(&saw, 0.99).as_secs_f64() * 1000.0,
         probe_after.roster_sent - probe_before.roster_sent,
         tally.messages.load(Relaxed) - msgs_before,
     );
 
-    // 4. Calls between pairs.
+    // 4. Calls between pairs: with several hubs, between two hubs, then within one.
     let calls = opts.calls.min(n / 2);
     if calls > 0 {
-        let t = Instant::now();
-        for k in 0..calls {
-            let _ = orders[2 * k].send(Order::Call(format!("{}{}", opts.prefix, 2 * k + 1)));
+        // Client i is on hub i mod hubs: i and i+1 are on two hubs (one, if there is one
+        // hub); i and i+hubs on the same one. Each client is in one call at most.
+        let mut plans = vec![("between two hubs", 1usize)];
+        if hubs > 1 {
+            plans.push(("within one hub", hubs));
         }
-        let mut took = gather(&mut reports, calls, "calls", |r| match r {
-            Report::CallUp { took } => Some(took),
-            _ => None,
-        })
-        .await?;
-        took.sort();
-        let _ = writeln!(
-            out,
-            "{calls} calls rung and accepted at once in {:.0} ms: call to accepted p50 {:.1} ms, p99 {:.1} ms; {} errors",
-            t.elapsed().as_secs_f64() * 1000.0,
-            percentile(&took, 0.5).as_secs_f64() * 1000.0,
-            percentile(&took, 0.99).as_secs_f64() * 1000.0,
-            tally.errors.load(Relaxed),
-        );
+        let mut used = vec![false; n];
+        for (what, step) in plans {
+            let mut pairs = Vec::new();
+            let mut i = 0;
+            while pairs.len() < calls && i + step < n {
+                if !used[i] && !used[i + step] {
+                    used[i] = true;
+                    used[i + step] = true;
+                    pairs.push((i, i + step));
+                }
+                i += 1;
+            }
+            let what = if hubs == 1 { "" } else { what };
+            let t = Instant::now();
+            for (a, b) in &pairs {
+                let _ = orders[*a].send(Order::Call(format!("{}{b}", opts.prefix)));
+            }
+            let mut took = gather(&mut reports, pairs.len(), "calls", |r| match r {
+                Report::CallUp { took } => Some(took),
+                _ => None,
+            })
+            .await?;
+            took.sort();
+            let _ = writeln!(
+                out,
+                "{} calls {what} rung and accepted at once in {:.0} ms: call to accepted p50 {:.1} ms, p99 {:.1} ms; {} errors",
+                pairs.len(),
+                t.elapsed().as_secs_f64() * 1000.0,
+                percentile(&took, 0.5).as_secs_f64() * 1000.0,
+                percentile(&took, 0.99).as_secs_f64() * 1000.0,
+                tally.errors.load(Relaxed),
+            );
+            // Let the hang-ups settle before the next round.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     // 5. Everyone leaves.
@@ -197,14 +254,14 @@ pub async fn run(opts: &Opts) -> Result<String, String> {
     gather(&mut reports, everyone, "leaving", |r| matches!(r, Report::Gone).then_some(())).await?;
     let mut online = f64::NAN;
     for _ in 0..50 {
-        online = probe::metric(&opts.hub, "termcall_users_online").unwrap_or(f64::NAN);
+        online = opts.hub.iter().map(|h| probe::metric(h, "termcall_users_online").unwrap_or(f64::NAN)).sum();
         if online == 0.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let end = sample(opts);
-    let _ = writeln!(out, "all left in {:.0} ms; hub users online {online}, RSS {}", t.elapsed().as_secs_f64() * 1000.0, mib(end.rss_kib));
+    let _ = writeln!(out, "all left in {:.0} ms; hub users online {online}, RSS {}", t.elapsed().as_secs_f64() * 1000.0, mib(&end.rss_kib));
     let _ = write!(out, "clients read {} messages, {:.1} MiB in all", tally.messages.load(Relaxed), tally.bytes.load(Relaxed) as f64 / 1048576.0);
     Ok(out)
 }

@@ -2,12 +2,11 @@
 //! Redis. Clients never see these: a hub turns them into [`ServerMsg`]s for its own clients.
 //!
 //! Two kinds of message, each one JSON object published on a Redis channel:
-//! - [`Event`] on [`EVENTS_CHANNEL`], to every hub: heartbeats with load, roster changes,
-//!   and a hub leaving.
+//! - [`Event`] on [`EVENTS_CHANNEL`], to every hub: roster changes, and a hub leaving.
 //! - [`Envelope`] on [`to_node`]`(node)`, to one hub: a message of a call whose state lives
 //!   on the other hub, stamped with the user it is from by that user's own hub.
 //!
-//! Keys: [`node_key`] (a hub's heartbeat, with a short TTL), [`users_key`] (a hash of a
+//! Keys: [`node_key`] (a hub's heartbeat: its [`NodeInfo`] with its load, with a short TTL), [`users_key`] (a hash of a
 //! hub's users, with a short TTL refreshed while the hub lives) and [`NODES_KEY`] (the set
 //! of hub names ever seen, pruned of dead ones).
 
@@ -38,7 +37,7 @@ pub fn users_key(node: &str) -> String {
     format!("termcall:users:{node}")
 }
 
-/// What a hub says of itself with every heartbeat.
+/// What a hub writes of itself with every heartbeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub node: String,
@@ -71,8 +70,6 @@ pub struct Presence {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    /// A hub is alive (every half second).
-    Heartbeat { v: u32, info: NodeInfo },
     /// Users of `node` joined (or changed state) and left. `full`: `joined` is all of its
     /// users, and anyone of it not listed is gone (sent after a hub reconnects to Redis).
     Roster {

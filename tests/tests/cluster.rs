@@ -210,3 +210,35 @@ fn a_redis_restart_is_survived() {
     assert_eq!(ended["reason"], "peer_hangup", "{ended}");
     no_panics(&hubs);
 }
+
+#[test]
+fn a_hub_that_stops_cleanly_hands_its_users_over() {
+    let redis = Redis::start();
+    let mut hubs: Vec<Hub> = ["h0", "h1"].iter().map(|n| hub(&redis, n)).collect();
+    let small = ["--video-size", "320x240", "--audio", "none"];
+    let mut alice = client(&[&hubs[0], &hubs[1]], "alice", &small);
+    let mut bob = client(&[&hubs[1], &hubs[0]], "bob", &[&small[..], &["--auto-accept"]].concat());
+    let mut carol = client(&[&hubs[1]], "carol", &["--video", "none", "--audio", "none"]);
+    alice.expect_roster_now("bob", SOON, |u| has(u, "bob"));
+    alice.send(json!({"cmd":"call","to":"bob"}));
+    alice.expect_call("connected", Duration::from_secs(10));
+    bob.expect_call("connected", SOON);
+
+    let status = hubs[0].terminate(SOON).expect("h0 exits on SIGTERM");
+    assert!(status.success(), "h0 exited with {status}");
+    let stopped = Instant::now();
+    alice.expect("moved to h1", SOON, |e| e["event"] == "hub" && e["state"] == "connected" && e["url"] == hubs[1].url.as_str());
+    eprintln!("alice moved to h1 {:?} after h0 stopped", stopped.elapsed());
+    carol.expect_roster_now("alice and bob in a call", SOON, |u| {
+        u.iter().filter(|x| (x["name"] == "alice" || x["name"] == "bob") && x["state"] == "in_call").count() == 2
+    });
+    chat_both_ways(&mut alice, &mut bob, "handed over");
+    for c in [&alice, &bob] {
+        let states: Vec<&str> = c.seen.iter().filter(|e| e["event"] == "call").filter_map(|e| e["state"].as_str()).collect();
+        assert!(!states.contains(&"ended"), "{}: {states:?}", c.name);
+    }
+    bob.send(json!({"cmd":"hangup"}));
+    let ended = alice.expect_call("ended", SOON);
+    assert_eq!(ended["reason"], "peer_hangup", "{ended}");
+    no_panics(&hubs[1..]);
+}

@@ -1,12 +1,13 @@
 //! `--cluster redis://…`: the task that joins this hub to the others through Redis.
 //!
-//! It writes this hub's heartbeat (a key with a TTL, and an [`Event::Heartbeat`] with its load
-//! every [`HEARTBEAT`]) and its users (a hash with a TTL, refreshed with the heartbeat, and an
-//! [`Event::Roster`] for each batch of changes), reads the others' the same way, and carries
-//! [`Relay`]s between the hubs of a call. A hub unheard for [`DEAD_AFTER`] is gone: the actor
-//! is told, and its users leave. While Redis is away this hub works on alone with what it
-//! knew, and on its return writes everything again and reads everyone again.
+//! It writes this hub's users (a hash with a TTL, and an [`Event::Roster`] for each batch of
+//! changes), reads the others' the same way, and carries [`Relay`]s between the hubs of a call.
+//! Its heartbeat ([`beat`]) writes a key with a TTL and reads the others': a hub whose key
+//! expired is gone, the actor is told, and its users leave. While Redis is away this hub works
+//! on alone with what it knew, and on its return writes everything again and reads everyone
+//! again, giving the others [`beat::KEY_TTL`] to do the same before any is taken for dead.
 
+pub mod beat;
 mod cpu;
 pub mod settings;
 
@@ -17,23 +18,18 @@ use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use termcall_shared::cluster::{self as wire, Envelope, Event, Load, NodeInfo, Presence, Relay, CLUSTER_VERSION, EVENTS_CHANNEL, NODES_KEY};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::actor::Input;
+use beat::{Beat, KEY_TTL};
 pub use settings::ClusterSettings;
 
-/// How often a hub says it is alive.
-pub const HEARTBEAT: Duration = Duration::from_millis(500);
-/// A hub unheard this long is taken for dead (its key expires a little later).
-pub const DEAD_AFTER: Duration = Duration::from_millis(2_000);
-/// The TTL of a hub's heartbeat key and of its users' hash.
-const KEY_TTL_SECS: u64 = 3;
 /// Between attempts to reach Redis.
 const RETRY: Duration = Duration::from_millis(250);
 /// The longest a Redis command may take before the connection is taken for lost.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the actor tells the cluster task.
 #[derive(Debug)]
@@ -72,8 +68,8 @@ struct Node {
     mine: BTreeMap<String, Presence>,
     /// The other hubs, with when each was last heard.
     others: HashMap<String, Instant>,
-    load: Load,
-    cpu: cpu::CpuMeter,
+    /// This hub's load, for its heartbeat.
+    load: watch::Sender<Load>,
 }
 
 enum Ended {
@@ -90,7 +86,7 @@ async fn run(settings: ClusterSettings, hub: mpsc::Sender<Input>, mut rx: mpsc::
             return;
         }
     };
-    let mut node = Node { settings, hub, mine: BTreeMap::new(), others: HashMap::new(), load: Load::default(), cpu: cpu::CpuMeter::new() };
+    let mut node = Node { settings, hub, mine: BTreeMap::new(), others: HashMap::new(), load: watch::channel(Load::default()).0 };
     let mut tries = 0u32;
     loop {
         match node.session(&client, &mut rx).await {
@@ -134,7 +130,9 @@ impl Node {
         match cmd {
             ToCluster::Presence(changes) => self.remember(&changes),
             ToCluster::Relay(relays) => debug!("cluster: Redis is away: {} messages to other hubs dropped", relays.len()),
-            ToCluster::Load(load) => self.load = load,
+            ToCluster::Load(load) => {
+                self.load.send_replace(load);
+            }
             ToCluster::Leave(_) => {}
         }
     }
@@ -173,8 +171,10 @@ impl Node {
             return Ended::Lost { why: e.to_string(), was_up: false };
         }
         info!(node = %self.me(), others = self.others.len(), "cluster: joined through Redis at {}", self.settings.redis);
-        let mut beat = tokio::time::interval(HEARTBEAT);
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (beats_tx, mut beats) = mpsc::channel(4);
+        let beating = tokio::spawn(beat::run(conn.clone(), self.info(), self.load.subscribe(), beats_tx));
+        let _stop = AbortOnDrop(beating);
+        let connected = Instant::now();
         loop {
             let step = tokio::select! {
                 msg = messages.next() => match msg {
@@ -190,7 +190,7 @@ impl Node {
                     }
                     Some(cmd) => self.command(&mut conn, cmd).await,
                 },
-                _ = beat.tick() => self.heartbeat(&mut conn).await,
+                Some(beat) = beats.recv() => self.beat(beat, connected).await,
             };
             if let Err(e) = step {
                 return Ended::Lost { why: e.to_string(), was_up: true };
@@ -199,7 +199,7 @@ impl Node {
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo { node: self.me().to_owned(), url: self.settings.url.clone(), load: self.load }
+        NodeInfo { node: self.me().to_owned(), url: self.settings.url.clone(), load: *self.load.borrow() }
     }
 
     /// Writes this hub's heartbeat and all its users, and tells the others all of them.
@@ -208,12 +208,12 @@ impl Node {
         let users = wire::users_key(&me);
         let mut pipe = redis::pipe();
         pipe.sadd(NODES_KEY, &me).ignore();
-        pipe.set_ex(wire::node_key(&me), json(&self.info()), KEY_TTL_SECS).ignore();
+        pipe.cmd("SET").arg(wire::node_key(&me)).arg(json(&self.info())).arg("PX").arg(KEY_TTL.as_millis() as u64).ignore();
         pipe.del(&users).ignore();
         for (name, p) in &self.mine {
             pipe.hset(&users, name, json(p)).ignore();
         }
-        pipe.expire(&users, KEY_TTL_SECS as i64).ignore();
+        pipe.pexpire(&users, KEY_TTL.as_millis() as i64).ignore();
         let all = Event::Roster { v: CLUSTER_VERSION, node: me, joined: self.mine.values().cloned().collect(), left: vec![], full: true };
         pipe.publish(EVENTS_CHANNEL, json(&all)).ignore();
         pipe.query_async::<()>(conn).await
@@ -263,7 +263,7 @@ impl Node {
                         }
                     }
                 }
-                pipe.expire(&users, KEY_TTL_SECS as i64).ignore();
+                pipe.pexpire(&users, KEY_TTL.as_millis() as i64).ignore();
                 pipe.publish(EVENTS_CHANNEL, json(&Event::Roster { v: CLUSTER_VERSION, node: me, joined, left, full: false })).ignore();
                 pipe.query_async::<()>(conn).await
             }
@@ -276,31 +276,48 @@ impl Node {
                 pipe.query_async::<()>(conn).await
             }
             ToCluster::Load(load) => {
-                self.load = Load { cpu: self.load.cpu, ..load };
+                self.load.send_replace(load);
                 Ok(())
             }
             ToCluster::Leave(_) => Ok(()),
         }
     }
 
-    /// Says this hub is alive, and finds the others that are not.
-    async fn heartbeat(&mut self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
-        self.load.cpu = self.cpu.percent();
-        let me = self.me().to_owned();
-        self.tell(FromCluster::Load { node: me.clone(), load: self.load }).await;
-        let info = json(&self.info());
-        let mut pipe = redis::pipe();
-        pipe.set_ex(wire::node_key(&me), &info, KEY_TTL_SECS).ignore();
-        pipe.expire(wire::users_key(&me), KEY_TTL_SECS as i64).ignore();
-        pipe.publish(EVENTS_CHANNEL, json(&Event::Heartbeat { v: CLUSTER_VERSION, info: self.info() })).ignore();
-        pipe.query_async::<()>(conn).await?;
+    /// What the heartbeat found: the others' loads, and which are gone. A hub whose key is
+    /// missing is dead, unless this hub came to Redis less than [`KEY_TTL`] ago (Redis may
+    /// have restarted, and the others not written themselves again yet).
+    async fn beat(&mut self, beat: Beat, connected: Instant) -> redis::RedisResult<()> {
+        let (me, alive, missing) = match beat {
+            Beat::Seen { me, alive, missing } => (me, alive, missing),
+            Beat::Failed(why) => return Err(redis::RedisError::from((redis::ErrorKind::Io, "the heartbeat failed", why))),
+        };
+        self.tell(FromCluster::Load { node: me.node, load: me.load }).await;
         let now = Instant::now();
-        let dead: Vec<String> = self.others.iter().filter(|(_, seen)| now.duration_since(**seen) > DEAD_AFTER).map(|(n, _)| n.clone()).collect();
-        for node in dead {
-            warn!(%node, "cluster: hub {node} unheard for {DEAD_AFTER:?}: taken for dead");
+        for info in alive {
+            if self.others.insert(info.node.clone(), now).is_none() {
+                info!(node = %info.node, url = %info.url, "cluster: hub {} is up", info.node);
+            }
+            self.tell(FromCluster::Load { node: info.node, load: info.load }).await;
+        }
+        if now.duration_since(connected) < KEY_TTL {
+            return Ok(());
+        }
+        // Known here and its key expired; or not on the list of hubs any more (a hub that came
+        // to Redis took it off) and silent for two heartbeats. (A hub that joins just after
+        // this heartbeat read the keys is heard from by its roster meanwhile.)
+        let unheard: Vec<String> = self
+            .others
+            .iter()
+            .filter(|(n, seen)| missing.contains(*n) || now.duration_since(**seen) > beat::HEARTBEAT * 2)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in unheard {
             self.others.remove(&node);
+            warn!(%node, "cluster: hub {node} stopped writing its heartbeat: taken for dead");
             self.tell(FromCluster::Gone { node }).await;
         }
+        // The dead stay on the list of hubs (every hub reads their keys and finds them gone)
+        // until a hub (re)connecting to Redis takes them off it.
         Ok(())
     }
 
@@ -312,12 +329,6 @@ impl Node {
                 Err(e) => return debug!("cluster: an event this hub does not understand: {e}"),
             };
             match event {
-                Event::Heartbeat { v: CLUSTER_VERSION, info } if info.node != self.me() => {
-                    if self.others.insert(info.node.clone(), Instant::now()).is_none() {
-                        info!(node = %info.node, url = %info.url, "cluster: hub {} is up", info.node);
-                    }
-                    self.tell(FromCluster::Load { node: info.node, load: info.load }).await;
-                }
                 Event::Roster { v: CLUSTER_VERSION, node, joined, left, full } if node != self.me() => {
                     self.others.insert(node.clone(), Instant::now());
                     self.tell(FromCluster::Roster { node, joined, left, full }).await;
@@ -362,4 +373,13 @@ impl Node {
 fn json<T: serde::Serialize>(v: &T) -> String {
     // Cluster messages hold only strings, numbers and enums: serialization cannot fail.
     serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Stops the heartbeat with the session it belongs to.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
