@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tracing::{debug, info, warn};
 
-use crate::cluster::{FromCluster, ToCluster};
+use crate::cluster::{ClusterLink, FromCluster, ToCluster};
 use crate::core::{ConnId, Hub, JoinRequest, Outbox, Target};
 use crate::metrics::Metrics;
 use crate::sfu::{Sfu, SfuOut};
@@ -48,12 +48,7 @@ pub enum Input {
     Msg { conn: ConnId, msg: ClientMsg },
     Leave { conn: ConnId },
     Shutdown { done: oneshot::Sender<()> },
-    /// What the other hubs of the cluster said.
-    Cluster(FromCluster),
 }
-
-/// The hub's way to the other hubs of its cluster (`--cluster`), if it has any.
-pub type ClusterLink = Option<mpsc::UnboundedSender<ToCluster>>;
 
 /// Serializes a message once for any number of recipients.
 pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
@@ -64,7 +59,11 @@ pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
 /// Runs the hub until a [`Input::Shutdown`] arrives or every sender is gone. The media
 /// endpoint's negotiation comes back on `sfu_signals`, and goes out only to participants the
 /// core still has in that call.
-pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, mut sfu_signals: mpsc::UnboundedReceiver<SfuOut>, metrics: Arc<Metrics>, cluster: ClusterLink) {
+pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, mut sfu_signals: mpsc::UnboundedReceiver<SfuOut>, metrics: Arc<Metrics>, cluster: Option<ClusterLink>) {
+    let (cluster, mut from_cluster) = match cluster {
+        Some(ClusterLink { to, from }) => (Some(to), Some(from)),
+        None => (None, None),
+    };
     let mut clients: HashMap<ConnId, Link> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -99,15 +98,9 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, 
                     }
                     hub.leave(conn, &mut out);
                 }
-                Some(Input::Cluster(msg)) => match msg {
-                    FromCluster::Roster { node, joined, left, full } => hub.remote_roster(&node, joined, left, full, &mut out),
-                    FromCluster::Gone { node } => hub.node_gone(&node, &mut out),
-                    FromCluster::Relay { from_node, relay } => hub.relayed(&from_node, relay, &mut out),
-                    FromCluster::Load { node, load } => hub.set_load(&node, load),
-                },
                 Some(Input::Shutdown { done }) => {
                     hub.shutdown(&mut out);
-                    deliver(&mut hub, &mut clients, &mut sfu, out, &metrics, &cluster);
+                    deliver(&mut hub, &mut clients, &mut sfu, out, &metrics, cluster.as_ref());
                     if let Some(cluster) = &cluster {
                         // The other hubs hear that this one leaves before its clients do.
                         let (said, heard) = oneshot::channel();
@@ -122,6 +115,12 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, 
                     return;
                 }
             },
+            Some(msg) = next_from(&mut from_cluster) => match msg {
+                FromCluster::Roster { node, joined, left, full } => hub.remote_roster(&node, joined, left, full, &mut out),
+                FromCluster::Gone { node } => hub.node_gone(&node, &mut out),
+                FromCluster::Relay { from_node, relay } => hub.relayed(&from_node, relay, &mut out),
+                FromCluster::Load { node, load } => hub.set_load(&node, load),
+            },
             Some(report) = sfu_signals.recv() => match report {
                 SfuOut::Signal { call_id, conn, signal } => hub.media_signal(call_id, conn, signal, &mut out),
                 SfuOut::Failed { call_id, conn, why } => hub.media_failed(call_id, conn, &why, &mut out),
@@ -133,7 +132,7 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, 
                 }
             }
         }
-        deliver(&mut hub, &mut clients, &mut sfu, out, &metrics, &cluster);
+        deliver(&mut hub, &mut clients, &mut sfu, out, &metrics, cluster.as_ref());
         metrics.users_online.store(hub.online() as u64, Relaxed);
         metrics.cluster_remote_users.store(hub.remote_users() as u64, Relaxed);
         metrics.calls_active.store(hub.calls() as u64, Relaxed);
@@ -142,7 +141,15 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, 
 
 /// Sends an outbox and closes the connections it drops; a client whose queue is full is cut
 /// off, and its leaving is delivered too.
-fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, Link>, sfu: &mut Sfu, mut out: Outbox, metrics: &Metrics, cluster: &ClusterLink) {
+/// What the other hubs said next; never, for a hub alone.
+async fn next_from(cluster: &mut Option<mpsc::Receiver<FromCluster>>) -> Option<FromCluster> {
+    match cluster {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn deliver(hub: &mut Hub, clients: &mut HashMap<ConnId, Link>, sfu: &mut Sfu, mut out: Outbox, metrics: &Metrics, cluster: Option<&mpsc::UnboundedSender<ToCluster>>) {
     loop {
         hub.route_remote(&mut out);
         if let Some(cluster) = cluster {

@@ -152,6 +152,10 @@ pub struct Config {
     /// group call lives here. Default: the address it listens on.
     #[arg(long, value_name = "ws://HOST:PORT/ws", requires = "cluster")]
     pub public_url: Option<String>,
+
+    /// `--cluster`, `--node-id` and `--public-url` checked, once the hub knows where it listens.
+    #[arg(skip)]
+    pub cluster_settings: Option<crate::cluster::ClusterSettings>,
 }
 
 /// `--metrics-listen`: an address, or none (`off`).

@@ -1,5 +1,11 @@
 //! The hub's state machine: the roster and the calls. Pure and synchronous, so that it can be
 //! tested and fuzzed without sockets: every input returns what to send to whom in an [`Outbox`].
+//!
+//! This file: who is online (join, leave, the batched roster), and each message's way in.
+//! - `call`: calls between two people: ringing, answering, ending, adopted again.
+//! - `room`: calls whose media goes through the hub: group calls and `echo`.
+//! - `cluster`: users of other hubs, and calls that live on another hub (`--cluster`).
+//! - `invariants`: what must always hold, checked after every input by the tests and fuzzers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -12,8 +18,11 @@ use termcall_shared::{
     PROTOCOL_VERSION,
 };
 
+mod call;
 mod cluster;
+mod invariants;
 mod room;
+use call::Call;
 pub use cluster::{NodeId, REMOTE_CONN_BASE};
 use cluster::{is_remote, Away, Cluster, Remote};
 pub use room::MediaCmd;
@@ -24,11 +33,6 @@ pub const DEFAULT_MAX_GROUP: usize = 8;
 
 /// How long a claim to a call that outlived a hub restart waits for the other party.
 pub const RESUME_WAIT: Duration = Duration::from_secs(30);
-
-/// A fresh secret for a call, given only to its two parties.
-fn new_token() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
 
 /// Users listed in one welcome (or one of the roster messages that complete it).
 pub const WELCOME_CHUNK: usize = 200;
@@ -98,21 +102,6 @@ pub struct JoinRequest {
     pub in_call_with: Option<CallClaim>,
     /// The hello's `ask_simulcast`.
     pub ask_simulcast: bool,
-}
-
-struct Call {
-    caller: ConnId,
-    callee: ConnId,
-    accepted: bool,
-    rang_at: Instant,
-    /// The resume token the parties got with `accepted` or `resumed`.
-    token: String,
-}
-
-impl Call {
-    fn other(&self, me: ConnId) -> ConnId {
-        if me == self.caller { self.callee } else { self.caller }
-    }
 }
 
 /// The hub's whole state: who is online and who is calling whom.
@@ -213,11 +202,13 @@ impl Hub {
         } else {
             Vec::new()
         };
-        if !self.members.contains_key(&conn) {
-            let resume = in_call_with.filter(|c| c.peer != name && !c.token.is_empty()).map(|c| (c, Instant::now()));
-            self.members.insert(conn, Member { name: name.clone(), call: None, resume, ask_simulcast, remote: None, away: None });
-        } else if let Some(m) = self.members.get_mut(&conn) {
-            m.ask_simulcast = ask_simulcast; // handed over: this connection's hello decides
+        match self.members.entry(conn) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let resume = in_call_with.filter(|c| c.peer != name && !c.token.is_empty()).map(|c| (c, Instant::now()));
+                v.insert(Member { name: name.clone(), call: None, resume, ask_simulcast, remote: None, away: None });
+            }
+            // Handed over: this connection's hello decides.
+            std::collections::hash_map::Entry::Occupied(mut m) => m.get_mut().ask_simulcast = ask_simulcast,
         }
         self.by_name.insert(name.clone(), conn);
         out.to(conn, ServerMsg::Welcome {
@@ -236,67 +227,6 @@ impl Hub {
         self.announce_states(&[conn]);
         self.try_resume(conn, out);
         Ok(())
-    }
-
-    /// A login replacing `older` that names the call `older` is in takes that call over, so
-    /// that a client coming back before the hub noticed its old socket die keeps its call.
-    /// The peer notices nothing. Returns the `resumed` to send after the welcome if it did.
-    fn hand_over(&mut self, older: ConnId, newer: ConnId, claim: Option<&CallClaim>) -> Option<ServerMsg> {
-        let claim = claim?;
-        let call_id = self.members.get(&older)?.call?;
-        let call = self.calls.get_mut(&call_id)?;
-        if !call.accepted || call.token != claim.token {
-            return None;
-        }
-        let peer_conn = call.other(older);
-        if call.caller == older { call.caller = newer } else { call.callee = newer }
-        let token = call.token.clone();
-        let mut member = self.members.remove(&older)?;
-        member.resume = None;
-        self.members.insert(newer, member);
-        Some(ServerMsg::Resumed { call_id, peer: self.name_of(peer_conn), resume_token: token })
-    }
-
-    /// Adopts a call that outlived a hub restart, once both of its parties have named each
-    /// other with the same token.
-    fn try_resume(&mut self, conn: ConnId, out: &mut Outbox) {
-        let Some(me) = self.members.get(&conn) else { return };
-        let Some((claim, _)) = me.resume.clone() else { return };
-        let Some(&other) = self.by_name.get(&claim.peer) else { return };
-        let mutual = self.members.get(&other).is_some_and(|m| {
-            m.call.is_none() && m.resume.as_ref().is_some_and(|(c, _)| c.peer == me.name && c.token == claim.token)
-        });
-        if is_remote(other) {
-            // One of two hubs adopts it (the one [`Hub::adopts_here`] names), once it has both
-            // claims: this one tells the other its claim unless it adopts the call now.
-            if is_remote(conn) {
-                return;
-            }
-            if !(mutual && self.adopts_here(&me.name, &claim.peer)) {
-                return self.claim_at_peer(conn, &claim, other);
-            }
-        }
-        if !mutual {
-            return;
-        }
-        let call_id = self.take_call_id();
-        let token = new_token();
-        self.calls.insert(call_id, Call { caller: other, callee: conn, accepted: true, rang_at: Instant::now(), token: token.clone() });
-        for party in [conn, other] {
-            self.enter_call(party, call_id);
-        }
-        out.to(conn, ServerMsg::Resumed { call_id, peer: claim.peer, resume_token: token.clone() });
-        out.to(other, ServerMsg::Resumed { call_id, peer: self.name_of(conn), resume_token: token });
-        self.announce_states(&[conn, other]);
-    }
-
-    /// Drops a member's claim to a call (it hung up, or the other party never came back).
-    fn drop_claim(&mut self, conn: ConnId) {
-        if let Some(m) = self.members.get_mut(&conn) {
-            if m.resume.take().is_some() {
-                self.announce_states(&[conn]);
-            }
-        }
     }
 
     /// A connection closed or stopped answering: end its call and drop it from the roster.
@@ -455,61 +385,6 @@ impl Hub {
         }
     }
 
-    fn call(&mut self, conn: ConnId, to: &str, out: &mut Outbox) {
-        let call_id = self.take_call_id();
-        let refuse = |out: &mut Outbox, reason| {
-            out.to(conn, ServerMsg::CallEnded { call_id, peer: to.to_owned(), reason });
-        };
-        let Some(&callee) = self.by_name.get(to) else {
-            return refuse(out, CallEndReason::UnknownUser);
-        };
-        if callee == conn {
-            return refuse(out, CallEndReason::SelfCall);
-        }
-        if self.busy(callee) {
-            return refuse(out, CallEndReason::Busy);
-        }
-        self.calls.insert(call_id, Call { caller: conn, callee, accepted: false, rang_at: Instant::now(), token: new_token() });
-        for party in [conn, callee] {
-            self.enter_call(party, call_id);
-        }
-        let from = self.name_of(conn);
-        out.to(callee, ServerMsg::Incoming { call_id, from, group: None });
-        out.to(conn, ServerMsg::Ringing { call_id, to: to.to_owned() });
-        self.announce_states(&[conn, callee]);
-    }
-
-    fn accept(&mut self, conn: ConnId, call_id: CallId, out: &mut Outbox) {
-        let (caller, token) = match self.calls.get_mut(&call_id) {
-            Some(call) if call.callee == conn && !call.accepted => {
-                call.accepted = true;
-                (call.caller, call.token.clone())
-            }
-            _ => return out.error(conn, ErrorCode::NotInCall, "no call of yours is ringing with that id", Some(call_id)),
-        };
-        let (caller_name, callee_name) = (self.name_of(caller), self.name_of(conn));
-        out.to(caller, ServerMsg::Accepted { call_id, peer: callee_name, offerer: true, resume_token: token.clone(), sfu: false, media_hub: None });
-        out.to(conn, ServerMsg::Accepted { call_id, peer: caller_name, offerer: false, resume_token: token, sfu: false, media_hub: None });
-        self.announce_states(&[caller, conn]);
-    }
-
-    /// Ends a call because `by` did something (or vanished): the other party is told `reason`.
-    fn end_call(&mut self, call_id: CallId, by: ConnId, reason: CallEndReason, out: &mut Outbox) {
-        let Some(call) = self.calls.get(&call_id) else { return };
-        let other = call.other(by);
-        let peer = self.name_of(by);
-        out.to(other, ServerMsg::CallEnded { call_id, peer, reason });
-        self.remove_call(call_id);
-    }
-
-    fn remove_call(&mut self, call_id: CallId) {
-        if let Some(call) = self.calls.remove(&call_id) {
-            for party in [call.caller, call.callee] {
-                self.leave_call(party);
-            }
-        }
-    }
-
     fn take_call_id(&mut self) -> CallId {
         let id = self.next_call;
         self.next_call += 1;
@@ -552,50 +427,6 @@ impl Hub {
         self.members.get(&conn).is_none_or(|m| {
             m.call.is_some() || m.resume.is_some() || m.remote.as_ref().is_some_and(|r| r.info.state != UserState::Idle)
         })
-    }
-
-    /// Checks that the roster and the calls agree with each other; the reason if they do not.
-    /// For the unit tests and the fuzzer, after every input.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        if self.members.len() != self.by_name.len() {
-            return Err(format!("{} members but {} names", self.members.len(), self.by_name.len()));
-        }
-        for (name, conn) in &self.by_name {
-            match self.members.get(conn) {
-                Some(m) if m.name == *name => {}
-                _ => return Err(format!("{name} maps to connection {conn}, which is not registered under it")),
-            }
-        }
-        for (conn, m) in &self.members {
-            if let Some(id) = m.call {
-                match self.calls.get(&id) {
-                    Some(c) if c.caller == *conn || c.callee == *conn => {}
-                    None if self.rooms.get(&id).is_some_and(|r| r.has(*conn)) => {}
-                    _ if m.away.is_some() => {}
-                    _ => return Err(format!("{} is in call {id}, which does not have them", m.name)),
-                }
-                if m.resume.is_some() {
-                    return Err(format!("{} is in a call and waiting to resume one", m.name));
-                }
-            }
-        }
-        self.check_rooms()?;
-        self.check_cluster()?;
-        for (id, c) in &self.calls {
-            if c.caller == c.callee {
-                return Err(format!("call {id} is with oneself"));
-            }
-            for party in [c.caller, c.callee] {
-                if self.members.get(&party).and_then(|m| m.call) != Some(*id) {
-                    return Err(format!("call {id}'s party {party} is not in it"));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn party_call(&self, conn: ConnId, call_id: CallId) -> Option<&Call> {
-        self.calls.get(&call_id).filter(|c| c.caller == conn || c.callee == conn)
     }
 
     fn name_of(&self, conn: ConnId) -> String {

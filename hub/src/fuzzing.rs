@@ -7,6 +7,8 @@
 //!   clients against the hub's state machine, checking its invariants after every step and
 //!   that signals only ever reach the other party of an accepted call, stamped with the
 //!   sender's own name.
+//! - [`cluster`]: two hubs of one cluster wired together, under a script of any bytes from their
+//!   clients, with one hub dying and coming back and forged messages between them.
 //! - [`turn_stream`]: any bytes as what a TURN client sends on a TCP stream, delivered in
 //!   chunks of any size: the messages cut are the same however the bytes arrive, none is
 //!   longer than the limit, and the queue toward such a client keeps its bounds and order.
@@ -18,6 +20,9 @@ use termcall_shared::{CallClaim, Callees, ClientMsg, ServerMsg, Signal, PROTOCOL
 
 use crate::core::{ConnId, Hub, JoinRequest, Outbox, Target};
 use crate::ice::IceDirectory;
+
+mod cluster;
+pub use cluster::cluster;
 
 /// The decoder target.
 pub fn protocol(data: &[u8]) {
@@ -197,7 +202,7 @@ mod tests {
     fn the_committed_corpus_passes() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
         let mut replayed = 0;
-        for (target, run) in [("protocol", protocol as fn(&[u8])), ("hub", hub), ("turn_stream", turn_stream)] {
+        for (target, run) in [("protocol", protocol as fn(&[u8])), ("hub", hub), ("cluster", cluster), ("turn_stream", turn_stream)] {
             let dir = root.join(target);
             let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
             for entry in entries.flatten() {
@@ -233,6 +238,24 @@ mod tests {
                 }
             }
             turn_stream(&data);
+        }
+    }
+
+    #[test]
+    fn random_cluster_scripts_pass_the_checks() {
+        let mut seed = 0x9E37_79B9u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for _ in 0..1500 {
+            let len = (next() % 400) as usize;
+            // Joins first, so that there is someone to call.
+            let mut data: Vec<u8> = (0..8u8).flat_map(|k| [(k & 1) << 7, k / 2, k, 0]).collect();
+            data.extend((0..len).map(|_| next() as u8));
+            cluster(&data);
         }
     }
 

@@ -111,7 +111,7 @@ async fn serve() -> std::process::ExitCode {
         None => info!("no STUN/TURN server (--no-turn)"),
     }
     let scheme = if security.tls.is_some() { "wss" } else { "ws" };
-    let cluster = match &cfg.cluster {
+    cfg.cluster_settings = match &cfg.cluster {
         None => None,
         Some(redis) => match ClusterSettings::new(redis, cfg.node_id.as_deref(), cfg.public_url.as_deref(), &format!("{scheme}://{addr}/ws")) {
             Ok(c) => {
@@ -130,7 +130,7 @@ async fn serve() -> std::process::ExitCode {
     };
     // One line on stdout for scripts and tests: where to connect (the log above is written by then).
     println!("termcall-hub listening on {scheme}://{addr}/ws");
-    server::run(listener, cfg, turn, external_ice, security, metrics, cluster, shutdown_signal()).await;
+    server::run(listener, cfg, turn, external_ice, security, metrics, shutdown_signal()).await;
     info!("stopped");
     std::process::ExitCode::SUCCESS
 }

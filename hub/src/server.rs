@@ -19,7 +19,6 @@ use tracing::{debug, info};
 
 use crate::sfu::Sfu;
 use crate::actor::{self, Input};
-use crate::cluster::ClusterSettings;
 use crate::config::Config;
 use crate::connection;
 use crate::core::Hub;
@@ -107,15 +106,15 @@ pub async fn run(
     external_ice: ExternalIce,
     security: Security,
     metrics: Arc<Metrics>,
-    cluster: Option<ClusterSettings>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let cluster = cfg.cluster_settings.clone();
     let mut hub = Hub::new(IceDirectory::new(external_ice, turn.clone()), cfg.ring_timeout()).first_call_id(first_call_id(cluster.is_some())).max_group(cfg.max_group);
     if let Some(c) = &cluster {
         hub = hub.clustered(&c.node, &c.url);
     }
     let (hub_tx, hub_rx) = mpsc::channel::<Input>(4096);
-    let cluster = cluster.map(|c| crate::cluster::spawn(c, hub_tx.clone()));
+    let cluster = cluster.map(crate::cluster::spawn);
     let (sfu, sfu_rx) = Sfu::new(cfg.sfu(), metrics.clone());
     let hub_task = tokio::spawn(actor::run(hub, hub_rx, sfu, sfu_rx, metrics.clone(), cluster));
     let cfg = Arc::new(cfg);

@@ -18,6 +18,19 @@ pub struct Tally {
     pub roster: AtomicU64,
     pub bytes: AtomicU64,
     pub errors: AtomicU64,
+    /// Bots whose connection ended before they were told to leave.
+    pub dropped: AtomicU64,
+    /// Why the first of them ended.
+    pub first_drop: std::sync::Mutex<Option<String>>,
+}
+
+impl Tally {
+    fn dropped(&self, why: &str) {
+        self.dropped.fetch_add(1, Relaxed);
+        if let Ok(mut first) = self.first_drop.lock() {
+            first.get_or_insert_with(|| why.to_owned());
+        }
+    }
 }
 
 /// What a bot tells the driver.
@@ -103,12 +116,20 @@ pub async fn run(url: String, idx: usize, name: String, tally: Arc<Tally>, watch
             frame = rx.next() => {
                 let text = match frame {
                     Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(Message::Close(frame))) => {
+                        tally.dropped(&format!("{name}: the hub closed the connection ({frame:?})"));
+                        break;
+                    }
+                    None => {
+                        tally.dropped(&format!("{name}: the connection ended"));
+                        break;
+                    }
                     Some(Err(e)) => {
                         if !joined {
                             let _ = reports.send(Report::Joined { idx, result: Err(format!("{url}: {e}")) });
                             return;
                         }
+                        tally.dropped(&format!("{name}: {e}"));
                         break;
                     }
                     Some(Ok(_)) => continue,

@@ -38,6 +38,15 @@ pub struct Opts {
     #[arg(long, default_value_t = 100)]
     pub calls: usize,
 
+    /// How many times to make the calls (the same pairs each round), for more samples from
+    /// few clients.
+    #[arg(long, default_value_t = 1)]
+    pub call_rounds: usize,
+
+    /// How many of the calls to ring at once (the next wave once these are accepted); 0: all.
+    #[arg(long, default_value_t = 0)]
+    pub calls_at_once: usize,
+
     /// The hub's process id, to report its memory and CPU (e.g. `$(pidof termcall-hub)`);
     /// one for each --hub, in the same order.
     #[arg(long)]

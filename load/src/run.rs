@@ -180,7 +180,9 @@ pub async fn run(opts: &Opts) -> Result<String, String> {
     let probe_before = sample(opts);
     let t0 = Instant::now();
     spawn(n, probe_name, &mut orders);
-    let mut saw = gather(&mut reports, n, "the probe join reaching everyone", |r| match r {
+    // Everyone still connected: a bot the hub dropped cannot see it (and is reported).
+    let connected = n - tally.dropped.load(Relaxed) as usize;
+    let mut saw = gather(&mut reports, connected, "the probe join reaching everyone", |r| match r {
         Report::Saw { at } => Some(at.duration_since(t0)),
         _ => None,
     })
@@ -190,13 +192,19 @@ pub async fn run(opts: &Opts) -> Result<String, String> {
     let probe_after = sample(opts);
     let _ = writeln!(
         out,
-        "one more join reached all {n} clients in {:.0} ms (p50 {:.0} ms, p99 {:.0} ms); hubs sent {:.0} roster updates for it, clients read {} messages",
+        "one more join reached all {connected} connected clients in {:.0} ms (p50 {:.0} ms, p99 {:.0} ms); hubs sent {:.0} roster updates for it, clients read {} messages",
         percentile(&saw, 1.0).as_secs_f64() * 1000.0,
         percentile(&saw, 0.5).as_secs_f64() * 1000.0,
         percentile(&saw, 0.99).as_secs_f64() * 1000.0,
         probe_after.roster_sent - probe_before.roster_sent,
         tally.messages.load(Relaxed) - msgs_before,
     );
+
+    let dropped = tally.dropped.load(Relaxed);
+    if dropped > 0 {
+        let first = tally.first_drop.lock().ok().and_then(|f| f.clone()).unwrap_or_default();
+        let _ = writeln!(out, "  {dropped} clients were disconnected by the hubs so far; the first: {first}");
+    }
 
     // 4. Calls between pairs: with several hubs, between two hubs, then within one.
     let calls = opts.calls.min(n / 2);
@@ -208,6 +216,7 @@ pub async fn run(opts: &Opts) -> Result<String, String> {
             plans.push(("within one hub", hubs));
         }
         let mut used = vec![false; n];
+        let mut planned = Vec::new();
         for (what, step) in plans {
             let mut pairs = Vec::new();
             let mut i = 0;
@@ -219,29 +228,42 @@ pub async fn run(opts: &Opts) -> Result<String, String> {
                 }
                 i += 1;
             }
-            let what = if hubs == 1 { "" } else { what };
-            let t = Instant::now();
-            for (a, b) in &pairs {
-                let _ = orders[*a].send(Order::Call(format!("{}{b}", opts.prefix)));
+            planned.push((if hubs == 1 { "" } else { what }, pairs, Vec::new()));
+        }
+        let at_once = |pairs: &[(usize, usize)]| if opts.calls_at_once == 0 { pairs.len().max(1) } else { opts.calls_at_once };
+        let t = Instant::now();
+        for _ in 0..opts.call_rounds.max(1) {
+            for (_, pairs, took) in planned.iter_mut() {
+                for wave in pairs.chunks(at_once(pairs)) {
+                    for (a, b) in wave {
+                        let _ = orders[*a].send(Order::Call(format!("{}{b}", opts.prefix)));
+                    }
+                    took.extend(
+                        gather(&mut reports, wave.len(), "calls", |r| match r {
+                            Report::CallUp { took } => Some(took),
+                            _ => None,
+                        })
+                        .await?,
+                    );
+                }
+                // Let the hang-ups settle before the next calls of these clients.
+                tokio::time::sleep(Duration::from_millis(300)).await;
             }
-            let mut took = gather(&mut reports, pairs.len(), "calls", |r| match r {
-                Report::CallUp { took } => Some(took),
-                _ => None,
-            })
-            .await?;
+        }
+        let _ = writeln!(out, "calls done in {:.1} s ({} round(s))", t.elapsed().as_secs_f64(), opts.call_rounds.max(1));
+        for (what, pairs, mut took) in planned {
             took.sort();
+            let how = if at_once(&pairs) >= pairs.len() { "at once".to_owned() } else { format!("{} at a time", at_once(&pairs)) };
             let _ = writeln!(
                 out,
-                "{} calls {what} rung and accepted at once in {:.0} ms: call to accepted p50 {:.1} ms, p99 {:.1} ms; {} errors",
+                "{} calls {what} ({} pairs, rung {how}): call to accepted p50 {:.1} ms, p99 {:.1} ms",
+                took.len(),
                 pairs.len(),
-                t.elapsed().as_secs_f64() * 1000.0,
                 percentile(&took, 0.5).as_secs_f64() * 1000.0,
                 percentile(&took, 0.99).as_secs_f64() * 1000.0,
-                tally.errors.load(Relaxed),
             );
-            // Let the hang-ups settle before the next round.
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        let _ = writeln!(out, "  {} errors", tally.errors.load(Relaxed));
     }
 
     // 5. Everyone leaves.

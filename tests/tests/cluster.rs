@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use termcall_tests::redis::Redis;
-use termcall_tests::{chat_both_ways, participant, Client, Hub, SOON};
+use termcall_tests::{chat_both_ways, participant, Client, Hub, Raw, SOON};
 
 const SECRET: &str = "cluster-test-turn-secret";
 
@@ -241,4 +241,61 @@ fn a_hub_that_stops_cleanly_hands_its_users_over() {
     let ended = alice.expect_call("ended", SOON);
     assert_eq!(ended["reason"], "peer_hangup", "{ended}");
     no_panics(&hubs[1..]);
+}
+
+/// The TURN server and credentials of a hub's welcome: (host:port, username, password).
+fn turn_credentials(welcome: &Value) -> (String, String, String) {
+    let server = welcome["ice_servers"].as_array().unwrap().iter().find(|s| s["urls"][0].as_str().unwrap_or("").starts_with("turn:")).expect("a TURN server in the welcome");
+    let url = server["urls"][0].as_str().unwrap();
+    let addr = url.trim_start_matches("turn:").split('?').next().unwrap().to_owned();
+    (addr, server["username"].as_str().unwrap().to_owned(), server["credential"].as_str().unwrap().to_owned())
+}
+
+/// An allocation on the TURN server at `server` with these credentials: `Ok` or why not.
+fn allocate(server: &str, user: &str, pass: &str) -> Result<(), String> {
+    use std::sync::Arc;
+    use turn::client::{Client as TurnClient, ClientConfig};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let conn = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let config = ClientConfig {
+            stun_serv_addr: server.to_owned(),
+            turn_serv_addr: server.to_owned(),
+            username: user.to_owned(),
+            password: pass.to_owned(),
+            realm: "termcall".into(),
+            software: String::new(),
+            rto_in_ms: 0,
+            conn,
+            vnet: None,
+        };
+        let client = TurnClient::new(config).await.map_err(|e| e.to_string())?;
+        client.listen().await.map_err(|e| e.to_string())?;
+        let allocated = tokio::time::timeout(Duration::from_secs(5), client.allocate()).await;
+        let _ = client.close().await;
+        match allocated {
+            Ok(Ok(_relay)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 5 s".into()),
+        }
+    })
+}
+
+#[test]
+fn turn_credentials_of_one_hub_are_good_on_another_s_relay() {
+    let redis = Redis::start();
+    let hubs = [hub(&redis, "h0"), hub(&redis, "h1")];
+    let (_alice, welcome0) = Raw::hello(&hubs[0].url, "alice");
+    let (_bob, welcome1) = Raw::hello(&hubs[1].url, "bob");
+    let (relay0, user, pass) = turn_credentials(&welcome0);
+    let (relay1, ..) = turn_credentials(&welcome1);
+    assert_ne!(relay0, relay1, "two hubs, two relays");
+    allocate(&relay0, &user, &pass).expect("alice's credentials on her own hub's relay");
+    allocate(&relay1, &user, &pass).expect("alice's credentials from h0 on h1's relay");
+    // A hub with another secret refuses them: the check is real.
+    let stranger = Hub::start_with(&["--cluster", &redis.url(), "--node-id", "h9", "--turn-secret", "another secret"]);
+    let (_carol, welcome9) = Raw::hello(&stranger.url, "carol");
+    let (relay9, ..) = turn_credentials(&welcome9);
+    let refused = allocate(&relay9, &user, &pass).expect_err("credentials signed with another secret");
+    eprintln!("h1's relay took h0's credentials; a hub with another secret said: {refused}");
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -15,7 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 
 
 /// How long connecting (TCP, TLS and the WebSocket handshake) may take.
-pub(crate) const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A byte stream the WebSocket runs on, plain or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -77,7 +78,7 @@ pub async fn connect_with_fd(url: &str, tls: Option<&Arc<ClientConfig>>) -> Resu
     let host = request.uri().host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = request.uri().port_u16().unwrap_or(if secure { 443 } else { 80 });
     let attempt = async {
-        let tcp = TcpStream::connect((host.as_str(), port)).await.map_err(|e| ConnectError::Retry(format!("cannot connect to {url}: {e}")))?;
+        let tcp = connect_any(&host, port, url).await?;
         let _ = tcp.set_nodelay(true);
         #[cfg(unix)]
         let fd = Some(std::os::fd::AsRawFd::as_raw_fd(&tcp));
@@ -102,6 +103,27 @@ pub async fn connect_with_fd(url: &str, tls: Option<&Arc<ClientConfig>>) -> Resu
         Ok(r) => r,
         Err(_) => Err(ConnectError::Retry(format!("no answer from {url} within {CONNECT_TIMEOUT:?}"))),
     }
+}
+
+/// How long one address of the hub's name gets before the next is tried: a name may stand for
+/// the hubs of a cluster, and one of them may be down without refusing.
+const PER_ADDRESS: Duration = Duration::from_secs(2);
+
+/// A TCP connection to the first of `host`'s addresses that answers, in the resolver's order.
+async fn connect_any(host: &str, port: u16, url: &str) -> Result<TcpStream, ConnectError> {
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| ConnectError::Retry(format!("cannot resolve {host} for {url}: {e}")))?
+        .collect();
+    let mut why = format!("{host} has no address");
+    for addr in addrs {
+        match tokio::time::timeout(PER_ADDRESS, TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => return Ok(tcp),
+            Ok(Err(e)) => why = format!("{addr}: {e}"),
+            Err(_) => why = format!("{addr}: no answer within {PER_ADDRESS:?}"),
+        }
+    }
+    Err(ConnectError::Retry(format!("cannot connect to {url}: {why}")))
 }
 
 /// A TLS handshake failure: certificate problems are final and say what to do; the rest is retried.

@@ -1,4 +1,5 @@
-//! The heartbeat: a task of its own, so that a hub busy with its clients still says it lives.
+//! The heartbeat: a thread of its own, with its own Redis connection and runtime, so that a hub
+//! whose runtime is busy with thousands of clients still says it lives on time.
 //! Every [`HEARTBEAT`] it writes this hub's key (with its load) with a TTL of [`KEY_TTL`], keeps
 //! its users' hash from expiring, and reads the others' keys: a hub whose key expired stopped
 //! writing it [`KEY_TTL`] ago, whatever this hub was busy with meanwhile.
@@ -26,8 +27,28 @@ pub enum Beat {
     Failed(String),
 }
 
-/// Runs until Redis fails (said once on `tx`) or the session drops `tx`'s receiver.
-pub async fn run(mut conn: MultiplexedConnection, me: NodeInfo, load: watch::Receiver<Load>, tx: mpsc::Sender<Beat>) {
+/// Starts the heartbeat's thread, which runs until Redis fails (said on `tx` if there is
+/// room, and by `tx` closing) or the session drops `tx`'s receiver.
+pub fn spawn(client: redis::Client, config: redis::AsyncConnectionConfig, me: NodeInfo, load: watch::Receiver<Load>, tx: mpsc::Sender<Beat>) {
+    let name = format!("heartbeat-{}", me.node);
+    let started = std::thread::Builder::new().name(name).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return drop(tx.try_send(Beat::Failed(format!("no runtime for the heartbeat: {e}")))),
+        };
+        rt.block_on(async move {
+            match client.get_multiplexed_async_connection_with_config(&config).await {
+                Ok(conn) => run(conn, me, load, tx).await,
+                Err(e) => drop(tx.try_send(Beat::Failed(e.to_string()))),
+            }
+        });
+    });
+    if let Err(e) = started {
+        tracing::warn!("cluster: cannot start the heartbeat thread: {e}");
+    }
+}
+
+async fn run(mut conn: MultiplexedConnection, me: NodeInfo, load: watch::Receiver<Load>, tx: mpsc::Sender<Beat>) {
     let mut cpu = CpuMeter::new();
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -39,8 +60,12 @@ pub async fn run(mut conn: MultiplexedConnection, me: NodeInfo, load: watch::Rec
             Err(e) => Beat::Failed(e.to_string()),
         };
         let failed = matches!(beat, Beat::Failed(_));
-        if tx.send(beat).await.is_err() || failed {
-            return;
+        // Never waits for the session (busy handing the actor what Redis said): a beat it has
+        // not read yet is news enough, and the key is written either way.
+        match tx.try_send(beat) {
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+            _ if failed => return,
+            _ => {}
         }
     }
 }

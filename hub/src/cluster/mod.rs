@@ -9,6 +9,7 @@
 
 pub mod beat;
 mod cpu;
+pub mod liveness;
 pub mod settings;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,17 +20,17 @@ use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use termcall_shared::cluster::{self as wire, Envelope, Event, Load, NodeInfo, Presence, Relay, CLUSTER_VERSION, EVENTS_CHANNEL, NODES_KEY};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
+use std::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::actor::Input;
 use beat::{Beat, KEY_TTL};
+use liveness::Liveness;
 pub use settings::ClusterSettings;
 
 /// Between attempts to reach Redis.
 const RETRY: Duration = Duration::from_millis(250);
 /// The longest a Redis command may take before the connection is taken for lost.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the actor tells the cluster task.
 #[derive(Debug)]
@@ -53,21 +54,28 @@ pub enum FromCluster {
     Load { node: String, load: Load },
 }
 
-/// Starts the task; what the actor sends on the returned channel reaches the cluster.
-pub fn spawn(settings: ClusterSettings, hub: mpsc::Sender<Input>) -> mpsc::UnboundedSender<ToCluster> {
-    let (tx, rx) = mpsc::unbounded_channel();
+/// The actor's two ways to the cluster task.
+pub struct ClusterLink {
+    pub to: mpsc::UnboundedSender<ToCluster>,
+    pub from: mpsc::Receiver<FromCluster>,
+}
+
+/// Starts the task.
+pub fn spawn(settings: ClusterSettings) -> ClusterLink {
+    let (to, rx) = mpsc::unbounded_channel();
+    let (hub, from) = mpsc::channel(4096);
     tokio::spawn(run(settings, hub, rx));
-    tx
+    ClusterLink { to, from }
 }
 
 /// The task's state across Redis connections.
 struct Node {
     settings: ClusterSettings,
-    hub: mpsc::Sender<Input>,
+    hub: mpsc::Sender<FromCluster>,
     /// This hub's users, as last told: written again whenever Redis comes back.
     mine: BTreeMap<String, Presence>,
-    /// The other hubs, with when each was last heard.
-    others: HashMap<String, Instant>,
+    /// The other hubs alive.
+    others: Liveness,
     /// This hub's load, for its heartbeat.
     load: watch::Sender<Load>,
 }
@@ -78,7 +86,7 @@ enum Ended {
     Lost { why: String, was_up: bool },
 }
 
-async fn run(settings: ClusterSettings, hub: mpsc::Sender<Input>, mut rx: mpsc::UnboundedReceiver<ToCluster>) {
+async fn run(settings: ClusterSettings, hub: mpsc::Sender<FromCluster>, mut rx: mpsc::UnboundedReceiver<ToCluster>) {
     let client = match redis::Client::open(settings.redis.as_str()) {
         Ok(c) => c,
         Err(e) => {
@@ -86,7 +94,7 @@ async fn run(settings: ClusterSettings, hub: mpsc::Sender<Input>, mut rx: mpsc::
             return;
         }
     };
-    let mut node = Node { settings, hub, mine: BTreeMap::new(), others: HashMap::new(), load: watch::channel(Load::default()).0 };
+    let mut node = Node { settings, hub, mine: BTreeMap::new(), others: Liveness::default(), load: watch::channel(Load::default()).0 };
     let mut tries = 0u32;
     loop {
         match node.session(&client, &mut rx).await {
@@ -97,7 +105,7 @@ async fn run(settings: ClusterSettings, hub: mpsc::Sender<Input>, mut rx: mpsc::
             }
             Ended::Lost { why, was_up: false } => {
                 // Said once, then every 40 tries (10 s), not four times a second.
-                if tries % 40 == 0 {
+                if tries.is_multiple_of(40) {
                     warn!("cluster: cannot reach Redis at {}: {why}; trying again", node.settings.redis);
                 }
                 tries += 1;
@@ -171,10 +179,9 @@ impl Node {
             return Ended::Lost { why: e.to_string(), was_up: false };
         }
         info!(node = %self.me(), others = self.others.len(), "cluster: joined through Redis at {}", self.settings.redis);
+        // The heartbeat stops by itself once `beats` is dropped with this session.
         let (beats_tx, mut beats) = mpsc::channel(4);
-        let beating = tokio::spawn(beat::run(conn.clone(), self.info(), self.load.subscribe(), beats_tx));
-        let _stop = AbortOnDrop(beating);
-        let connected = Instant::now();
+        beat::spawn(client.clone(), config.clone(), self.info(), self.load.subscribe(), beats_tx);
         loop {
             let step = tokio::select! {
                 msg = messages.next() => match msg {
@@ -190,7 +197,10 @@ impl Node {
                     }
                     Some(cmd) => self.command(&mut conn, cmd).await,
                 },
-                Some(beat) = beats.recv() => self.beat(beat, connected).await,
+                beat = beats.recv() => match beat {
+                    Some(beat) => self.beat(beat).await,
+                    None => return Ended::Lost { why: "the heartbeat stopped".into(), was_up: true },
+                },
             };
             if let Err(e) = step {
                 return Ended::Lost { why: e.to_string(), was_up: true };
@@ -220,13 +230,14 @@ impl Node {
     }
 
     /// Reads every other live hub and its users. A hub known before and not there now may be
-    /// one that has not written itself again yet (after a Redis restart): it has
-    /// [`DEAD_AFTER`] to be heard, like any other.
+    /// one that has not written itself again yet (after a Redis restart): it has [`KEY_TTL`]
+    /// to be heard, like any other ([`Liveness::connected`]).
     async fn read_others(&mut self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
         let nodes: Vec<String> = redis::cmd("SMEMBERS").arg(NODES_KEY).query_async(conn).await?;
         let now = Instant::now();
-        let mut live: HashMap<String, Instant> = self.others.keys().map(|n| (n.clone(), now)).collect();
-        for node in nodes.into_iter().filter(|n| n != self.me()) {
+        self.others.connected(now);
+        let me = self.me().to_owned();
+        for node in nodes.into_iter().filter(|n| *n != me) {
             let info: Option<String> = redis::cmd("GET").arg(wire::node_key(&node)).query_async(conn).await?;
             let Some(info) = info.and_then(|i| serde_json::from_str::<NodeInfo>(&i).ok()) else {
                 // Its heartbeat expired: it is gone for good.
@@ -237,9 +248,8 @@ impl Node {
             let joined = users.values().filter_map(|u| serde_json::from_str::<Presence>(u).ok()).collect();
             self.tell(FromCluster::Load { node: node.clone(), load: info.load }).await;
             self.tell(FromCluster::Roster { node: node.clone(), joined, left: vec![], full: true }).await;
-            live.insert(node, now);
+            self.others.heard(&node, now);
         }
-        self.others = live;
         Ok(())
     }
 
@@ -283,36 +293,21 @@ impl Node {
         }
     }
 
-    /// What the heartbeat found: the others' loads, and which are gone. A hub whose key is
-    /// missing is dead, unless this hub came to Redis less than [`KEY_TTL`] ago (Redis may
-    /// have restarted, and the others not written themselves again yet).
-    async fn beat(&mut self, beat: Beat, connected: Instant) -> redis::RedisResult<()> {
+    /// What the heartbeat found: the others' loads, and which are gone ([`Liveness::beat`]).
+    async fn beat(&mut self, beat: Beat) -> redis::RedisResult<()> {
         let (me, alive, missing) = match beat {
             Beat::Seen { me, alive, missing } => (me, alive, missing),
             Beat::Failed(why) => return Err(redis::RedisError::from((redis::ErrorKind::Io, "the heartbeat failed", why))),
         };
         self.tell(FromCluster::Load { node: me.node, load: me.load }).await;
-        let now = Instant::now();
-        for info in alive {
-            if self.others.insert(info.node.clone(), now).is_none() {
+        for info in &alive {
+            if !self.others.knows(&info.node) {
                 info!(node = %info.node, url = %info.url, "cluster: hub {} is up", info.node);
             }
-            self.tell(FromCluster::Load { node: info.node, load: info.load }).await;
+            self.tell(FromCluster::Load { node: info.node.clone(), load: info.load }).await;
         }
-        if now.duration_since(connected) < KEY_TTL {
-            return Ok(());
-        }
-        // Known here and its key expired; or not on the list of hubs any more (a hub that came
-        // to Redis took it off) and silent for two heartbeats. (A hub that joins just after
-        // this heartbeat read the keys is heard from by its roster meanwhile.)
-        let unheard: Vec<String> = self
-            .others
-            .iter()
-            .filter(|(n, seen)| missing.contains(*n) || now.duration_since(**seen) > beat::HEARTBEAT * 2)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for node in unheard {
-            self.others.remove(&node);
+        let alive: Vec<String> = alive.into_iter().map(|i| i.node).collect();
+        for node in self.others.beat(Instant::now(), &alive, &missing) {
             warn!(%node, "cluster: hub {node} stopped writing its heartbeat: taken for dead");
             self.tell(FromCluster::Gone { node }).await;
         }
@@ -330,12 +325,12 @@ impl Node {
             };
             match event {
                 Event::Roster { v: CLUSTER_VERSION, node, joined, left, full } if node != self.me() => {
-                    self.others.insert(node.clone(), Instant::now());
+                    self.others.heard(&node, Instant::now());
                     self.tell(FromCluster::Roster { node, joined, left, full }).await;
                 }
                 Event::Leaving { v: CLUSTER_VERSION, node } if node != self.me() => {
                     info!(%node, "cluster: hub {node} is shutting down");
-                    self.others.remove(&node);
+                    self.others.forget(&node);
                     self.tell(FromCluster::Gone { node }).await;
                 }
                 _ => {}
@@ -343,7 +338,7 @@ impl Node {
             return;
         }
         match serde_json::from_slice::<Envelope>(payload) {
-            Ok(env) if env.v == CLUSTER_VERSION && self.others.contains_key(&env.from_node) => {
+            Ok(env) if env.v == CLUSTER_VERSION && self.others.knows(&env.from_node) => {
                 self.tell(FromCluster::Relay { from_node: env.from_node, relay: env.relay }).await;
             }
             Ok(env) => debug!(from = %env.from_node, "cluster: a message from a hub not known to be up, or of another version: dropped"),
@@ -366,20 +361,11 @@ impl Node {
     }
 
     async fn tell(&self, msg: FromCluster) {
-        let _ = self.hub.send(Input::Cluster(msg)).await;
+        let _ = self.hub.send(msg).await;
     }
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     // Cluster messages hold only strings, numbers and enums: serialization cannot fail.
     serde_json::to_string(v).unwrap_or_default()
-}
-
-/// Stops the heartbeat with the session it belongs to.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
