@@ -23,6 +23,11 @@ pub const CLIENT_QUEUE: usize = 1024;
 /// a message per interval rather than n messages, and one change still arrives within it.
 pub const ROSTER_INTERVAL: Duration = Duration::from_millis(50);
 
+/// In a cluster, a change waits this long before it is sent to the clients, so that the
+/// other hubs' changes of the same moment (the other party of a call, a millisecond or two
+/// away through Redis) go in the same roster message rather than the next.
+pub const CLUSTER_ROSTER_HOLD: Duration = Duration::from_millis(10);
+
 /// What a connection's writer is told to do.
 #[derive(Debug)]
 pub enum Outgoing {
@@ -68,10 +73,14 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_roster = tokio::time::Instant::now();
+    let hold = if cluster.is_some() { CLUSTER_ROSTER_HOLD } else { Duration::ZERO };
+    // When the roster changes waiting began (`None`: none wait).
+    let mut pending_since: Option<tokio::time::Instant> = None;
     loop {
         let mut out = Outbox::default();
         tokio::select! {
-            _ = tokio::time::sleep_until(next_roster), if hub.roster_pending() => {
+            _ = tokio::time::sleep_until(next_roster.max(pending_since.map_or(next_roster, |t| t + hold))), if hub.roster_pending() => {
+                pending_since = None;
                 hub.flush_roster(&mut out);
                 next_roster = tokio::time::Instant::now() + ROSTER_INTERVAL;
             }
@@ -131,6 +140,16 @@ pub async fn run(mut hub: Hub, mut inputs: mpsc::Receiver<Input>, mut sfu: Sfu, 
                     let _ = cluster.send(ToCluster::Load(hub.load()));
                 }
             }
+        }
+        if cluster.is_some() {
+            // This hub's users' changes go to the other hubs at once; only the clients'
+            // roster messages are batched.
+            let mut now_out = Outbox::default();
+            hub.flush_presence(&mut now_out);
+            deliver(&mut hub, &mut clients, &mut sfu, now_out, &metrics, cluster.as_ref());
+        }
+        if hub.roster_pending() {
+            pending_since.get_or_insert_with(tokio::time::Instant::now);
         }
         deliver(&mut hub, &mut clients, &mut sfu, out, &metrics, cluster.as_ref());
         metrics.users_online.store(hub.online() as u64, Relaxed);

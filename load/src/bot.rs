@@ -136,6 +136,23 @@ pub async fn run(url: String, idx: usize, name: String, tally: Arc<Tally>, watch
                 };
                 tally.messages.fetch_add(1, Relaxed);
                 tally.bytes.fetch_add(text.len() as u64, Relaxed);
+                // Roster updates are nearly all that arrives (every change reaches every bot):
+                // the hub writes the tag first, so they are known without parsing them, and only
+                // searched while a name is watched. With thousands of bots in one process, parsing
+                // them would be most of its work, and would delay the messages behind them.
+                if text.starts_with(r#"{"type":"roster""#) {
+                    tally.roster.fetch_add(1, Relaxed);
+                    if !seen_watched {
+                        let watched = watch_for.borrow().clone();
+                        if let Some(w) = watched.filter(|w| *w != name) {
+                            if text.contains(&format!("\"name\":\"{w}\"")) {
+                                seen_watched = true;
+                                let _ = reports.send(Report::Saw { at: Instant::now() });
+                            }
+                        }
+                    }
+                    continue;
+                }
                 let Ok(msg) = serde_json::from_str::<Light>(&text) else { continue };
                 let call_id = msg.call_id;
                 match msg.kind.as_str() {
@@ -149,18 +166,6 @@ pub async fn run(url: String, idx: usize, name: String, tally: Arc<Tally>, watch
                     }
                     "error" => {
                         tally.errors.fetch_add(1, Relaxed);
-                    }
-                    "roster" => {
-                        tally.roster.fetch_add(1, Relaxed);
-                        if !seen_watched {
-                            let watched = watch_for.borrow().clone();
-                            if let Some(w) = watched.filter(|w| *w != name) {
-                                if text.contains(&format!("\"name\":\"{w}\"")) {
-                                    seen_watched = true;
-                                    let _ = reports.send(Report::Saw { at: Instant::now() });
-                                }
-                            }
-                        }
                     }
                     "incoming" => {
                         let _ = tx.send(send(&ClientMsg::Accept { call_id })).await;

@@ -2,7 +2,7 @@
 //! silent, and reconnect with exponential backoff and jitter.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use termcall_shared::{CallClaim, ClientMsg, ErrorCode, ServerMsg, PROTOCOL_VERSION};
@@ -47,6 +47,9 @@ const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(3);
 /// How soon to try again when the name is still held by our own lost session.
 const NAME_RETRY: Duration = Duration::from_millis(400);
+/// How long our name may stay taken on coming back before it is someone else's for good
+/// (a dead hub's users leave the others' rosters within about 3 s).
+const NAME_PATIENCE: Duration = Duration::from_secs(15);
 
 /// Runs until the engine drops its sender or the hub refuses us. `in_call_with` is the peer
 /// of the engine's connected call, named in each hello so that a restarted hub adopts the call.
@@ -65,6 +68,8 @@ pub async fn run(login: Login, in_call_with: watch::Receiver<Option<CallClaim>>,
     let urls: Vec<&str> = std::iter::once(login.url.as_str()).chain(login.others.iter().map(String::as_str)).collect();
     let mut at = 0;
     let mut ever_up = false;
+    // Since when our name has been refused as taken, on coming back.
+    let mut name_held_since: Option<Instant> = None;
     let mut backoff = BACKOFF_MIN;
     loop {
         let url = urls[at % urls.len()];
@@ -72,7 +77,9 @@ pub async fn run(login: Login, in_call_with: watch::Receiver<Option<CallClaim>>,
             Session::EngineGone => return,
             // Back after losing a hub of a cluster, the name may still be held by the old
             // session until the others find that hub dead (a few seconds): try again soon.
-            Session::Refused(code, message) if ever_up && code == ErrorCode::NameTaken.to_string() => (format!("{url}: {message} (the old session, still being dropped)"), NAME_RETRY),
+            Session::Refused(code, message) if ever_up && code == ErrorCode::NameTaken.to_string() && name_held_since.get_or_insert_with(Instant::now).elapsed() < NAME_PATIENCE => {
+                (format!("{url}: {message} (the old session, still being dropped)"), NAME_RETRY)
+            }
             Session::Refused(code, message) => {
                 let _ = events.send(HubEvent::Refused { code, message });
                 return;
@@ -80,6 +87,7 @@ pub async fn run(login: Login, in_call_with: watch::Receiver<Option<CallClaim>>,
             Session::Lost { why, was_up } => {
                 if was_up {
                     ever_up = true;
+                    name_held_since = None;
                     backoff = BACKOFF_MIN;
                 }
                 // The next hub of the cluster, if there are others.

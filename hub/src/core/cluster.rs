@@ -127,8 +127,10 @@ impl Hub {
         }
     }
 
-    /// Moves the gathered presence changes and the relays that wait for them to `out`.
-    pub(super) fn flush_presence(&mut self, out: &mut Outbox) {
+    /// Moves the gathered presence changes and the relays that wait for them to `out`: the
+    /// actor does it after every input (the clients' roster is batched apart, by
+    /// [`Hub::flush_roster`]).
+    pub fn flush_presence(&mut self, out: &mut Outbox) {
         let Some(c) = &mut self.cluster else { return };
         out.presence.extend(std::mem::take(&mut c.presence));
         out.relay.append(&mut c.after_flush);
