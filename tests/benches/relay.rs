@@ -24,11 +24,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use termcall_tests::coturn::Coturn;
 use termcall_tests::cpu_ticks;
 use termcall_tests::netns::{self, Lan, LAN_ALICE, LAN_BOB, LAN_CIDR, LAN_HUB};
-use termcall_tests::{Client, Hub, Raw, SOON};
+use termcall_tests::{turn_credentials, Client, Hub, Raw, SOON};
 use tokio::net::UdpSocket;
 use turn::client::{Client as TurnClient, ClientConfig};
 use webrtc_util::Conn;
@@ -220,14 +220,6 @@ async fn direct_baseline(n: usize) -> Figures {
         pairs.push([(a as Arc<dyn Conn + Send + Sync>, aa), (b as Arc<dyn Conn + Send + Sync>, ba)]);
     }
     run_traffic(pairs, None).await
-}
-
-/// The TURN URL's address and the credentials from a welcome.
-fn turn_credentials(welcome: &Value) -> (String, String, String) {
-    let server = welcome["ice_servers"].as_array().unwrap().iter().find(|s| s["urls"][0].as_str().unwrap().starts_with("turn:")).expect("a TURN server in the welcome");
-    let url = server["urls"][0].as_str().unwrap();
-    let addr = url.trim_start_matches("turn:").split('?').next().unwrap().to_owned();
-    (addr, server["username"].as_str().unwrap().to_owned(), server["credential"].as_str().unwrap().to_owned())
 }
 
 fn relayed_calls(rt: &tokio::runtime::Runtime, n: usize) -> Figures {

@@ -111,3 +111,12 @@ pub fn utc_now() -> String {
     let (s, ms) = (t.as_secs() % 86_400, t.subsec_millis());
     format!("{:02}:{:02}:{:02}.{ms:03}", s / 3600, s / 60 % 60, s % 60)
 }
+
+/// The TURN server (host:port) and credentials (username, password) a hub's welcome gives.
+pub fn turn_credentials(welcome: &serde_json::Value) -> (String, String, String) {
+    let servers = welcome["ice_servers"].as_array().expect("ice_servers in the welcome");
+    let server = servers.iter().find(|s| s["urls"][0].as_str().unwrap_or("").starts_with("turn:")).expect("a TURN server in the welcome");
+    let url = server["urls"][0].as_str().unwrap_or_default();
+    let addr = url.trim_start_matches("turn:").split('?').next().unwrap_or_default().to_owned();
+    (addr, server["username"].as_str().unwrap_or_default().to_owned(), server["credential"].as_str().unwrap_or_default().to_owned())
+}

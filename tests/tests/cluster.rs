@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use termcall_tests::redis::Redis;
-use termcall_tests::{chat_both_ways, participant, Client, Hub, Raw, SOON};
+use termcall_tests::{chat_both_ways, participant, turn_credentials, Client, Hub, Raw, SOON};
 
 const SECRET: &str = "cluster-test-turn-secret";
 
@@ -39,6 +39,14 @@ fn has(users: &[Value], name: &str) -> bool {
 
 fn decoded(c: &Client) -> u64 {
     c.seen.iter().rev().find(|e| e["event"] == "stats").and_then(|e| e["video"]["frames_decoded"].as_u64()).unwrap_or(0)
+}
+
+/// Neither client's call ever ended.
+fn never_ended(clients: &[&Client]) {
+    for c in clients {
+        let states: Vec<&str> = c.seen.iter().filter(|e| e["event"] == "call").filter_map(|e| e["state"].as_str()).collect();
+        assert!(!states.contains(&"ended"), "{}: {states:?}", c.name);
+    }
 }
 
 fn no_panics(hubs: &[Hub]) {
@@ -148,10 +156,7 @@ fn a_killed_hub_s_users_leave_and_its_call_goes_on_through_another() {
     let after = decoded(&bob);
     eprintln!("bob decoded {before} frames at the kill, {after} now ({:?} after it)", killed.elapsed());
     assert!(after >= before + 30, "video went on: {before} -> {after}");
-    for c in [&alice, &bob] {
-        let states: Vec<&str> = c.seen.iter().filter(|e| e["event"] == "call").filter_map(|e| e["state"].as_str()).collect();
-        assert!(!states.contains(&"ended"), "{}: {states:?}", c.name);
-    }
+    never_ended(&[&alice, &bob]);
     // The call is known again: both in a call in the roster, and a hang-up reaches bob.
     carol.expect_roster_now("alice and bob in a call", SOON, |u| {
         u.iter().filter(|x| (x["name"] == "alice" || x["name"] == "bob") && x["state"] == "in_call").count() == 2
@@ -201,10 +206,7 @@ fn a_redis_restart_is_survived() {
     alice.expect_roster_now("carol", SOON, |u| has(u, "carol") && has(u, "bob"));
     // The call went on, and still ends through the cluster.
     chat_both_ways(&mut alice, &mut bob, "after redis");
-    for c in [&alice, &bob] {
-        let states: Vec<&str> = c.seen.iter().filter(|e| e["event"] == "call").filter_map(|e| e["state"].as_str()).collect();
-        assert!(!states.contains(&"ended"), "{}: {states:?}", c.name);
-    }
+    never_ended(&[&alice, &bob]);
     bob.send(json!({"cmd":"hangup"}));
     let ended = alice.expect_call("ended", SOON);
     assert_eq!(ended["reason"], "peer_hangup", "{ended}");
@@ -233,22 +235,11 @@ fn a_hub_that_stops_cleanly_hands_its_users_over() {
         u.iter().filter(|x| (x["name"] == "alice" || x["name"] == "bob") && x["state"] == "in_call").count() == 2
     });
     chat_both_ways(&mut alice, &mut bob, "handed over");
-    for c in [&alice, &bob] {
-        let states: Vec<&str> = c.seen.iter().filter(|e| e["event"] == "call").filter_map(|e| e["state"].as_str()).collect();
-        assert!(!states.contains(&"ended"), "{}: {states:?}", c.name);
-    }
+    never_ended(&[&alice, &bob]);
     bob.send(json!({"cmd":"hangup"}));
     let ended = alice.expect_call("ended", SOON);
     assert_eq!(ended["reason"], "peer_hangup", "{ended}");
     no_panics(&hubs[1..]);
-}
-
-/// The TURN server and credentials of a hub's welcome: (host:port, username, password).
-fn turn_credentials(welcome: &Value) -> (String, String, String) {
-    let server = welcome["ice_servers"].as_array().unwrap().iter().find(|s| s["urls"][0].as_str().unwrap_or("").starts_with("turn:")).expect("a TURN server in the welcome");
-    let url = server["urls"][0].as_str().unwrap();
-    let addr = url.trim_start_matches("turn:").split('?').next().unwrap().to_owned();
-    (addr, server["username"].as_str().unwrap().to_owned(), server["credential"].as_str().unwrap().to_owned())
 }
 
 /// An allocation on the TURN server at `server` with these credentials: `Ok` or why not.
