@@ -5,10 +5,11 @@
 //!   escape sequences) into a byte counter instead of a terminal;
 //! - bytes written to the terminal per second, against a naive full redraw of every cell of the
 //!   same frames through the same backend;
-//! - per kind of glyph (half blocks, sextants), at 80x24 and 120x40: what the terminal shows,
-//!   rebuilt from the cells (each glyph's two colours over its pixels, on a grid of 2x6 a cell,
-//!   which both kinds divide), against the decoded picture box-filtered to the same grid: PSNR,
-//!   bytes a second and render time.
+//! - per mode (half blocks, sextants, kitty graphics, sixel, iTerm2 images), at 80x24 and
+//!   120x40 with cells of 8x16 pixels: what the terminal shows, rebuilt from the bytes (each
+//!   glyph's two colours over its pixels; the image escapes decoded: kitty's zlib RGB, the sixel
+//!   palette and bands, iTerm2's PNG, each as the terminal places it), against the decoded
+//!   picture box-filtered to the same pixels: PSNR, bytes a second at 15 fps and render time.
 //!
 //! `cargo bench -p termcall --bench render`
 
@@ -26,6 +27,7 @@ use termcall::media::h264::{Decoded, H264Decoder, H264Encoder};
 use termcall::media::testsrc;
 use termcall::tui::color::ColorMode;
 use termcall::tui::glyphs::Glyphs;
+use termcall::tui::image::{readback, ImageView, Protocol, Setup};
 use termcall::tui::video::{VideoView, DEFAULT_THRESHOLD};
 
 const FRAMES: u64 = 150;
@@ -112,10 +114,17 @@ fn psnr(shown: &[[u8; 3]], want: &[[u8; 3]]) -> f64 {
     10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
 }
 
-/// Each kind of glyph on the same frames: PSNR of what the terminal shows, bytes, render time.
-fn glyphs_compared(content: &str, frames: &[Frame]) {
+/// A cell's pixels in the comparison (the common 8x16: a half block's two pixels and a sextant's
+/// six divide it, and images are sized to it).
+const CELL: (u16, u16) = (8, 16);
+
+/// What each mode shows, against the picture, on a grid of the cells' real pixels: PSNR,
+/// bytes a second at 15 fps, time per frame (sampling or scaling, then the cells' draw or the
+/// image's encoding).
+fn modes_compared(content: &str, frames: &[Frame]) {
     for (w, h) in [(80u16, 24u16), (120, 40)] {
         let area = Rect::new(0, 0, w, h);
+        let mut rows = Vec::new();
         for glyphs in [Glyphs::HalfBlock, Glyphs::Sextant] {
             let mut view = VideoView::with_glyphs(ColorMode::TrueColor, glyphs, std::env::var("THRESHOLD").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_THRESHOLD));
             let (mut t, written) = term(w, h);
@@ -125,17 +134,67 @@ fn glyphs_compared(content: &str, frames: &[Frame]) {
                 view.update(f, area);
                 t.draw(|fr| view.draw(fr.area(), fr.buffer_mut())).expect("draw");
                 total.push(t0.elapsed());
-                let (pw, ph, shown) = view.shown_pixels((2, 6)).expect("a picture");
+                let (pw, ph, shown) = view
+                    .shown_pixels((u32::from(CELL.0), u32::from(CELL.1)))
+                    .expect("a picture");
                 psnrs.push(psnr(&shown, &scaled(f, pw, ph)));
             }
-            let secs = frames.len() as f64 / FPS;
+            rows.push((format!("{glyphs:?}"), psnrs, written.get(), total));
+        }
+        for protocol in [Protocol::Kitty, Protocol::Sixel, Protocol::Iterm] {
+            let setup = Setup {
+                protocol,
+                cell_px: CELL,
+                registers: 256,
+                shared_memory: false,
+                tmux: false,
+            };
+            let mut view = ImageView::new(setup, 1);
+            let mut buf = Buffer::empty(area);
+            let mut out = Vec::new();
+            let (mut bytes, mut total, mut psnrs) = (0u64, Vec::new(), Vec::new());
+            for f in frames {
+                let t0 = Instant::now();
+                view.update(f, area);
+                view.draw(area, &mut buf);
+                out.clear();
+                view.wants_to_send(&mut out);
+                let at = view.emit(&mut out).expect("an image");
+                total.push(t0.elapsed());
+                bytes += out.len() as u64;
+                // What the terminal shows: kitty and iTerm2 stretch the image over its cells;
+                // sixel shows it at its own size, from the cells' top left.
+                let (iw, ih, rgb) = match protocol {
+                    Protocol::Kitty => readback::kitty(&out),
+                    Protocol::Sixel => readback::sixel(&out),
+                    Protocol::Iterm => readback::iterm(&out),
+                }
+                .expect("the escapes decode");
+                let img = Frame {
+                    width: iw,
+                    height: ih,
+                    rgb,
+                };
+                let (sw, sh) = if protocol == Protocol::Sixel {
+                    (iw, ih)
+                } else {
+                    (u32::from(at.width * CELL.0), u32::from(at.height * CELL.1))
+                };
+                psnrs.push(psnr(&scaled(&img, sw, sh), &scaled(f, sw, sh)));
+            }
+            rows.push((format!("{protocol:?}"), psnrs, bytes, total));
+        }
+        let secs = frames.len() as f64 / FPS;
+        let half = rows[0].2 as f64;
+        for (name, mut psnrs, bytes, mut total) in rows {
             psnrs.sort_by(f64::total_cmp);
             println!(
-                "  {content:<7} {w:>3}x{h:<2}  {:<9}  PSNR {:>5.2} dB (median)   {:>6.1} KB/s   render p50 {:.2} ms",
-                format!("{glyphs:?}"),
+                "  {content:<7} {w:>3}x{h:<2}  {name:<9}  PSNR {:>5.2} dB (median)   {:>8.1} KB/s ({:>6.2}x half blocks)   render p50 {:.2} ms p95 {:.2} ms",
                 psnrs[psnrs.len() / 2],
-                written.get() as f64 / secs / 1000.0,
+                bytes as f64 / secs / 1000.0,
+                bytes as f64 / half.max(1.0),
                 pct(&mut total, 0.5),
+                pct(&mut total, 0.95),
             );
         }
     }
@@ -185,8 +244,8 @@ fn main() {
             );
         }
     }
-    println!("The kinds of glyph, what the terminal shows against the picture (a grid of 2x6 a cell), same frames:");
+    println!("Each mode, what the terminal shows (rebuilt from the cells, or decoded from the image escapes) against the picture scaled to the same pixels (cells of 8x16), same frames:");
     for content in ["testsrc", "camera"] {
-        glyphs_compared(content, &decoded(content));
+        modes_compared(content, &decoded(content));
     }
 }

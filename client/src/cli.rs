@@ -92,9 +92,10 @@ pub struct Cli {
     #[arg(long, default_value = "auto", global = true)]
     pub color: String,
 
-    /// The characters video is drawn with: auto (half blocks for now), halfblock (two pixels a
-    /// cell: every terminal and font), or sextant (six pixels a cell: sharper, needs a font with
-    /// Unicode 13's block sextants).
+    /// How video is drawn: auto (asks the terminal: kitty graphics, iTerm2 images or sixel where
+    /// it shows them, else sextants or half blocks; cells over SSH and inside tmux), kitty,
+    /// sixel, iterm (real pixels), sextant (six pixels a cell: needs a font with Unicode 13's
+    /// block sextants) or halfblock (two pixels a cell: every terminal and font).
     #[arg(long, default_value = "auto", global = true)]
     pub graphics: String,
 
@@ -166,8 +167,12 @@ impl Cli {
     /// The TUI's options, or why they are wrong.
     pub fn tui_options(&self) -> Result<TuiOptions, String> {
         Ok(TuiOptions {
-            color: ColorMode::parse(&self.color, std::env::var("COLORTERM").ok().as_deref(), std::env::var("TERM").ok().as_deref())?,
-            glyphs: crate::tui::glyphs::Glyphs::parse(&self.graphics)?,
+            color: ColorMode::parse(
+                &self.color,
+                std::env::var("COLORTERM").ok().as_deref(),
+                std::env::var("TERM").ok().as_deref(),
+            )?,
+            graphics: crate::tui::graphics::parse(&self.graphics)?,
             max_fps: self.max_fps,
             threshold: self.redraw_threshold,
             autocall: None,

@@ -18,11 +18,13 @@ pub mod coturn;
 pub mod hub;
 pub mod media;
 pub mod netns;
+pub mod pty;
 pub mod redis;
 mod raw;
 pub mod shaped;
 pub mod sound;
 pub mod tmux;
+pub mod xvfb;
 
 pub use client::{chat_both_ways, Client};
 pub use hub::Hub;

@@ -20,24 +20,6 @@ pub enum Glyphs {
 }
 
 impl Glyphs {
-    /// Parses `--graphics`: `halfblock` or `sextant`, or `auto` (`None`: as the terminal
-    /// answers, [`Glyphs::for_terminal`]).
-    pub fn parse(s: &str) -> Result<Option<Glyphs>, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(None),
-            "halfblock" | "half" => Ok(Some(Glyphs::HalfBlock)),
-            "sextant" | "sextants" => Ok(Some(Glyphs::Sextant)),
-            "kitty" | "sixel" | "iterm" => Err(format!("--graphics {s}: terminal images are not supported yet; use halfblock or sextant")),
-            _ => Err(format!("unsupported --graphics {s:?}: use auto, halfblock or sextant")),
-        }
-    }
-
-    /// What `auto` draws with: sextants on a terminal that draws block characters itself (they
-    /// then look right whatever the font), half blocks elsewhere.
-    pub fn for_terminal(caps: &super::detect::Caps) -> Glyphs {
-        if caps.draws_blocks { Glyphs::Sextant } else { Glyphs::HalfBlock }
-    }
-
     /// The samples each cell is worked out from: (across, down). Sextants are chosen from 2x6,
     /// which both their thirds and the quadrants' halves divide.
     pub fn samples(self) -> (u32, u32) {
@@ -221,11 +203,8 @@ mod tests {
     }
 
     #[test]
-    fn graphics_names_parse() {
-        assert_eq!(Glyphs::parse("sextant"), Ok(Some(Glyphs::Sextant)));
-        assert_eq!(Glyphs::parse("halfblock"), Ok(Some(Glyphs::HalfBlock)));
-        assert_eq!(Glyphs::parse("auto"), Ok(None));
-        assert!(Glyphs::parse("kitty").is_err());
+    fn cell_pixels() {
         assert_eq!(Glyphs::Sextant.cell_pixels(), (2, 3));
+        assert_eq!(Glyphs::HalfBlock.cell_pixels(), (1, 2));
     }
 }

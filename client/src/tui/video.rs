@@ -14,6 +14,8 @@ use ratatui::style::Color;
 
 use super::color::ColorMode;
 use super::glyphs::{best_cell, Glyphs};
+use super::graphics::Graphics;
+use super::image::ImageView;
 use crate::media::Frame;
 
 /// Samples per axis averaged into one output pixel (so at most 16 reads a pixel).
@@ -55,6 +57,8 @@ pub struct VideoView {
     shown: Vec<Shown>,
     colors: Vec<(Color, Color, &'static str)>,
     has_picture: bool,
+    /// Drawn as an image instead ([`super::image`]): everything above is unused.
+    image: Option<Box<ImageView>>,
 }
 
 impl VideoView {
@@ -76,28 +80,60 @@ impl VideoView {
             shown: Vec::new(),
             colors: Vec::new(),
             has_picture: false,
+            image: None,
         }
+    }
+
+    /// The same, drawn with `graphics`; `z`: an image's layer (a later pane's above).
+    pub fn with_graphics(mode: ColorMode, graphics: Graphics, threshold: u8, z: i32) -> VideoView {
+        match graphics {
+            Graphics::Cells(g) => VideoView::with_glyphs(mode, g, threshold),
+            Graphics::Image(setup) => VideoView {
+                image: Some(Box::new(ImageView::new(setup, z))),
+                ..VideoView::with_glyphs(mode, Glyphs::HalfBlock, threshold)
+            },
+        }
+    }
+
+    /// The pane as an image, if it is drawn as one.
+    pub fn image_mut(&mut self) -> Option<&mut ImageView> {
+        self.image.as_deref_mut()
+    }
+
+    pub fn image(&self) -> Option<&ImageView> {
+        self.image.as_deref()
     }
 
     /// Whether a picture has been shown since the last [`VideoView::clear`].
     pub fn has_picture(&self) -> bool {
-        self.has_picture
+        self.image
+            .as_ref()
+            .map_or(self.has_picture, |i| i.has_picture())
     }
 
     /// Forgets the picture (a call ended).
     pub fn clear(&mut self) {
+        if let Some(i) = &mut self.image {
+            i.clear();
+        }
         self.has_picture = false;
         self.pane = (0, 0);
     }
 
     /// Whether a frame must be sampled again because the pane is not the size last drawn.
     pub fn needs_refit(&self, pane: Rect) -> bool {
+        if let Some(i) = &self.image {
+            return i.needs_refit(pane);
+        }
         self.has_picture && (pane.width, pane.height) != self.pane
     }
 
     /// Samples `frame` into the pane's cells. Cells that changed less than the threshold keep
     /// their colours; after a resize every cell is taken afresh.
     pub fn update(&mut self, frame: &Frame, pane: Rect) {
+        if let Some(i) = &mut self.image {
+            return i.update(frame, pane);
+        }
         if frame.width == 0 || frame.height == 0 || pane.width == 0 || pane.height == 0 {
             return;
         }
@@ -139,6 +175,9 @@ impl VideoView {
 
     /// Writes the picture into `area` of the buffer (black around it). Cheap: each cell once.
     pub fn draw(&self, area: Rect, buf: &mut Buffer) {
+        if let Some(i) = &self.image {
+            return i.draw(area, buf);
+        }
         if !self.has_picture || (area.width, area.height) != self.pane {
             return;
         }
