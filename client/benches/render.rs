@@ -147,7 +147,7 @@ fn modes_compared(content: &str, frames: &[Frame]) {
                 cell_px: CELL,
                 registers: 256,
                 shared_memory: false,
-                tmux: false,
+                tmux: None,
             };
             let mut view = ImageView::new(setup, 1);
             let mut buf = Buffer::empty(area);

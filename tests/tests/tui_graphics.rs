@@ -7,6 +7,8 @@
 //!
 //! - xterm as a VT340 (Debian's xterm): sixel, 256 colour registers; its cell (1,1) is 3 pixels
 //!   in from the screen's corner (the window at +1+1, a border of 2).
+//! - xterm again, with termcall inside tmux (right of another pane, `allow-passthrough` on,
+//!   `--graphics sixel`): the image goes through tmux's passthrough, to the pane's place.
 //! - kitty (Debian's 0.26, on Mesa's software OpenGL): the kitty graphics protocol, frames
 //!   through shared memory; nothing of ours is left in /dev/shm afterwards.
 
@@ -53,12 +55,23 @@ impl Terminal {
 /// Starts `terminal` (its arguments before `-e`) running `termcall demo --graphics auto`, a
 /// second after the terminal (as a person starts it in a terminal already open: a terminal on
 /// a software renderer takes a moment to draw its first frame).
-fn start(x: &Xvfb, terminal: &[&str], label: &str) -> Terminal {
+/// With `tmux` (a server name), termcall runs inside tmux, in the right pane of two (the left one
+/// 30 columns), with `allow-passthrough` on and `--graphics sixel`.
+fn start(x: &Xvfb, terminal: &[&str], label: &str, tmux: Option<&str>) -> Terminal {
     let dir = scratch(label);
     let (prog, args) = terminal.split_first().expect("a terminal");
+    let termcall = bin("termcall").display().to_string();
+    let inner: Vec<String> = match tmux {
+        None => ["sh", "-c", &format!("sleep 1; exec {termcall} demo --graphics auto")].map(String::from).to_vec(),
+        Some(server) => {
+            let script = format!("tmux -L {server} set -g allow-passthrough on; tmux -L {server} split-window -hb -l 30 'sleep 600'; sleep 1; exec {termcall} demo --graphics sixel");
+            ["tmux", "-L", server, "-f", "/dev/null", "new-session", &script].map(String::from).to_vec()
+        }
+    };
     let child = Command::new(prog)
         .args(args)
-        .args(["-e", "sh", "-c", &format!("sleep 1; exec {} demo --graphics auto", bin("termcall").display())])
+        .arg("-e")
+        .args(&inner)
         .env("DISPLAY", &x.display)
         .env("TMPDIR", &dir)
         .env("RUST_LOG", "warn,termcall=info")
@@ -130,9 +143,9 @@ fn picture_rect(log: &str, origin: (usize, usize)) -> (usize, usize, usize, usiz
 }
 
 /// `origin`: where the terminal's cell (1,1) is on the screen, in pixels.
-fn check(terminal: &[&str], label: &str, protocol: &str, origin: (usize, usize)) {
+fn check(terminal: &[&str], label: &str, protocol: &str, origin: (usize, usize), tmux: Option<&str>) {
     let x = Xvfb::start(1024, 700);
-    let t = start(&x, terminal, label);
+    let t = start(&x, terminal, label, tmux);
     // Two of the 5 s lines about images written: at least 5 s of video.
     let log = t.wait_log("images written", 2, Duration::from_secs(60));
     let detect = log.lines().find(|l| l.contains("what the terminal can draw")).expect("detection");
@@ -195,6 +208,7 @@ fn kitty_shows_the_call_in_kitty_graphics_through_shared_memory() {
         "kitty",
         "kitty",
         (0, 0),
+        None,
     );
     // termcall quits on the terminal's hangup and removes what kitty did not read.
     let t0 = Instant::now();
@@ -210,5 +224,21 @@ fn kitty_shows_the_call_in_kitty_graphics_through_shared_memory() {
 
 #[test]
 fn xterm_shows_the_call_in_sixel() {
-    check(&["xterm", "-ti", "vt340", "-xrm", "XTerm*numColorRegisters: 256", "-fn", "fixed", "-geometry", "120x40+0+0"], "xterm-sixel", "sixel", (3, 3));
+    check(&["xterm", "-ti", "vt340", "-xrm", "XTerm*numColorRegisters: 256", "-fn", "fixed", "-geometry", "120x40+0+0"], "xterm-sixel", "sixel", (3, 3), None);
+}
+
+/// Stops a tmux server of the test's own.
+struct TmuxServer(String);
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.0, "kill-server"]).stderr(Stdio::null()).status();
+    }
+}
+
+#[test]
+fn inside_tmux_sixel_goes_through_its_passthrough_to_the_pane() {
+    let server = TmuxServer(format!("termcall-graphics-{}", std::process::id()));
+    // termcall's pane starts at column 31 (30 columns, then the border): 3 + 31 * 6 pixels in.
+    check(&["xterm", "-ti", "vt340", "-xrm", "XTerm*numColorRegisters: 256", "-fn", "fixed", "-geometry", "120x40+0+0"], "tmux-xterm-sixel", "sixel", (3 + 31 * 6, 3), Some(&server.0));
 }

@@ -53,6 +53,8 @@ pub struct Tmux {
     pub outer_term: String,
     /// `allow-passthrough` is on: escape sequences wrapped for it reach the outer terminal.
     pub passthrough: bool,
+    /// Where our pane's top left is in the outer terminal (cells across, down).
+    pub pane: (u16, u16),
 }
 
 impl Env {
@@ -264,7 +266,7 @@ mod tests {
     fn the_environment_names_iterm_and_tmux_names_the_outer_terminal() {
         assert!(from_env(&Env { term_program: "iTerm.app".into(), ..Env::default() }).iterm);
         assert!(from_env(&Env { lc_terminal: "iTerm2".into(), ssh: true, ..Env::default() }).iterm);
-        let inside = Env { term: "tmux-256color".into(), tmux: Some(Tmux { outer_term: "xterm-kitty".into(), passthrough: true }), ..Env::default() };
+        let inside = Env { term: "tmux-256color".into(), tmux: Some(Tmux { outer_term: "xterm-kitty".into(), passthrough: true, pane: (0, 0) }), ..Env::default() };
         let c = from_env(&inside);
         assert!(c.kitty && c.draws_blocks);
         assert!(!from_env(&env("tmux-256color")).kitty);

@@ -77,7 +77,7 @@ pub fn resolve(want: Want, caps: &Caps, env: &Env) -> (Graphics, Option<String>)
             registers: caps.color_registers.unwrap_or(256).clamp(2, 256),
             // Shared memory is for a terminal on this machine that read the query's pixel.
             shared_memory: caps.kitty_shm && !env.ssh && tmux.is_none(),
-            tmux: tmux.is_some(),
+            tmux: tmux.map(|t| t.pane),
         })
     };
     match want {
@@ -130,7 +130,7 @@ mod tests {
         let local = Env::default();
         let kitty = Caps { kitty: true, kitty_shm: true, sixel: true, answered: true, cell_px: Some((9, 18)), ..Caps::default() };
         let (g, note) = resolve(Want::Auto, &kitty, &local);
-        assert_eq!(g, Graphics::Image(Setup { protocol: Protocol::Kitty, cell_px: (9, 18), registers: 256, shared_memory: true, tmux: false }));
+        assert_eq!(g, Graphics::Image(Setup { protocol: Protocol::Kitty, cell_px: (9, 18), registers: 256, shared_memory: true, tmux: None }));
         assert!(note.is_none());
         let xterm = Caps { sixel: true, answered: true, color_registers: Some(16), ..Caps::default() };
         let (g, _) = resolve(Want::Auto, &xterm, &local);
@@ -146,13 +146,13 @@ mod tests {
 
     #[test]
     fn inside_tmux_auto_keeps_to_cells_and_says_how_to_get_images() {
-        let off = Env { tmux: Some(Tmux { outer_term: "xterm-kitty".into(), passthrough: false }), ..Env::default() };
+        let off = Env { tmux: Some(Tmux { outer_term: "xterm-kitty".into(), passthrough: false, pane: (0, 0) }), ..Env::default() };
         let caps = crate::tui::detect::from_env(&off);
         let (g, note) = resolve(Want::Auto, &caps, &off);
         assert_eq!(g, Graphics::Cells(Glyphs::Sextant));
         assert!(note.unwrap().contains("allow-passthrough on"));
         let (g, note) = resolve(Want::Image(Protocol::Kitty), &caps, &off);
-        assert!(matches!(g, Graphics::Image(Setup { tmux: true, shared_memory: false, .. })));
+        assert!(matches!(g, Graphics::Image(Setup { tmux: Some((0, 0)), shared_memory: false, .. })));
         assert!(note.unwrap().contains("allow-passthrough"));
     }
 }

@@ -229,7 +229,7 @@ struct Images {
 impl Images {
     fn new(g: graphics::Graphics, now: std::time::Instant, writer: output::Writer) -> Images {
         let (on, tmux) = match g {
-            graphics::Graphics::Image(s) => (true, s.tmux),
+            graphics::Graphics::Image(s) => (true, s.tmux.is_some()),
             graphics::Graphics::Cells(_) => (false, false),
         };
         Images {

@@ -49,10 +49,21 @@ pub fn tmux() -> Option<detect::Tmux> {
         ask(&["show-options", "-gv", "allow-passthrough"]).as_str(),
         "on" | "all"
     );
-    Some(detect::Tmux {
-        outer_term,
-        passthrough,
-    })
+    // The pane's place in the window, below a status line at the top.
+    // Of our pane (`TMUX_PANE`), not whichever is active.
+    let pane_id = std::env::var("TMUX_PANE").unwrap_or_default();
+    let mut args = vec!["display-message", "-p"];
+    if !pane_id.is_empty() {
+        args.extend(["-t", pane_id.as_str()]);
+    }
+    args.push("#{pane_left} #{pane_top} #{status} #{status-position}");
+    let place = ask(&args);
+    let mut it = place.split_whitespace();
+    let mut num = || it.next().and_then(|v| v.parse::<u16>().ok()).unwrap_or(0);
+    let (left, top) = (num(), num());
+    let status_on_top = place.ends_with(" top") && !place.contains(" off ");
+    let pane = (left, top + u16::from(status_on_top));
+    Some(detect::Tmux { outer_term, passthrough, pane })
 }
 
 /// Restores the terminal when dropped.

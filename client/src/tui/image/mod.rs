@@ -18,8 +18,9 @@ pub mod scale;
 pub mod sixel;
 
 use std::cell::Cell;
-use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use std::io::Write;
 
 use base64::Engine;
 use ratatui::buffer::{Buffer, CellDiffOption};
@@ -47,8 +48,9 @@ pub struct Setup {
     pub registers: u16,
     /// Kitty frames through shared memory (the terminal proved it reads it).
     pub shared_memory: bool,
-    /// Inside tmux: every escape through its passthrough.
-    pub tmux: bool,
+    /// Inside tmux: every escape through its passthrough, and where tmux's pane is in the
+    /// outer terminal (cells across, down), which the cursor is moved by.
+    pub tmux: Option<(u16, u16)>,
 }
 
 /// A cell's size when the terminal does not say: the common 8x16.
@@ -83,6 +85,8 @@ pub struct ImageView {
     covered: Cell<bool>,
     kitty: kitty::Kitty,
     sixel: Option<Box<sixel::Sixel>>,
+    /// One frame's escapes before tmux's wrapping (reused).
+    scratch: Vec<u8>,
     iterm: iterm::Iterm,
 }
 
@@ -105,6 +109,7 @@ impl ImageView {
             covered: Cell::new(false),
             kitty: kitty::Kitty::default(),
             sixel: None,
+            scratch: Vec::new(),
             iterm: iterm::Iterm::default(),
         }
     }
@@ -221,7 +226,7 @@ impl ImageView {
         match self.drawn.get() {
             None => {
                 if self.shown.take().is_some() && self.setup.protocol == Protocol::Kitty {
-                    kitty::delete(out, self.id, self.setup.tmux);
+                    kitty::delete(out, self.id, self.setup.tmux.is_some());
                 }
                 false
             }
@@ -237,25 +242,34 @@ impl ImageView {
         }
         let size = self.scaler.size();
         if self.setup.protocol == Protocol::Kitty && self.shown.is_some_and(|s| s != at) {
-            kitty::delete(out, self.id, self.setup.tmux);
+            kitty::delete(out, self.id, self.setup.tmux.is_some());
         }
         if self.logged != Some(at) {
             self.logged = Some(at);
             tracing::info!(x = at.x, y = at.y, cols = at.width, rows = at.height, width = size.0, height = size.1, protocol = ?self.setup.protocol, "image placed (cells from the top left, and its pixels)");
         }
-        let _ = write!(out, "\x1b[{};{}H", at.y + 1, at.x + 1);
+        // Inside tmux the image lands where the outer terminal's cursor is: the cursor move and
+        // the image go through tmux's passthrough as one piece (tmux's own drawing, between two
+        // pieces, would move the cursor), in the outer terminal's cells.
+        let tmux = self.setup.tmux;
+        let (ox, oy) = tmux.unwrap_or((0, 0));
+        let mut seq = std::mem::take(&mut self.scratch);
+        seq.clear();
+        let _ = write!(seq, "\x1b[{};{}H", oy + at.y + 1, ox + at.x + 1);
         match self.setup.protocol {
             Protocol::Kitty => {
                 let transfer = if self.setup.shared_memory { kitty::Transfer::SharedMemory } else { kitty::Transfer::Direct };
                 let place = kitty::Place { id: self.id, cols: at.width, rows: at.height, z: self.z };
-                self.kitty.frame(out, &self.rgb, size, place, transfer, self.setup.tmux);
+                self.kitty.frame(&mut seq, &self.rgb, size, place, transfer, false);
             }
             Protocol::Sixel => {
                 let s = self.sixel.get_or_insert_with(Default::default);
-                s.frame(out, &self.rgb, size, self.setup.registers, self.setup.tmux);
+                s.frame(&mut seq, &self.rgb, size, self.setup.registers, false);
             }
-            Protocol::Iterm => self.iterm.frame(out, &self.rgb, size, (at.width, at.height), self.setup.tmux),
+            Protocol::Iterm => self.iterm.frame(&mut seq, &self.rgb, size, (at.width, at.height), false),
         }
+        passthrough(out, &seq, tmux.is_some());
+        self.scratch = seq;
         self.fresh = false;
         self.shown = Some(at);
         Some(at)
@@ -307,7 +321,7 @@ mod tests {
     use crate::media::testsrc;
 
     fn setup(protocol: Protocol) -> Setup {
-        Setup { protocol, cell_px: (8, 16), registers: 256, shared_memory: false, tmux: false }
+        Setup { protocol, cell_px: (8, 16), registers: 256, shared_memory: false, tmux: None }
     }
 
     #[test]
@@ -362,6 +376,22 @@ mod tests {
         assert_ne!(buf[(40, 10)].diff_option, CellDiffOption::Skip);
         out.clear();
         assert!(!v.wants_to_send(&mut out) && out.is_empty());
+    }
+
+    #[test]
+    fn inside_tmux_the_cursor_moves_in_the_outer_terminal_too() {
+        let mut v = ImageView::new(Setup { tmux: Some((40, 1)), ..setup(Protocol::Sixel) }, 1);
+        let f = Frame::new(64, 48);
+        let area = Rect::new(2, 3, 8, 3);
+        v.update(&f, area);
+        let mut buf = Buffer::empty(Rect::new(0, 0, 20, 10));
+        v.draw(area, &mut buf);
+        let mut out = Vec::new();
+        v.emit(&mut out).expect("sent");
+        // Cell (2, 3) of the pane is (42, 4) outside: row 5, column 43, one-based.
+        assert!(out.starts_with(b"\x1bPtmux;\x1b\x1b[5;43H\x1b\x1bP"), "{:?}", String::from_utf8_lossy(&out[..40]));
+        assert_eq!(out.windows(7).filter(|w| w == b"\x1bPtmux;").count(), 1, "one piece");
+        assert!(readback::sixel(&out).is_some());
     }
 
     #[test]
