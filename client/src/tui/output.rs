@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,14 +26,17 @@ struct Shared {
     failed: AtomicBool,
     /// The last image frame's write, until taken.
     image: Mutex<Option<Written>>,
+    /// Emptied buffers, back from the writer for reuse (a few at most).
+    spare: Mutex<Vec<Vec<u8>>>,
 }
+
+/// Emptied buffers kept for reuse at most.
+const SPARE: usize = 4;
 
 /// The terminal's writer, as ratatui's backend writes to it: the UI's bytes gather here and
 /// are handed over on flush.
 pub struct Output {
     buf: Vec<u8>,
-    /// Emptied buffers, back from the writer for reuse.
-    spare: Receiver<Vec<u8>>,
     writer: Writer,
 }
 
@@ -49,7 +52,6 @@ impl Output {
     /// A writer thread for `out` (stdout).
     pub fn new<W: Write + Send + 'static>(mut out: W) -> Output {
         let (tx, rx) = channel::<Chunk>();
-        let (back, spare) = channel::<Vec<u8>>();
         let shared = Arc::new(Shared::default());
         let s = shared.clone();
         let spawned = std::thread::Builder::new().name("terminal-writer".into()).spawn(move || {
@@ -65,13 +67,16 @@ impl Output {
                 }
                 s.queued.fetch_sub(1, Ordering::SeqCst);
                 chunk.bytes.clear();
-                let _ = back.send(chunk.bytes);
+                let mut spare = s.spare.lock().unwrap_or_else(|e| e.into_inner());
+                if spare.len() < SPARE {
+                    spare.push(chunk.bytes);
+                }
             }
         });
         // No thread: every write fails, as for a terminal that is gone. The thread, once
         // started, ends when the last sender is dropped.
         shared.failed.store(spawned.is_err(), Ordering::SeqCst);
-        Output { buf: Vec::with_capacity(1 << 16), spare, writer: Writer { tx, shared } }
+        Output { buf: Vec::with_capacity(1 << 16), writer: Writer { tx, shared } }
     }
 
     /// The writer, for the UI loop.
@@ -89,6 +94,11 @@ impl Writer {
     /// Whether anything handed over is still being written.
     pub fn pending(&self) -> bool {
         self.shared.queued.load(Ordering::SeqCst) > 0
+    }
+
+    /// An empty buffer, one the writer is done with if there is one.
+    pub fn buffer(&self) -> Vec<u8> {
+        self.shared.spare.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default()
     }
 
     /// The last image frame's write, once it is done (taken: reported once).
@@ -135,7 +145,7 @@ impl Write for Output {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let next = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(1 << 16));
+        let next = self.writer.buffer();
         let bytes = std::mem::replace(&mut self.buf, next);
         self.writer.send(bytes, false)
     }

@@ -147,8 +147,8 @@ impl Sixel {
             let (mut s, mut n) = ([0u64; 3], 0u64);
             for &b in &self.bins[start..end] {
                 n += u64::from(self.count[b as usize]);
-                for c in 0..3 {
-                    s[c] += u64::from(self.sum[b as usize][c]);
+                for (acc, v) in s.iter_mut().zip(self.sum[b as usize]) {
+                    *acc += u64::from(v);
                 }
             }
             let n = n.max(1);
